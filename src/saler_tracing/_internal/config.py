@@ -1,0 +1,261 @@
+"""Resolution of ``configure()`` arguments and the environment into one checked config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from saler_tracing._internal import settings as s
+from saler_tracing._internal.errors import ConfigurationError
+from saler_tracing._internal.options import (
+    ApiOptions,
+    ExportOptions,
+    SamplingOptions,
+    ScrubbingOptions,
+)
+
+EXPORTERS = ("otlp", "console", "none")
+PROTOCOLS = ("http/protobuf", "grpc")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+
+# Every setting, declared once. Order of ``env`` is precedence.
+SERVICE_NAME = s.Setting("service_name", ("OTEL_SERVICE_NAME",), "", s.as_str, "service.name")
+SERVICE_VERSION = s.Setting(
+    "service_version", ("SALER_TRACING_SERVICE_VERSION",), "", s.as_str, "service.version"
+)
+ENVIRONMENT = s.Setting(
+    "environment", ("SALER_TRACING_ENVIRONMENT",), "", s.as_str, "deployment.environment.name"
+)
+RESOURCE_ATTRIBUTES: s.Setting[dict[str, str]] = s.Setting(
+    "resource_attributes", ("OTEL_RESOURCE_ATTRIBUTES",), {}, s.key_values, "extra resource"
+)
+DISABLED = s.Setting("disabled", ("OTEL_SDK_DISABLED",), False, s.as_bool, "tracing off")
+EXPORTER = s.Setting(
+    "export.exporter",
+    ("OTEL_TRACES_EXPORTER", "SALER_TRACING_EXPORTER"),
+    "otlp",
+    s.choice(*EXPORTERS),
+    "where spans go",
+)
+PROTOCOL = s.Setting(
+    "export.protocol",
+    ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    "http/protobuf",
+    s.choice(*PROTOCOLS),
+    "OTLP transport",
+)
+TRACES_ENDPOINT: s.Setting[str | None] = s.Setting(
+    "export.traces_endpoint", ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",), None, s.url, "traces URL"
+)
+ENDPOINT: s.Setting[str | None] = s.Setting(
+    "export.endpoint", ("OTEL_EXPORTER_OTLP_ENDPOINT",), None, s.url, "OTLP base URL"
+)
+HEADERS: s.Setting[dict[str, str]] = s.Setting(
+    "export.headers",
+    ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+    {},
+    s.key_values,
+    "export headers",
+)
+TIMEOUT_MS = s.Setting(
+    "export.timeout_ms",
+    ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+    10_000,
+    s.positive_int,
+    "per-request export timeout",
+)
+SCHEDULE_DELAY_MS = s.Setting(
+    "export.schedule_delay_ms", ("OTEL_BSP_SCHEDULE_DELAY",), 1_000, s.positive_int, "batch delay"
+)
+MAX_QUEUE_SIZE = s.Setting(
+    "export.max_queue_size", ("OTEL_BSP_MAX_QUEUE_SIZE",), 8_192, s.positive_int, "queue spans"
+)
+MAX_EXPORT_BATCH_SIZE = s.Setting(
+    "export.max_export_batch_size",
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE",),
+    512,
+    s.positive_int,
+    "spans a batch",
+)
+EXPORT_TIMEOUT_MS = s.Setting(
+    "export.export_timeout_ms", ("OTEL_BSP_EXPORT_TIMEOUT",), 30_000, s.positive_int, "batch"
+)
+MAX_QUEUE_BYTES = s.Setting(
+    "export.max_queue_bytes",
+    ("SALER_TRACING_MAX_QUEUE_BYTES",),
+    16 * 1024 * 1024,
+    s.positive_int,
+    "queue bytes",
+)
+SPOOL_DIR: s.Setting[str | None] = s.Setting(
+    "export.spool_dir", ("SALER_TRACING_SPOOL_DIR",), None, s.as_str, "disk spool"
+)
+SHUTDOWN_TIMEOUT_S = s.Setting(
+    "export.shutdown_timeout_s",
+    ("SALER_TRACING_SHUTDOWN_TIMEOUT",),
+    5.0,
+    s.non_negative_float,
+    "shutdown deadline",
+)
+SAMPLER = s.Setting(
+    "sampling.sampler",
+    ("OTEL_TRACES_SAMPLER",),
+    "parentbased_always_on",
+    s.choice(*SAMPLERS),
+    "head sampler",
+)
+SAMPLER_RATIO = s.Setting(
+    "sampling.ratio", ("OTEL_TRACES_SAMPLER_ARG",), 1.0, s.unit_float, "sampling probability"
+)
+CRITICAL_ROUTES: s.Setting[tuple[str, ...]] = s.Setting(
+    "sampling.critical_routes",
+    ("SALER_TRACING_CRITICAL_ROUTES",),
+    (),
+    s.string_list,
+    "always-kept routes",
+)
+SCRUB = s.Setting("scrubbing.enabled", ("SALER_TRACING_SCRUB",), True, s.as_bool, "PII scrub")
+API_TOKEN: s.Setting[str | None] = s.Setting(
+    "api.token", ("SALER_TRACING_API_TOKEN",), None, s.as_str, "stats bearer token"
+)
+UNHEALTHY_AFTER_S = s.Setting(
+    "api.unhealthy_after_s",
+    ("SALER_TRACING_UNHEALTHY_AFTER",),
+    60.0,
+    s.non_negative_float,
+    "health grace period",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportConfig:
+    exporter: str
+    protocol: str
+    endpoint: str
+    headers: dict[str, str]
+    timeout_ms: int
+    schedule_delay_ms: int
+    max_queue_size: int
+    max_export_batch_size: int
+    export_timeout_ms: int
+    max_queue_bytes: int
+    spool_dir: str | None
+    shutdown_timeout_s: float
+    span_exporter: SpanExporter | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingConfig:
+    sampler: str
+    ratio: float
+    critical_routes: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScrubbingConfig:
+    enabled: bool
+    extra_patterns: dict[str, str] = field(default_factory=dict)
+    safe_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    token: str | None
+    unhealthy_after_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    service_name: str
+    service_version: str
+    environment: str
+    resource_attributes: dict[str, str]
+    disabled: bool
+    export: ExportConfig
+    sampling: SamplingConfig
+    scrubbing: ScrubbingConfig
+    api: ApiConfig
+
+
+def _endpoint(opts: ExportOptions, protocol: str, environ: Mapping[str, str]) -> str:
+    full = TRACES_ENDPOINT.resolve(opts.traces_endpoint, environ)
+    if full:
+        return full
+    base = ENDPOINT.resolve(opts.endpoint, environ)
+    if protocol == "grpc":
+        return base or "http://localhost:4317"
+    # The spec: a signal path is appended to the base endpoint for OTLP/HTTP only.
+    return (base or "http://localhost:4318").rstrip("/") + "/v1/traces"
+
+
+def resolve(
+    *,
+    environ: Mapping[str, str],
+    service_name: str | None,
+    service_version: str | None,
+    environment: str | None,
+    resource_attributes: Mapping[str, str] | None,
+    disabled: bool | None,
+    export: ExportOptions | None,
+    sampling: SamplingOptions | None,
+    scrubbing: ScrubbingOptions | None,
+    api: ApiOptions | None,
+) -> Config:
+    export = export or ExportOptions()
+    sampling = sampling or SamplingOptions()
+    scrubbing = scrubbing or ScrubbingOptions()
+    api = api or ApiOptions()
+    protocol = PROTOCOL.resolve(export.protocol, environ)
+    attrs = RESOURCE_ATTRIBUTES.resolve(resource_attributes, environ)
+    name = SERVICE_NAME.resolve(service_name, environ) or attrs.get("service.name", "")
+    if export.exporter is not None and export.span_exporter is not None:
+        raise ConfigurationError(
+            "configure(export=...): give either exporter or span_exporter, not both"
+        )
+    return Config(
+        service_name=name,
+        service_version=SERVICE_VERSION.resolve(service_version, environ),
+        environment=ENVIRONMENT.resolve(environment, environ),
+        resource_attributes=attrs,
+        disabled=DISABLED.resolve(disabled, environ),
+        export=ExportConfig(
+            exporter=EXPORTER.resolve(export.exporter, environ),
+            protocol=protocol,
+            endpoint=_endpoint(export, protocol, environ),
+            headers=HEADERS.resolve(export.headers, environ),
+            timeout_ms=TIMEOUT_MS.resolve(export.timeout_ms, environ),
+            schedule_delay_ms=SCHEDULE_DELAY_MS.resolve(export.schedule_delay_ms, environ),
+            max_queue_size=MAX_QUEUE_SIZE.resolve(export.max_queue_size, environ),
+            max_export_batch_size=MAX_EXPORT_BATCH_SIZE.resolve(
+                export.max_export_batch_size, environ
+            ),
+            export_timeout_ms=EXPORT_TIMEOUT_MS.resolve(export.export_timeout_ms, environ),
+            max_queue_bytes=MAX_QUEUE_BYTES.resolve(export.max_queue_bytes, environ),
+            spool_dir=SPOOL_DIR.resolve(export.spool_dir, environ),
+            shutdown_timeout_s=SHUTDOWN_TIMEOUT_S.resolve(export.shutdown_timeout_s, environ),
+            span_exporter=export.span_exporter,
+        ),
+        sampling=SamplingConfig(
+            sampler=SAMPLER.resolve(sampling.sampler, environ),
+            ratio=SAMPLER_RATIO.resolve(sampling.ratio, environ),
+            critical_routes=CRITICAL_ROUTES.resolve(sampling.critical_routes, environ),
+        ),
+        scrubbing=ScrubbingConfig(
+            enabled=SCRUB.resolve(scrubbing.enabled, environ),
+            extra_patterns=dict(scrubbing.extra_patterns or {}),
+            safe_keys=tuple(scrubbing.safe_keys or ()),
+        ),
+        api=ApiConfig(
+            token=API_TOKEN.resolve(api.token, environ),
+            unhealthy_after_s=UNHEALTHY_AFTER_S.resolve(api.unhealthy_after_s, environ),
+        ),
+    )

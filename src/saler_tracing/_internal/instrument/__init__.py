@@ -1,0 +1,1 @@
+"""One module per integration; each imports its library only when its ``instrument_*`` runs."""

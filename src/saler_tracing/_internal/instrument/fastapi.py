@@ -1,0 +1,89 @@
+"""``instrument_fastapi`` / ``uninstrument_fastapi``.
+
+How the server span is made (decided with ``benchmarks/bench_http.py``): our pure ASGI
+middleware, with FastAPI's built-in telemetry switched off for that app, is the cheapest path
+that still gives one complete SERVER span. A user who wants FastAPI's operation spans
+(``fastapi.dependencies``, ``fastapi.endpoint``, ``fastapi.serialization``) passes
+``operation_spans=True``: FastAPI's own telemetry then makes the server span, and our
+middleware only decorates it. Either way there is exactly one server span a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from saler_tracing._internal.extras import require
+from saler_tracing._internal.instrument.asgi import DEFAULT_EXCLUDED, TracingMiddleware
+
+_STATE_ATTR = "_saler_tracing_state"
+
+
+def has_native_telemetry(app: Any) -> bool:
+    """FastAPI >= 0.16x carries ``app._telemetry`` (its TelemetryConfig, a plain dict)."""
+    return isinstance(getattr(app, "_telemetry", None), dict)
+
+
+def instrument_fastapi(
+    app: Any,
+    *,
+    operation_spans: bool = False,
+    excluded_paths: Iterable[str] = DEFAULT_EXCLUDED,
+    capture_request_headers: Iterable[str] = (),
+    capture_response_headers: Iterable[str] = (),
+    response_trace_headers: bool = True,
+) -> None:
+    """Trace every request of ``app``: one SERVER span each, named ``METHOD /route``.
+
+    Idempotent: a second call changes nothing. ``excluded_paths`` are not traced (health,
+    metrics by default); request/response headers are captured only when named here.
+    """
+    require("fastapi", "fastapi")
+    from starlette.middleware import Middleware
+
+    if getattr(app, _STATE_ATTR, None) is not None:
+        return
+    excluded = tuple(excluded_paths)
+    saved: dict[str, Any] | None = None
+    if has_native_telemetry(app):
+        # Private attribute of FastAPI, read and written as the documented TelemetryConfig
+        # keys; covered by tests against a FastAPI with and without built-in telemetry.
+        config: dict[str, Any] = app._telemetry
+        saved = {"tracing": config.get("tracing"), "exclude": config.get("exclude")}
+        if operation_spans:
+            previous = config.get("exclude")
+            excluded_set = frozenset(excluded)
+
+            def exclude(scope: Any) -> bool:
+                if scope.get("path") in excluded_set:
+                    return True
+                return bool(previous(scope)) if previous is not None else False
+
+            config["exclude"] = exclude
+        else:
+            config["tracing"] = False
+    middleware = Middleware(
+        TracingMiddleware,
+        routes_owner=app.router,
+        excluded_paths=excluded,
+        capture_request_headers=tuple(capture_request_headers),
+        capture_response_headers=tuple(capture_response_headers),
+        response_trace_headers=response_trace_headers,
+    )
+    app.user_middleware.insert(0, middleware)
+    # Rebuilt on the next request, so instrumenting an app that already served works too.
+    app.middleware_stack = None
+    setattr(app, _STATE_ATTR, {"middleware": middleware, "saved": saved})
+
+
+def uninstrument_fastapi(app: Any) -> None:
+    """Undo :func:`instrument_fastapi`; a no-op for an app that is not instrumented."""
+    state = getattr(app, _STATE_ATTR, None)
+    if state is None:
+        return
+    if state["middleware"] in app.user_middleware:
+        app.user_middleware.remove(state["middleware"])
+    if state["saved"] is not None and has_native_telemetry(app):
+        app._telemetry.update(state["saved"])
+    app.middleware_stack = None
+    setattr(app, _STATE_ATTR, None)

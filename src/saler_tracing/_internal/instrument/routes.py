@@ -1,0 +1,65 @@
+"""Route templates for span names, found before the span starts so samplers can use them."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+_MAX_CACHED = 2048
+
+
+class RouteResolver:
+    """Finds the route template of a request by matching it against an app's routes.
+
+    Matching happens before the application runs, because head sampling rules are decided
+    when the span starts and need ``http.route``. Results for concrete paths are kept in a
+    small LRU cache: most traffic hits a few paths, and a full match costs a regex per route.
+    """
+
+    def __init__(self, routes_owner: Any) -> None:
+        self._owner = routes_owner
+        self._cache: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def template(self, scope: dict[str, Any]) -> str | None:
+        key = (scope["type"], scope.get("method", ""), scope.get("path", ""))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        found = _match(getattr(self._owner, "routes", ()), scope, "")
+        with self._lock:
+            self._cache[key] = found
+            if len(self._cache) > _MAX_CACHED:
+                self._cache.popitem(last=False)
+        return found
+
+
+def _match(routes: Any, scope: dict[str, Any], prefix: str) -> str | None:
+    from starlette.routing import Match, Mount
+
+    partial: str | None = None
+    for route in routes:
+        try:
+            match, child = route.matches(scope)
+        except Exception:  # a custom route that cannot match this scope type
+            continue
+        if match is Match.NONE:
+            continue
+        path = getattr(route, "path", "")
+        if isinstance(route, Mount):
+            inner = dict(scope)
+            inner.update(child)
+            sub = _match(route.routes, inner, prefix + path)
+            if sub is not None:
+                return sub
+            if match is Match.FULL:
+                return prefix + path + "/{path:path}"
+            continue
+        if match is Match.FULL:
+            return prefix + path
+        if partial is None:  # right path, other method: the router answers 405 for it
+            partial = prefix + path
+    return partial
+

@@ -1,0 +1,124 @@
+"""What the export pipeline has done, for the health endpoint, stats and metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+DROP_REASONS = ("queue_full", "too_large", "export_failed", "shutdown")
+
+
+def safe_endpoint(endpoint: str) -> str:
+    """The endpoint without userinfo, query or fragment: those may carry credentials."""
+    if not endpoint:
+        return endpoint
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass
+class ExportMonitor:
+    exporter: str = "none"
+    endpoint: str = ""
+    protocol: str = ""
+    exported_spans: int = 0
+    failed_exports: int = 0
+    last_result: str | None = None
+    last_export_at: float | None = None
+    last_latency_s: float | None = None
+    failing_since: float | None = None
+    last_error: str | None = None
+    dropped: Counter[str] = field(default_factory=Counter)
+    queue_depth: Callable[[], int | None] = lambda: None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, ok: bool, spans: int, latency_s: float, error: str | None = None) -> None:
+        now = time.time()
+        with self._lock:
+            self.last_export_at = now
+            self.last_latency_s = latency_s
+            if ok:
+                self.exported_spans += spans
+                self.last_result = "success"
+                self.failing_since = None
+                self.last_error = None
+            else:
+                self.failed_exports += 1
+                self.last_result = "failure"
+                self.last_error = error
+                if self.failing_since is None:
+                    self.failing_since = now
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self.dropped[reason] += count
+
+    def failing_for(self) -> float:
+        since = self.failing_since
+        return 0.0 if since is None else time.time() - since
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "exporter": self.exporter,
+                "protocol": self.protocol,
+                "endpoint": safe_endpoint(self.endpoint),
+                "last_result": self.last_result,
+                "last_export_at": self.last_export_at,
+                "last_latency_ms": (
+                    None if self.last_latency_s is None else round(self.last_latency_s * 1e3, 3)
+                ),
+                "last_error": self.last_error,
+                "failing_for_s": round(self.failing_for(), 3),
+                "queue_depth": self.queue_depth(),
+                "spans_exported": self.exported_spans,
+                "failed_exports": self.failed_exports,
+                "spans_dropped": {reason: self.dropped.get(reason, 0) for reason in DROP_REASONS},
+            }
+
+
+class MonitoredExporter(SpanExporter):
+    """Times and counts every export, and runs it with instrumentation suppressed so that
+    exporting (HTTP, gRPC) never traces itself."""
+
+    def __init__(self, inner: SpanExporter, monitor: ExportMonitor) -> None:
+        self.inner = inner
+        self.monitor = monitor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        start = time.perf_counter()
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:
+            self.monitor.record(False, len(spans), time.perf_counter() - start, repr(exc))
+            self.monitor.drop("export_failed", len(spans))
+            return SpanExportResult.FAILURE
+        finally:
+            detach(token)
+        ok = result is SpanExportResult.SUCCESS
+        self.monitor.record(
+            ok, len(spans), time.perf_counter() - start, None if ok else "exporter failed"
+        )
+        if not ok:
+            self.monitor.drop("export_failed", len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)

@@ -1,0 +1,48 @@
+"""The public facade: exactly the documented names, and importing it has no side effects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import saler_tracing
+
+PUBLIC = {
+    "ApiOptions",
+    "ConfigurationError",
+    "ExportOptions",
+    "MissingExtraError",
+    "SamplingOptions",
+    "ScrubbingOptions",
+    "TracingMiddleware",
+    "configure",
+    "force_flush",
+    "health_router",
+    "instrument_fastapi",
+    "shutdown",
+    "span",
+    "traced",
+    "uninstrument_fastapi",
+}
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    assert set(saler_tracing.__all__) == PUBLIC
+    for name in saler_tracing.__all__:
+        assert getattr(saler_tracing, name) is not None
+
+
+def test_import_configures_nothing_and_imports_no_integration() -> None:
+    code = (
+        "import sys, saler_tracing\n"
+        "from opentelemetry import trace\n"
+        "heavy = ['fastapi', 'starlette', 'sqlalchemy', 'redis', 'httpx', 'celery', 'arq',"
+        " 'duckdb', 'grpc', 'typer', 'rich', 'uvicorn']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(type(trace.get_tracer_provider()).__module__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1] == "opentelemetry.trace"  # the API's own deferred proxy: nothing installed
