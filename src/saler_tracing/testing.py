@@ -123,9 +123,7 @@ def span_capture(request: pytest.FixtureRequest) -> Iterator[SpanCapture]:
     exporter = InMemorySpanExporter()
     options = dict(kwargs)
     export = options.pop("export", None) or ExportOptions()
-    export = ExportOptions(
-        **{**_fields(export), "span_exporter": exporter, "exporter": None}
-    )
+    export = ExportOptions(**{**_fields(export), "span_exporter": exporter, "exporter": None})
     setup.configure(
         service_name=options.pop("service_name", "test-service"),
         export=export,

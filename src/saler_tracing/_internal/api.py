@@ -71,9 +71,7 @@ def health_document(detailed: bool) -> tuple[int, dict[str, Any]]:
     return code, body
 
 
-def health_router(
-    *, authorize: Callable[..., Any] | None = None, prefix: str = PREFIX
-) -> Any:
+def health_router(*, authorize: Callable[..., Any] | None = None, prefix: str = PREFIX) -> Any:
     """A router to ``app.include_router()``. ``authorize`` is an optional FastAPI dependency
     that raises (e.g. ``HTTPException(401)``) for callers who may not see details and stats."""
     require("fastapi", "fastapi")
@@ -113,7 +111,6 @@ def health_router(
         )
 
     return router
-
 
 
 def _token() -> str | None:

@@ -31,8 +31,12 @@ def to_attribute(value: object) -> AttributeValue:
     JSON (so the scrubber can still look inside nested structures)."""
     if isinstance(value, _PRIMITIVES):
         return value
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(item, type(value[0])) and isinstance(item, _PRIMITIVES) for item in value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(
+            isinstance(item, type(value[0])) and isinstance(item, _PRIMITIVES) for item in value
+        )
     ):
         return list(value)
     try:

@@ -76,7 +76,13 @@ class _ProxyTracer(Tracer):
         set_status_on_exception: bool = True,
     ) -> Span:
         return self._current().start_span(
-            name, context, kind, attributes, links, start_time, record_exception,
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
             set_status_on_exception,
         )
 
@@ -94,8 +100,15 @@ class _ProxyTracer(Tracer):
         end_on_exit: bool = True,
     ) -> Iterator[Span]:
         with self._current().start_as_current_span(
-            name, context, kind, attributes, links, start_time, record_exception,
-            set_status_on_exception, end_on_exit,
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+            end_on_exit,
         ) as span:
             yield span
 
@@ -117,5 +130,3 @@ def install_global_proxy() -> ProxyTracerProvider:
 
 def proxy() -> ProxyTracerProvider:
     return _PROXY
-
-

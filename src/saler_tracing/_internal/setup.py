@@ -131,7 +131,13 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
             export_timeout_millis=cfg.export.export_timeout_ms,
         )
         tail = batch
-    root = GuardedRoot(tail)
+    # The stages, built last first. Order (DESIGN.md): metrics see every recorded span,
+    # then the tail decision, then scrubbing of what is kept, then export.
+    head: SpanProcessor = tail
+    # scrub stage (PII) goes here
+    # tail-sampling stage goes here
+    # metrics stage goes here
+    root = GuardedRoot(head)
     provider = TracerProvider(
         sampler=build_sampler(cfg.sampling),
         resource=build_resource(cfg),

@@ -130,8 +130,12 @@ class TracingMiddleware:
             else:
                 name = f"{method} {route}" if route else str(method)
             span = self.tracer.start_span(
-                name, context=parent, kind=SpanKind.SERVER, attributes=attrs,
-                record_exception=False, set_status_on_exception=False,
+                name,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes=attrs,
+                record_exception=False,
+                set_status_on_exception=False,
             )
             scope[SCOPE_KEY] = span
             token = otel_context.attach(trace.set_span_in_context(span, parent))

@@ -62,4 +62,3 @@ def _match(routes: Any, scope: dict[str, Any], prefix: str) -> str | None:
         if partial is None:  # right path, other method: the router answers 405 for it
             partial = prefix + path
     return partial
-
