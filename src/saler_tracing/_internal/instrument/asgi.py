@@ -16,7 +16,6 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal import clock
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument.routes import RouteResolver
 
@@ -56,8 +55,13 @@ def _propagation_carrier(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, list[s
             if len(value) > _MAX_HEADER_VALUE:
                 continue
             carrier.setdefault(low.decode("latin-1"), []).append(value.decode("latin-1"))
-    if "baggage" in carrier:
-        carrier["baggage"] = [",".join(carrier["baggage"])]
+    if len(carrier.get("traceparent", ())) > 1:
+        # Repeated header lines mean the comma-joined value (RFC 9110), which is no valid
+        # traceparent: start a new trace rather than guess which one the caller meant.
+        del carrier["traceparent"]
+    for combined in ("baggage", "tracestate"):
+        if combined in carrier:
+            carrier[combined] = [",".join(carrier[combined])]
     return carrier
 
 
@@ -143,21 +147,19 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            await self.app(scope, receive, self._wrap_send(span, send, own=True, state=state))
+            traced_send = self._wrap_send(span, send, own=True, state=state, scope=scope)
+            await self.app(scope, receive, traced_send)
         except BaseException as exc:
+            # After the response ended (a background task failed) the span is closed: the
+            # server's own error log reports it, the request itself succeeded.
             with guard("asgi span exception"):
-                if not state["status"] and scope["type"] == "http":
-                    state["status"] = 500
-                    span.set_attribute("http.response.status_code", 500)
-                if isinstance(exc, Exception):
-                    state["exception"] = True
-                    span.record_exception(exc, escaped=True)
-                    span.set_attribute("error.type", type(exc).__qualname__)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                if not state.get("ended"):
+                    _record_failure(span, scope, state, exc)
             raise
         finally:
             with guard("asgi span end"):
-                self._finish(span, scope, state)
+                if not state.get("ended"):
+                    self._finish(span, scope, state)
                 if token is not None:
                     otel_context.detach(token)  # type: ignore[arg-type]
 
@@ -173,7 +175,8 @@ class TracingMiddleware:
         if status >= 500 and not state.get("exception"):
             span.set_status(Status(StatusCode.ERROR))
             span.set_attribute("error.type", str(status))
-        span.end(end_time=state.get("end_ns"))
+        state["ended"] = True
+        span.end()
 
     def _start_attributes(
         self, scope: Scope, headers: Iterable[tuple[bytes, bytes]], route: str | None
@@ -228,7 +231,13 @@ class TracingMiddleware:
             span.set_attribute(key, values)
 
     def _wrap_send(
-        self, span: Span, send: Send, *, own: bool, state: dict[str, Any] | None = None
+        self,
+        span: Span,
+        send: Send,
+        *,
+        own: bool,
+        state: dict[str, Any] | None = None,
+        scope: Scope | None = None,
     ) -> Send:
         async def traced_send(message: Message) -> None:
             kind = message["type"]
@@ -243,16 +252,31 @@ class TracingMiddleware:
                     self._capture(span, headers, self.response_headers, "response")
                     if self.response_trace_headers:
                         message["headers"] = [*headers, *_trace_headers(span)]
-            await send(message)
             if (
                 state is not None
+                and scope is not None
                 and kind == "http.response.body"
                 and not message.get("more_body", False)
             ):
-                # The response is complete: the span ends here, not after background tasks.
-                state["end_ns"] = clock.now_ns()
+                # The response is complete: end the span before the last bytes leave, so a
+                # client that got its response can already find the finished span, and
+                # background tasks that run afterwards do not count as request time.
+                with guard("asgi response end"):
+                    self._finish(span, scope, state)
+            await send(message)
 
         return traced_send
+
+
+def _record_failure(span: Span, scope: Scope, state: dict[str, Any], exc: BaseException) -> None:
+    if not state["status"] and scope["type"] == "http":
+        state["status"] = 500
+        span.set_attribute("http.response.status_code", 500)
+    if isinstance(exc, Exception):
+        state["exception"] = True
+        span.record_exception(exc, escaped=True)
+        span.set_attribute("error.type", type(exc).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 def _collect(
