@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A FastAPI release without built-in telemetry, for the compatibility test.
+COMPAT := .venv-compat
+COMPAT_STAMP := $(COMPAT)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -12,10 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(COMPAT_STAMP): pyproject.toml
+	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet -e . 'fastapi==0.140.0' uvicorn httpx
+	touch $(COMPAT_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m examples.shop.demo
 
-test: $(STAMP)
+test: $(STAMP) $(COMPAT_STAMP)
 	bash scripts/test.sh
 
 lint: $(STAMP)
@@ -26,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COMPAT)

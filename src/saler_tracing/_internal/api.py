@@ -1,12 +1,14 @@
 """FastAPI router: ``GET /api/v1/tracing/health`` and ``GET /api/v1/tracing/stats``.
 
+No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
+runtime, and ``Request`` is imported inside ``health_router()`` (fastapi is optional).
+
 Access: health answers its status to anyone and its details only to an authorised caller;
 stats only to an authorised caller. Authorised means: the bearer token configured
 (``SALER_TRACING_API_TOKEN``), compared in constant time; or, when the user passes a FastAPI
 dependency, whatever that dependency accepts; with neither configured, loopback clients only.
 """
 
-from __future__ import annotations
 
 import hmac
 import ipaddress

@@ -1,0 +1,107 @@
+"""One server span a request, whatever else is installed: FastAPI's built-in telemetry, the
+contrib instrumentor, a second instrument call. The user picks whether operation spans stay."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import saler_tracing
+from saler_tracing._internal.instrument.fastapi import has_native_telemetry
+from saler_tracing.testing import SpanCapture
+from tests.core.apps import make_app
+from tests.helpers.servers import serve
+
+
+def _servers(capture: SpanCapture) -> list[str]:
+    return [s.name for s in capture.spans() if s.kind.name == "SERVER"]
+
+
+def _drive(app: object, path: str = "/items/5") -> httpx.Response:
+    with serve(app) as base:
+        response = httpx.get(base + path)
+    assert response.status_code == 200
+    return response
+
+
+def test_installed_fastapi_has_builtin_telemetry() -> None:
+    # This suite runs against a FastAPI with telemetry; tests/core/test_fastapi_compat.py
+    # runs the same checks against one without it.
+    assert has_native_telemetry(make_app())
+
+
+def test_default_one_server_span_and_no_operation_spans(span_capture: SpanCapture) -> None:
+    app = make_app()
+    saler_tracing.instrument_fastapi(app)
+    _drive(app)
+    names = [s.name for s in span_capture.spans()]
+    assert _servers(span_capture) == ["GET /items/{item_id}"]
+    assert not [n for n in names if n.startswith("fastapi.")]
+
+
+def test_operation_spans_kept_under_one_server_span(span_capture: SpanCapture) -> None:
+    app = make_app()
+    saler_tracing.instrument_fastapi(app, operation_spans=True)
+    response = _drive(app)
+    spans = span_capture.spans()
+    servers = [s for s in spans if s.kind.name == "SERVER"]
+    assert len(servers) == 1
+    server = servers[0]
+    assert server.context is not None
+    operation = [s for s in spans if s.name.startswith("fastapi.")]
+    assert operation, [s.name for s in spans]
+    assert all(s.context is not None and s.context.trace_id == server.context.trace_id
+               for s in operation)
+    assert f"{server.context.trace_id:032x}" in response.headers["traceresponse"]
+
+
+def test_without_instrument_call_fastapi_uses_our_provider(span_capture: SpanCapture) -> None:
+    # FastAPI's own telemetry turns on once a global SDK provider exists: configure() alone
+    # already yields one server span, through our pipeline.
+    app = make_app()
+    _drive(app)
+    assert len(_servers(span_capture)) == 1
+
+
+def test_contrib_instrumentor_and_ours_still_make_one_server_span(
+    span_capture: SpanCapture,
+) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    app = make_app()
+    FastAPIInstrumentor.instrument_app(app)
+    try:
+        saler_tracing.instrument_fastapi(app)
+        response = _drive(app)
+    finally:
+        FastAPIInstrumentor.uninstrument_app(app)
+    assert len(_servers(span_capture)) == 1
+    assert "traceresponse" in response.headers
+
+
+def test_instrument_is_idempotent_and_uninstrument_restores(span_capture: SpanCapture) -> None:
+    app = make_app()
+    telemetry_before = dict(app._telemetry)
+    saler_tracing.instrument_fastapi(app)
+    saler_tracing.instrument_fastapi(app)
+    _drive(app)
+    assert _servers(span_capture) == ["GET /items/{item_id}"]
+    span_capture.clear()
+    saler_tracing.uninstrument_fastapi(app)
+    saler_tracing.uninstrument_fastapi(app)
+    assert app._telemetry == telemetry_before
+    response = _drive(app)
+    assert "traceresponse" not in response.headers
+
+
+@pytest.mark.parametrize("operation_spans", [False, True])
+def test_instrumenting_after_the_app_served_works(
+    span_capture: SpanCapture, operation_spans: bool
+) -> None:
+    app = make_app(telemetry={"tracing": False})
+    with serve(app) as base:
+        assert httpx.get(base + "/items/1").status_code == 200
+        saler_tracing.instrument_fastapi(app, operation_spans=operation_spans)
+        assert "traceresponse" in httpx.get(base + "/items/2").headers
+    if not operation_spans:
+        assert _servers(span_capture) == ["GET /items/{item_id}"]
