@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import fastapi
+import httpx
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import saler_tracing
@@ -34,8 +34,11 @@ print(
             "statuses": [ok.status_code, crash.status_code],
             "traceresponse": "traceresponse" in ok.headers,
             "servers": sorted(s.name for s in spans if s.kind.name == "SERVER"),
-            "routes": sorted(str(s.attributes.get("http.route")) for s in spans
-                             if s.kind.name == "SERVER" and s.attributes),
+            "routes": sorted(
+                str(s.attributes.get("http.route"))
+                for s in spans
+                if s.kind.name == "SERVER" and s.attributes
+            ),
         }
     )
 )

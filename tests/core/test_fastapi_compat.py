@@ -18,7 +18,11 @@ def test_fastapi_without_builtin_telemetry_gets_one_server_span_each() -> None:
         pytest.fail(f"{PYTHON.relative_to(ROOT)} is missing: run `make test`, which builds it")
     result = subprocess.run(
         [str(PYTHON), "-m", "tests.core.compat_script"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])

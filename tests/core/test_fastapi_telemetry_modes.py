@@ -50,8 +50,9 @@ def test_operation_spans_kept_under_one_server_span(span_capture: SpanCapture) -
     assert server.context is not None
     operation = [s for s in spans if s.name.startswith("fastapi.")]
     assert operation, [s.name for s in spans]
-    assert all(s.context is not None and s.context.trace_id == server.context.trace_id
-               for s in operation)
+    assert all(
+        s.context is not None and s.context.trace_id == server.context.trace_id for s in operation
+    )
     assert f"{server.context.trace_id:032x}" in response.headers["traceresponse"]
 
 

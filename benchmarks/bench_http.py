@@ -1,0 +1,190 @@
+"""Per-request cost of tracing a small FastAPI endpoint, driven in-process by raw ASGI calls.
+
+Variants, each in its own process, interleaved over several rounds (medians reported):
+
+* ``bare``      FastAPI with its built-in telemetry switched off, no tracing at all;
+* ``saler``     ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
+* ``contrib``   opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor;
+* ``native``    FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch;
+
+every traced variant exports over OTLP/HTTP to a local receiver process, and each timed round
+includes the flush of its spans, so export work is billed to the variant that caused it.
+Prints µs/request, the added cost over ``bare``, and our added cost as a ratio of each
+peer's. Run: ``python -m benchmarks.bench_http [--requests N] [--rounds R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+VARIANTS = ("bare", "saler", "contrib", "native")
+
+
+def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
+    """The app for ``variant`` and a flush callable."""
+    from fastapi import FastAPI
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    def sdk_provider() -> TracerProvider:
+        provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        return provider
+
+    off = {"tracing": False, "metrics": False, "logs": False}
+    flush: Any = lambda: True  # noqa: E731
+    if variant == "bare":
+        app = FastAPI(telemetry=off)  # type: ignore[arg-type]
+    elif variant == "saler":
+        import saler_tracing
+
+        saler_tracing.configure(
+            service_name="bench",
+            export=saler_tracing.ExportOptions(traces_endpoint=endpoint),
+            environ={},
+        )
+        app = FastAPI()
+        saler_tracing.instrument_fastapi(app)
+        flush = saler_tracing.force_flush
+    elif variant == "contrib":
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        provider = sdk_provider()
+        app = FastAPI(telemetry=off)  # type: ignore[arg-type]
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+        flush = provider.force_flush
+    elif variant == "native":
+        provider = sdk_provider()
+        app = FastAPI(telemetry={"tracer_provider": provider, "metrics": False, "logs": False})  # type: ignore[arg-type]
+        flush = provider.force_flush
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id, "price": 100}
+
+    return app, flush
+
+
+async def drive(app: Any, requests: int) -> None:
+    scope_base = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "root_path": "",
+        "query_string": b"",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench/1")],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    for index in range(requests):
+        scope = dict(scope_base, path=f"/items/{index}", raw_path=f"/items/{index}".encode())
+        await app(scope, receive, send)
+
+
+def child(variant: str, endpoint: str, requests: int, rounds: int) -> None:
+    app, flush = build_app(variant, endpoint)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(drive(app, 200))  # warm-up: imports, caches, connections
+    flush()
+    results = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        loop.run_until_complete(drive(app, requests))
+        flush()
+        results.append((time.perf_counter() - start) / requests * 1e6)
+    print(json.dumps({"variant": variant, "us": results}))
+
+
+def native_available() -> bool:
+    import fastapi
+
+    return isinstance(getattr(fastapi.FastAPI(), "_telemetry", None), dict)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")
+    parser.add_argument("--repeat", type=int, default=3, help="processes per variant")
+    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.requests, args.rounds)
+        return
+    variants = [v for v in VARIANTS if v != "native" or native_available()]
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        receiver = subprocess.Popen([sys.executable, "-m", "benchmarks._receiver", str(port_file)])
+        try:
+            deadline = time.monotonic() + 10
+            while not port_file.exists() or not port_file.read_text():
+                if time.monotonic() > deadline:
+                    raise SystemExit("benchmark receiver did not start")
+                time.sleep(0.02)
+            endpoint = f"http://127.0.0.1:{port_file.read_text()}/v1/traces"
+            samples: dict[str, list[float]] = {v: [] for v in variants}
+            for _ in range(args.repeat):
+                for variant in variants:  # interleaved, so drift hits every variant alike
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "benchmarks.bench_http",
+                            "--child",
+                            variant,
+                            endpoint,
+                            "--requests",
+                            str(args.requests),
+                            "--rounds",
+                            str(args.rounds),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env={**os.environ, "OTEL_SDK_DISABLED": "false"},
+                    )
+                    samples[variant].extend(json.loads(out.stdout.strip().splitlines()[-1])["us"])
+        finally:
+            receiver.terminate()
+            receiver.wait(5)
+    report(samples)
+
+
+def report(samples: dict[str, list[float]]) -> None:
+    med = {v: statistics.median(s) for v, s in samples.items()}
+    bare = med["bare"]
+    print(f"{'variant':<10}{'µs/request':>12}{'added µs':>10}")
+    for variant, value in med.items():
+        print(f"{variant:<10}{value:>12.1f}{value - bare:>10.1f}")
+    ours = med["saler"] - bare
+    for peer in ("contrib", "native"):
+        if peer in med:
+            added = med[peer] - bare
+            print(f"saler added cost / {peer} added cost: {ours / added:.2f}")
+
+
+if __name__ == "__main__":
+    main()
