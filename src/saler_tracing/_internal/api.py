@@ -9,7 +9,6 @@ stats only to an authorised caller. Authorised means: the bearer token configure
 dependency, whatever that dependency accepts; with neither configured, loopback clients only.
 """
 
-
 import hmac
 import ipaddress
 import time

@@ -33,6 +33,7 @@ class ConfigurationError(ValueError):
 
 
 def _should_raise() -> bool:
+    # Read on every error (not cached) so tests can switch it; errors are rare by design.
     return os.environ.get(RAISE_ENV, "").lower() in {"1", "true", "yes"}
 
 
@@ -59,6 +60,14 @@ def reset_internal_errors() -> None:
     with _lock:
         _counts.clear()
         _logged.clear()
+
+
+def handle_internal_error(where: str, exc: Exception) -> None:
+    """For hot paths that catch themselves (a ``with guard()`` costs a generator a call):
+    count and log like :func:`guard`, re-raise under the test suite."""
+    record_internal_error(where, exc)
+    if _should_raise():
+        raise exc
 
 
 @contextmanager

@@ -4,6 +4,10 @@ Pure ASGI (not ``BaseHTTPMiddleware``) so context variables flow into the endpoi
 wraps ``send`` to see the status and the end of the response. One span a request: when a
 SERVER span is already current (FastAPI's own telemetry, the contrib middleware), this one
 only adds what it owns (response trace headers, captured headers) to that span.
+
+This runs on every request, so it catches errors inline (``try``/``except`` →
+``handle_internal_error``) instead of through ``with guard()``, reads the headers in one pass,
+and skips trace-context extraction when the request carries none.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.errors import guard
+from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
 
 Scope = MutableMapping[str, Any]
@@ -29,12 +33,15 @@ KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
 )
 DEFAULT_EXCLUDED = ("/api/v1/tracing/health", "/metrics", "/healthz", "/livez", "/readyz")
-_PROPAGATION_HEADERS = (b"traceparent", b"tracestate", b"baggage")
+_PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
+# A valid traceparent is 55 bytes; the spec bounds tracestate (32 members) and baggage
+# (8192 bytes). Longer values are not parsed at all, and captured values are cut here.
 _MAX_HEADER_VALUE = 8192
+_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 SCOPE_KEY = "saler_tracing.span"
 
 
-class _ScopeHeaders(Getter[dict[str, list[str]]]):
+class _CarrierGetter(Getter[dict[str, list[str]]]):
     def get(self, carrier: dict[str, list[str]], key: str) -> list[str] | None:
         return carrier.get(key)
 
@@ -42,27 +49,58 @@ class _ScopeHeaders(Getter[dict[str, list[str]]]):
         return list(carrier)
 
 
-_GETTER = _ScopeHeaders()
+_GETTER = _CarrierGetter()
 
 
-def _propagation_carrier(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
-    carrier: dict[str, list[str]] = {}
-    for name, value in raw:
+class _Request:
+    """What one pass over the request headers found."""
+
+    __slots__ = ("captured", "carrier", "host", "user_agent")
+
+    def __init__(self) -> None:
+        self.carrier: dict[str, list[str]] = {}
+        self.host: str | None = None
+        self.user_agent: str | None = None
+        self.captured: dict[str, list[str]] = {}
+
+
+def _read_headers(headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]) -> _Request:
+    found = _Request()
+    for name, value in headers:
         low = name.lower()
-        if low in _PROPAGATION_HEADERS:
-            # Oversized values are not parsed at all: a valid traceparent is 55 bytes, and
-            # the spec bounds tracestate (32 members) and baggage (8192 bytes).
-            if len(value) > _MAX_HEADER_VALUE:
-                continue
-            carrier.setdefault(low.decode("latin-1"), []).append(value.decode("latin-1"))
+        if low == b"host":
+            found.host = value.decode("latin-1")
+        elif low == b"user-agent":
+            found.user_agent = value[:_MAX_HEADER_VALUE].decode("latin-1")
+        elif low in _PROPAGATION_HEADERS and len(value) <= _MAX_HEADER_VALUE:
+            found.carrier.setdefault(low.decode(), []).append(value.decode("latin-1"))
+        if wanted and low in wanted:
+            key = "http.request.header." + low.decode("latin-1")
+            found.captured.setdefault(key, []).append(value[:_MAX_HEADER_VALUE].decode("latin-1"))
+    carrier = found.carrier
     if len(carrier.get("traceparent", ())) > 1:
         # Repeated header lines mean the comma-joined value (RFC 9110), which is no valid
         # traceparent: start a new trace rather than guess which one the caller meant.
         del carrier["traceparent"]
     for combined in ("baggage", "tracestate"):
-        if combined in carrier:
+        if len(carrier.get(combined, ())) > 1:
             carrier[combined] = [",".join(carrier[combined])]
-    return carrier
+    return found
+
+
+def _collect(
+    headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes], side: str
+) -> dict[str, list[str]]:
+    """Headers on the allow-list, as ``http.<side>.header.<name>`` string lists."""
+    collected: dict[str, list[str]] = {}
+    if not wanted:
+        return collected
+    for name, value in headers:
+        low = name.lower()
+        if low in wanted:
+            key = f"http.{side}.header." + low.decode("latin-1")
+            collected.setdefault(key, []).append(value[:_MAX_HEADER_VALUE].decode("latin-1"))
+    return collected
 
 
 def _trace_headers(span: Span) -> list[tuple[bytes, bytes]]:
@@ -70,10 +108,11 @@ def _trace_headers(span: Span) -> list[tuple[bytes, bytes]]:
     if not ctx.is_valid:
         return []
     value = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()
-    return [
-        (b"traceresponse", value),
-        (b"server-timing", b'traceparent;desc="' + value + b'"'),
-    ]
+    return [(b"traceresponse", value), (b"server-timing", b'traceparent;desc="' + value + b'"')]
+
+
+def _method(raw: str) -> str:
+    return raw if raw in KNOWN_METHODS else "_OTHER"
 
 
 class TracingMiddleware:
@@ -97,12 +136,11 @@ class TracingMiddleware:
         self.tracer = trace.get_tracer("saler_tracing.asgi", tracer_provider=tracer_provider)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
         if (
-            kind not in ("http", "websocket")
+            scope["type"] not in ("http", "websocket")
             or SCOPE_KEY in scope
             or scope.get("path") in self.excluded
-            or otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
+            or otel_context.get_value(_SUPPRESS)
         ):
             await self.app(scope, receive, send)
             return
@@ -115,72 +153,66 @@ class TracingMiddleware:
     async def _decorate(self, span: Span, scope: Scope, receive: Receive, send: Send) -> None:
         """Someone else owns the server span: add our headers and attributes to theirs."""
         scope[SCOPE_KEY] = span
-        with guard("asgi request headers"):
-            self._capture(span, scope.get("headers") or (), self.request_headers, "request")
-        await self.app(scope, receive, self._wrap_send(span, send, own=False))
+        try:
+            for key, values in _collect(
+                scope.get("headers") or (), self.request_headers, "request"
+            ).items():
+                span.set_attribute(key, values)
+        except Exception as exc:
+            handle_internal_error("asgi request headers", exc)
+        await self.app(scope, receive, self._wrap_send(span, send, None, scope))
+
+    def _start(self, scope: Scope) -> tuple[Span, object]:
+        request = _read_headers(scope.get("headers") or (), self.request_headers)
+        parent = propagate.extract(request.carrier, getter=_GETTER) if request.carrier else None
+        route = self.resolver.template(scope) if self.resolver else None
+        attrs = self._attributes(scope, request, route)
+        if scope["type"] == "websocket":
+            name = f"WEBSOCKET {route}" if route else "WEBSOCKET"
+        else:
+            method = attrs["http.request.method"]
+            name = f"{method} {route}" if route else method
+        span = self.tracer.start_span(
+            name,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attrs,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        scope[SCOPE_KEY] = span
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        return span, token
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
-        span: Span | None = None
-        token: object = None
-        state: dict[str, Any] = {"status": 0}
-        with guard("asgi span start"):
-            headers = scope.get("headers") or ()
-            parent = propagate.extract(_propagation_carrier(headers), getter=_GETTER)
-            route = self.resolver.template(dict(scope)) if self.resolver else None
-            attrs = self._start_attributes(scope, headers, route)
-            method = attrs.get("http.request.method", "")
-            if scope["type"] == "websocket":
-                name = f"WEBSOCKET {route}" if route else "WEBSOCKET"
-            else:
-                name = f"{method} {route}" if route else str(method)
-            span = self.tracer.start_span(
-                name,
-                context=parent,
-                kind=SpanKind.SERVER,
-                attributes=attrs,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-            scope[SCOPE_KEY] = span
-            token = otel_context.attach(trace.set_span_in_context(span, parent))
-        if span is None:
+        try:
+            span, token = self._start(scope)
+        except Exception as exc:
+            handle_internal_error("asgi span start", exc)
             await self.app(scope, receive, send)
             return
+        state: dict[str, Any] = {"status": 0, "ended": False}
         try:
-            traced_send = self._wrap_send(span, send, own=True, state=state, scope=scope)
-            await self.app(scope, receive, traced_send)
+            await self.app(scope, receive, self._wrap_send(span, send, state, scope))
         except BaseException as exc:
             # After the response ended (a background task failed) the span is closed: the
             # server's own error log reports it, the request itself succeeded.
-            with guard("asgi span exception"):
-                if not state.get("ended"):
+            if not state["ended"]:
+                try:
                     _record_failure(span, scope, state, exc)
+                except Exception as inner:
+                    handle_internal_error("asgi span exception", inner)
             raise
         finally:
-            with guard("asgi span end"):
-                if not state.get("ended"):
+            try:
+                if not state["ended"]:
                     self._finish(span, scope, state)
-                if token is not None:
-                    otel_context.detach(token)  # type: ignore[arg-type]
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as exc:
+                handle_internal_error("asgi span end", exc)
 
-    def _finish(self, span: Span, scope: Scope, state: dict[str, Any]) -> None:
-        route_obj = scope.get("route")
-        if route_obj is not None and "http.route" not in getattr(span, "attributes", {}):
-            template = getattr(route_obj, "path", None)
-            if template:
-                span.set_attribute("http.route", template)
-                method = scope.get("method") or "WEBSOCKET"
-                span.update_name(f"{_method(method)} {template}")
-        status = state["status"]
-        if status >= 500 and not state.get("exception"):
-            span.set_status(Status(StatusCode.ERROR))
-            span.set_attribute("error.type", str(status))
-        state["ended"] = True
-        span.end()
-
-    def _start_attributes(
-        self, scope: Scope, headers: Iterable[tuple[bytes, bytes]], route: str | None
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _attributes(scope: Scope, request: _Request, route: str | None) -> dict[str, Any]:
         attrs: dict[str, Any] = {
             "url.path": scope.get("path", ""),
             "url.scheme": scope.get("scheme", "http"),
@@ -201,71 +233,75 @@ class TracingMiddleware:
         if client:
             attrs["client.address"] = client[0]
             attrs["client.port"] = client[1]
-        host = None
-        for name, value in headers:
-            low = name.lower()
-            if low == b"host":
-                host = value.decode("latin-1")
-            elif low == b"user-agent":
-                attrs["user_agent.original"] = value[:_MAX_HEADER_VALUE].decode("latin-1")
+        if request.user_agent is not None:
+            attrs["user_agent.original"] = request.user_agent
+        host = request.host
         if host:
-            address, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
-            if address and port.isdigit():
+            address, sep, port = host.rpartition(":")
+            if sep and port.isdigit() and not host.endswith("]"):
                 attrs["server.address"] = address.strip("[]")
                 attrs["server.port"] = int(port)
             else:
                 attrs["server.address"] = host.strip("[]")
         elif scope.get("server"):
             attrs["server.address"], attrs["server.port"] = scope["server"][0], scope["server"][1]
-        attrs.update(_collect(headers, self.request_headers, "request"))
+        if request.captured:
+            attrs.update(request.captured)
         return attrs
 
-    def _capture(
-        self,
-        span: Span,
-        headers: Iterable[tuple[bytes, bytes]],
-        wanted: frozenset[bytes],
-        side: str,
-    ) -> None:
-        for key, values in _collect(headers, wanted, side).items():
-            span.set_attribute(key, values)
+    def _finish(self, span: Span, scope: Scope, state: dict[str, Any]) -> None:
+        state["ended"] = True
+        route_obj = scope.get("route")
+        if route_obj is not None and "http.route" not in getattr(span, "attributes", {}):
+            template = getattr(route_obj, "path", None)
+            if template:
+                span.set_attribute("http.route", template)
+                method = scope.get("method")
+                span.update_name(
+                    f"{_method(method)} {template}" if method else f"WEBSOCKET {template}"
+                )
+        status = state["status"]
+        if status >= 500 and not state.get("exception"):
+            span.set_status(Status(StatusCode.ERROR))
+            span.set_attribute("error.type", str(status))
+        span.end()
 
     def _wrap_send(
-        self,
-        span: Span,
-        send: Send,
-        *,
-        own: bool,
-        state: dict[str, Any] | None = None,
-        scope: Scope | None = None,
+        self, span: Span, send: Send, state: dict[str, Any] | None, scope: Scope
     ) -> Send:
+        """``state`` is None when another middleware owns the span (we only decorate it)."""
+
         async def traced_send(message: Message) -> None:
             kind = message["type"]
-            if kind == "http.response.start":
-                with guard("asgi response start"):
-                    status = int(message.get("status", 0))
-                    if state is not None:
-                        state["status"] = status
-                    if own:
-                        span.set_attribute("http.response.status_code", status)
-                    headers = message.get("headers") or []
-                    self._capture(span, headers, self.response_headers, "response")
-                    if self.response_trace_headers:
-                        message["headers"] = [*headers, *_trace_headers(span)]
-            if (
-                state is not None
-                and scope is not None
-                and kind == "http.response.body"
-                and not message.get("more_body", False)
-            ):
-                # The response is complete: end the span before the last bytes leave, so a
-                # client that got its response can already find the finished span, and
-                # background tasks that run afterwards do not count as request time.
-                with guard("asgi response end"):
+            try:
+                if kind == "http.response.start":
+                    self._response_start(span, message, state)
+                elif (
+                    state is not None
+                    and kind == "http.response.body"
+                    and not message.get("more_body", False)
+                    and not state["ended"]
+                ):
+                    # The response is complete: end the span before the last bytes leave, so
+                    # a client that got its response can already find the finished span, and
+                    # background tasks that run afterwards do not count as request time.
                     self._finish(span, scope, state)
+            except Exception as exc:
+                handle_internal_error("asgi send", exc)
             await send(message)
 
         return traced_send
+
+    def _response_start(self, span: Span, message: Message, state: dict[str, Any] | None) -> None:
+        status = int(message.get("status", 0))
+        headers = message.get("headers") or []
+        if state is not None:
+            state["status"] = status
+            span.set_attribute("http.response.status_code", status)
+        for key, values in _collect(headers, self.response_headers, "response").items():
+            span.set_attribute(key, values)
+        if self.response_trace_headers:
+            message["headers"] = [*headers, *_trace_headers(span)]
 
 
 def _record_failure(span: Span, scope: Scope, state: dict[str, Any], exc: BaseException) -> None:
@@ -277,22 +313,3 @@ def _record_failure(span: Span, scope: Scope, state: dict[str, Any], exc: BaseEx
         span.record_exception(exc, escaped=True)
         span.set_attribute("error.type", type(exc).__qualname__)
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-
-
-def _collect(
-    headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes], side: str
-) -> dict[str, list[str]]:
-    """Headers on the allow-list, as ``http.<side>.header.<name>`` string lists."""
-    collected: dict[str, list[str]] = {}
-    if not wanted:
-        return collected
-    for name, value in headers:
-        low = name.lower()
-        if low in wanted:
-            key = f"http.{side}.header." + low.decode("latin-1")
-            collected.setdefault(key, []).append(value[:_MAX_HEADER_VALUE].decode("latin-1"))
-    return collected
-
-
-def _method(raw: str) -> str:
-    return raw if raw in KNOWN_METHODS else "_OTHER"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import MutableMapping
 from typing import Any
 
 _MAX_CACHED = 2048
@@ -22,7 +23,7 @@ class RouteResolver:
         self._cache: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def template(self, scope: dict[str, Any]) -> str | None:
+    def template(self, scope: MutableMapping[str, Any]) -> str | None:
         key = (scope["type"], scope.get("method", ""), scope.get("path", ""))
         with self._lock:
             if key in self._cache:
@@ -36,7 +37,7 @@ class RouteResolver:
         return found
 
 
-def _match(routes: Any, scope: dict[str, Any], prefix: str) -> str | None:
+def _match(routes: Any, scope: MutableMapping[str, Any], prefix: str) -> str | None:
     from starlette.routing import Match, Mount
 
     partial: str | None = None
