@@ -2,8 +2,9 @@
 
 Every distinct label value is a time series in Prometheus, kept for weeks. Route templates
 are already few, but a misbehaving app (a router without templates, job names with ids in
-them) could still create thousands; the cap stops that, and every folded observation is
-counted in ``saler_tracing_metric_label_overflow_total`` so the loss is visible.
+them) could still create thousands; the cap (on routes, per service) stops that, and every
+folded observation is counted in ``saler_tracing_metric_label_overflow_total``, so the loss
+is visible.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def status_class(code: object) -> str:
 
 
 class LabelCap:
-    """Admits the first ``limit`` distinct values of each label within a scope (routes are
+    """Admits the first ``limit`` distinct values of a label within a scope (routes are
     capped per service); later ones become OTHER.
 
     One cap per process, shared by every ``configure()``: series once created stay on the

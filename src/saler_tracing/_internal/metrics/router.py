@@ -6,8 +6,8 @@ on an internal port, or pass ``authorize=`` (a FastAPI dependency that raises fo
 who may not read metrics) to restrict it like the stats endpoint.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoint's annotations,
+# and ``Request`` is imported inside ``metrics_router`` (fastapi is an optional extra).
 import os
 from collections.abc import Callable
 from typing import Any

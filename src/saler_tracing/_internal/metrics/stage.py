@@ -25,6 +25,7 @@ from saler_tracing._internal.health_score import Objectives
 from saler_tracing._internal.metrics.cardinality import (
     UNMATCHED_ROUTE,
     LabelCap,
+    overflow,
     process_cap,
     status_class,
 )
@@ -74,6 +75,7 @@ class MetricsStage(Stage):
     ) -> None:
         super().__init__(next_stage)
         self.cap: LabelCap = process_cap(config.max_label_values)
+        overflow()  # declared up front: a scrape shows the family before the first overflow
         self.health = HealthWindow(
             Objectives(latency_s=config.latency_objective_s, max_error_rate=config.max_error_rate),
             config.health_window_s,
@@ -98,7 +100,8 @@ class MetricsStage(Stage):
         if parent is not None and not parent.is_remote:
             return  # not a local root: its trace is counted once, at the root
         error = span.status.status_code is StatusCode.ERROR
-        service = self.cap.bound("service", str(span.resource.attributes.get("service.name", "")))
+        # Not capped: the service name comes from configuration, not from request data.
+        service = str(span.resource.attributes.get("service.name", ""))
         self._traces.labels(service, "error" if error else "ok").inc()
         kind = _KINDS.get(span.kind)
         if kind is None:
