@@ -6,8 +6,8 @@ stats only to an authorised caller. Authorised means: the bearer token configure
 dependency, whatever that dependency accepts; with neither configured, loopback clients only.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI must resolve the endpoints' ``Request``
+# annotation, imported inside ``health_router`` (fastapi is an optional extra).
 import hmac
 import ipaddress
 import time
