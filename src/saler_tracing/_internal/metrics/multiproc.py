@@ -25,6 +25,7 @@ from saler_tracing._internal.errors import guard
 from saler_tracing._internal.health_score import Objectives
 from saler_tracing._internal.metrics import pipeline as pipeline_figures
 from saler_tracing._internal.metrics.health import Tally, score, score_family
+from saler_tracing._internal.monitor import DROP_REASONS
 
 logger = logging.getLogger("saler_tracing")
 
@@ -70,6 +71,9 @@ class Mirror:
         )
         self.window_errors = gauge(WINDOW_PREFIX + "errors", "Errors in the window", ("service",))
         self.window_spans = gauge(WINDOW_PREFIX + "spans", "Spans in the window", ("outcome",))
+        for reason in DROP_REASONS:  # children written at 0, so the families always show
+            self.dropped.labels(reason)
+            self.traces_dropped.labels(reason)
         self._last: dict[tuple[str, str], float] = {}
         self._monitor_id: int | None = None
         self._services: set[str] = set()

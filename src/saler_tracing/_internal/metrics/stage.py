@@ -75,7 +75,7 @@ class MetricsStage(Stage):
     ) -> None:
         super().__init__(next_stage)
         self.cap: LabelCap = process_cap(config.max_label_values)
-        overflow()  # declared up front: a scrape shows the family before the first overflow
+        overflow().labels("route")  # at 0 up front: a scrape shows it before any overflow
         self.health = HealthWindow(
             Objectives(latency_s=config.latency_objective_s, max_error_rate=config.max_error_rate),
             config.health_window_s,
