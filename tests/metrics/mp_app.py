@@ -10,9 +10,14 @@ import fastapi
 import saler_tracing
 from saler_tracing import ExportOptions, MetricsOptions
 
+endpoint = os.environ.get("SALER_TEST_ENDPOINT")
 saler_tracing.configure(
     service_name=os.environ["SALER_TEST_SERVICE"],
-    export=ExportOptions(traces_endpoint=os.environ["SALER_TEST_ENDPOINT"], schedule_delay_ms=50),
+    export=(
+        ExportOptions(traces_endpoint=endpoint, schedule_delay_ms=50)
+        if endpoint
+        else ExportOptions(exporter="none")
+    ),
     metrics=MetricsOptions(latency_objective_s=10.0, max_error_rate=0.5),
 )
 

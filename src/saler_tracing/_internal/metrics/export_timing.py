@@ -32,3 +32,11 @@ def observe(spans: int, latency_s: float, ok: bool) -> None:
     with guard("export metrics"):
         export_duration().labels("success" if ok else "failure").observe(latency_s)
         batch_size().observe(spans)
+
+
+def declare() -> None:
+    """Create the series at 0, so a scrape shows them before the first export (in
+    multiprocess mode a series exists only once written)."""
+    for result in ("success", "failure"):
+        export_duration().labels(result)
+    batch_size()

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from saler_tracing._internal import prom, stats
 from saler_tracing._internal.config import MetricsConfig
-from saler_tracing._internal.metrics import multiproc
+from saler_tracing._internal.metrics import export_timing, multiproc
 from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
 from saler_tracing._internal.metrics.pipeline import PipelineCollector
 from saler_tracing._internal.metrics.stage import MetricsStage
@@ -28,10 +28,13 @@ def build_stage(
     next_stage: SpanProcessor, config: MetricsConfig, monitor: ExportMonitor
 ) -> MetricsStage:
     stage = MetricsStage(next_stage, config, monitor)
+    export_timing.declare()
     install_collectors()
     stats.register("health_score", health_stats)
     if multiproc.enabled():
         multiproc.start_sync()
+    else:
+        multiproc.warn_if_misconfigured()
     return stage
 
 

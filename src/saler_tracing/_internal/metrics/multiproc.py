@@ -34,14 +34,19 @@ WINDOW_PREFIX = "saler_tracing_health_window_"
 SYNC_INTERVAL_S = 1.0
 
 
-def enabled() -> bool:
-    path = os.environ.get(ENV)
-    return bool(path) and os.path.isdir(path or "")
+def requested() -> bool:
+    return bool(os.environ.get(ENV))
 
 
 def values_in_files() -> bool:
     """Whether prometheus_client writes values to files: decided when it was imported."""
     return values.ValueClass is not values.MutexValue
+
+
+def enabled() -> bool:
+    """Multiprocess mode is on: the directory exists and prometheus_client writes to it."""
+    path = os.environ.get(ENV)
+    return bool(path) and os.path.isdir(path or "") and values_in_files()
 
 
 class Mirror:
@@ -154,22 +159,41 @@ def sync_now() -> None:
         mirror().sync()
 
 
+_fork_hook = False
+
+
 def start_sync() -> None:
-    """Start this process's sync thread, once per process (a forked worker starts its own)."""
-    global _sync_pid
-    if not values_in_files():
-        logger.warning(
-            "saler_tracing: %s is set but prometheus_client was imported before it; "
-            "metrics stay per process. Set it before the server starts.",
-            ENV,
-        )
-        return
+    """Start this process's sync thread, once per process; a process forked after it
+    (gunicorn ``--preload``) starts its own, as threads do not survive ``fork``."""
+    global _sync_pid, _fork_hook
     with _sync_lock:
         if _sync_pid == os.getpid():
             return
         _sync_pid = os.getpid()
+        if not _fork_hook:
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hook = True
     thread = threading.Thread(target=_run, name="saler-tracing-metrics-sync", daemon=True)
     thread.start()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's sync thread may have held these locks at the fork: fresh ones, or the
+    # child would deadlock on its first sync.
+    global _sync_lock
+    _sync_lock = threading.Lock()
+    if _mirror is not None:
+        _mirror._lock = threading.Lock()
+    start_sync()
+
+
+def warn_if_misconfigured() -> None:
+    if requested() and not enabled():
+        logger.warning(
+            "saler_tracing: %s is set but is not a directory, or prometheus_client was "
+            "imported before it was set; metrics stay per process",
+            ENV,
+        )
 
 
 def _run() -> None:
