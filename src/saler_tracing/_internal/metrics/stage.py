@@ -85,9 +85,7 @@ class MetricsStage(Stage):
         self._errors = request_errors_total()
         self._duration = request_duration()
         self._traces = traces_total()
-        # prometheus_client's labels() validates and locks on every call; the children are
-        # few (the label cap bounds them), so keep them.
-        self._children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+        self._children: dict[tuple[str, str, str, str, str, bool], _Children] = {}
         self._children_lock = threading.Lock()
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -102,9 +100,9 @@ class MetricsStage(Stage):
         error = span.status.status_code is StatusCode.ERROR
         # Not capped: the service name comes from configuration, not from request data.
         service = str(span.resource.attributes.get("service.name", ""))
-        self._traces.labels(service, "error" if error else "ok").inc()
         kind = _KINDS.get(span.kind)
         if kind is None:
+            self._traces.labels(service, "error" if error else "ok").inc()
             return
         attrs = span.attributes or {}
         if kind == "server":
@@ -116,21 +114,33 @@ class MetricsStage(Stage):
         route = self.cap.bound("route", route, scope=service)
         klass = status_class(attrs.get("http.response.status_code"))
         duration_s = max(0, (span.end_time or 0) - (span.start_time or 0)) / 1e9
-        requests, errors, duration = self._child(service, kind, route, method, klass)
-        requests.inc()
-        duration.observe(duration_s)
-        if error:
-            errors.inc()
+        key = (service, kind, route, method, klass, error)
+        children = self._children.get(key) or self._new_children(key)
+        for counter in children.counters:
+            counter.inc()
+        children.duration.observe(duration_s)
         self.health.observe(service, duration_s, error)
 
-    def _child(self, *labels: str) -> tuple[Any, Any, Any]:
-        found = self._children.get(labels)
-        if found is None:
-            with self._children_lock:
-                found = (
-                    self._requests.labels(*labels),
-                    self._errors.labels(*labels[:-1]),
-                    self._duration.labels(*labels),
-                )
-                self._children[labels] = found
-        return found
+    def _new_children(self, key: tuple[str, str, str, str, str, bool]) -> _Children:
+        service, kind, route, method, klass, error = key
+        counters = [
+            self._requests.labels(service, kind, route, method, klass),
+            self._traces.labels(service, "error" if error else "ok"),
+        ]
+        if error:
+            counters.append(self._errors.labels(service, kind, route, method))
+        children = _Children(tuple(counters), self._duration.labels(*key[:5]))
+        with self._children_lock:
+            self._children[key] = children
+        return children
+
+
+class _Children:
+    """The metric children one label combination increments, looked up once: the label
+    cap bounds how many there are, and ``labels()`` validates and locks on every call."""
+
+    __slots__ = ("counters", "duration")
+
+    def __init__(self, counters: tuple[Any, ...], duration: Any) -> None:
+        self.counters = counters
+        self.duration = duration
