@@ -4,6 +4,7 @@ status class, before sampling; the pipeline's own figures present; unknown route
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from saler_tracing import ExportOptions, MetricsOptions
 
 fastapi = pytest.importorskip("fastapi")
 
-N_OK, N_ERR, N_404 = 7, 3, 5
+N_OK, N_ERR, N_404 = 40, 6, 9
 
 
 def make_app() -> Any:
@@ -42,14 +43,13 @@ def requests_of(families: Families, service: str, **labels: str) -> float:
 
 
 def drive(base: str) -> list[str]:
+    """The requests, from 8 threads at once: the counts must be exact under concurrency."""
     ids = [uuid.uuid4().hex for _ in range(N_404)]
-    with httpx.Client(base_url=base, timeout=10) as client:
-        for i in range(N_OK):
-            assert client.get(f"/items/{i}").status_code == 200
-        for _ in range(N_ERR):
-            assert client.get("/boom").status_code == 500
-        for unknown in ids:
-            assert client.get(f"/nope/{unknown}").status_code == 404
+    paths = [f"/items/{i}" for i in range(N_OK)] + ["/boom"] * N_ERR
+    paths += [f"/nope/{unknown}" for unknown in ids]
+    with httpx.Client(base_url=base, timeout=10) as client, ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda path: client.get(path).status_code, paths))
+    assert statuses == [200] * N_OK + [500] * N_ERR + [404] * N_404
     return ids
 
 

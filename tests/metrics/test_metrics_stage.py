@@ -111,13 +111,17 @@ def test_only_local_roots_count_and_consumers_are_jobs() -> None:
         pass
     with tracer.start_as_current_span("nightly cleanup"):  # an INTERNAL root: a trace only
         pass
+    with tracer.start_as_current_span(  # a WebSocket connection: a trace, not a request
+        "WEBSOCKET /live", kind=SpanKind.SERVER, attributes={"url.scheme": "ws"}
+    ):
+        pass
     pay = {"service": service, "kind": "server", "route": "/pay", "method": "POST"}
     assert sample("saler_tracing_requests_total", status_class="none", **pay) == 1
     assert sample("saler_tracing_request_errors_total", **pay) == 1
     job = {"service": service, "kind": "consumer", "route": "emails", "method": ""}
     assert sample("saler_tracing_requests_total", status_class="none", **job) == 1
     assert sample("saler_tracing_traces_total", service=service, status="error") == 1
-    assert sample("saler_tracing_traces_total", service=service, status="ok") == 2
+    assert sample("saler_tracing_traces_total", service=service, status="ok") == 3
     total = sum(
         s.value
         for metric in REGISTRY.collect()

@@ -5,8 +5,8 @@ sampled flag: every recorded span reaches it (head sampling records what it does
 so rates and percentiles are true at any sampling rate.
 
 Counted: every local root span (the trace's entry into this process) by status; and, of
-those, every SERVER span (HTTP requests) and CONSUMER span (jobs) by service, kind, route
-template, method and status class, with its duration.
+those, every SERVER span (HTTP requests, not WebSocket connections) and CONSUMER span (jobs)
+by service, kind, route template, method and status class, with its duration.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from saler_tracing._internal.pipeline import Stage
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")
 _KINDS = {SpanKind.SERVER: "server", SpanKind.CONSUMER: "consumer"}
+_WEBSOCKET_SCHEMES = frozenset({"ws", "wss"})
 
 
 def requests_total() -> Counter:
@@ -101,10 +102,12 @@ class MetricsStage(Stage):
         # Not capped: the service name comes from configuration, not from request data.
         service = str(span.resource.attributes.get("service.name", ""))
         kind = _KINDS.get(span.kind)
-        if kind is None:
+        attrs = span.attributes or {}
+        if kind is None or attrs.get("url.scheme") in _WEBSOCKET_SCHEMES:
+            # A WebSocket lasts as long as the connection: as a request it would only
+            # distort the latency figures. It counts as a trace.
             self._traces.labels(service, "error" if error else "ok").inc()
             return
-        attrs = span.attributes or {}
         if kind == "server":
             route = str(attrs.get("http.route") or UNMATCHED_ROUTE)
             method = str(attrs.get("http.request.method", "_OTHER"))
