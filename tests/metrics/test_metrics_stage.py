@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+import pytest
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -24,6 +25,7 @@ from opentelemetry.util.types import Attributes
 from prometheus_client import REGISTRY
 
 from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.errors import internal_error_counts
 from saler_tracing._internal.metrics.stage import MetricsStage
 from saler_tracing._internal.monitor import ExportMonitor
 
@@ -55,13 +57,16 @@ class Sink(SpanProcessor):
         self.ended += 1
 
 
-def provider(service: str, sampler: Sampler | None = None) -> tuple[TracerProvider, Sink]:
+def provider(
+    service: str, sampler: Sampler | None = None
+) -> tuple[TracerProvider, Sink, MetricsStage]:
     sink = Sink()
     tp = TracerProvider(
         sampler=sampler, resource=Resource.create({"service.name": service}), shutdown_on_exit=False
     )
-    tp.add_span_processor(MetricsStage(sink, MetricsConfig(), ExportMonitor()))
-    return tp, sink
+    stage = MetricsStage(sink, MetricsConfig(), ExportMonitor())
+    tp.add_span_processor(stage)
+    return tp, sink, stage
 
 
 def sample(name: str, **labels: str) -> float:
@@ -70,7 +75,7 @@ def sample(name: str, **labels: str) -> float:
 
 def test_unsampled_but_recorded_traces_are_counted_and_forwarded() -> None:
     service = f"svc-{uuid.uuid4().hex[:8]}"
-    tp, sink = provider(service, RecordOnly())
+    tp, sink, _ = provider(service, RecordOnly())
     tracer = tp.get_tracer("test")
     for _ in range(3):
         with tracer.start_as_current_span(
@@ -90,7 +95,7 @@ def test_unsampled_but_recorded_traces_are_counted_and_forwarded() -> None:
 
 def test_only_local_roots_count_and_consumers_are_jobs() -> None:
     service = f"svc-{uuid.uuid4().hex[:8]}"
-    tp, _ = provider(service)
+    tp, _, _ = provider(service)
     tracer = tp.get_tracer("test")
     remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
     with tracer.start_as_current_span(
@@ -130,3 +135,20 @@ def test_only_local_roots_count_and_consumers_are_jobs() -> None:
         if s.name.endswith("_total") and s.labels["service"] == service
     )
     assert total == 2
+
+
+def test_a_failure_in_the_stage_loses_no_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside the test suite's raise mode, a metrics bug is counted and the span still
+    reaches the next stage (export)."""
+    monkeypatch.delenv("SALER_TRACING_RAISE_INTERNAL_ERRORS")
+    tp, sink, stage = provider(f"svc-{uuid.uuid4().hex[:8]}")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("metrics bug")
+
+    monkeypatch.setattr(stage.health, "observe", broken)
+    before = internal_error_counts().get("metrics stage", 0)
+    with tp.get_tracer("test").start_as_current_span("GET /", kind=SpanKind.SERVER):
+        pass
+    assert sink.ended == 1
+    assert internal_error_counts()["metrics stage"] == before + 1

@@ -25,7 +25,7 @@ from saler_tracing._internal.errors import guard
 from saler_tracing._internal.health_score import Objectives
 from saler_tracing._internal.metrics import pipeline as pipeline_figures
 from saler_tracing._internal.metrics.health import Tally, score, score_family
-from saler_tracing._internal.monitor import DROP_REASONS
+from saler_tracing._internal.monitor import DROP_REASONS, ExportMonitor
 
 logger = logging.getLogger("saler_tracing")
 
@@ -80,7 +80,7 @@ class Mirror:
             self.dropped.labels(reason)
             self.traces_dropped.labels(reason)
         self._last: dict[tuple[str, str], float] = {}
-        self._monitor_id: int | None = None
+        self._monitor: ExportMonitor | None = None
         self._services: set[str] = set()
         self._lock = threading.Lock()
 
@@ -99,9 +99,9 @@ class Mirror:
         monitor = install.active_monitor()
         figures = pipeline_figures.read(monitor)
         with self._lock:
-            if id(monitor) != self._monitor_id:  # a new pipeline counts from 0 again
+            if monitor is not self._monitor:  # a new pipeline counts from 0 again
                 self._last = {k: v for k, v in self._last.items() if k[0] == "internal"}
-                self._monitor_id = id(monitor)
+                self._monitor = monitor
             self._inc(self.exported, ("exported", ""), figures.exported)
             self._inc(self.failures, ("failures", ""), figures.failed_exports)
             self._inc(self.retries, ("retries", ""), figures.retries)
