@@ -72,6 +72,7 @@ def test_settings_from_code_and_environment() -> None:
         ).metrics
 
     assert resolve(None, {}) == config.MetricsConfig()
+    assert resolve(None, {"SALER_TRACING_METRICS": "false"}).enabled is False
     env = {
         "SALER_TRACING_LATENCY_OBJECTIVE": "0.25",
         "SALER_TRACING_MAX_ERROR_RATE": "0.01",
@@ -90,3 +91,24 @@ def test_settings_from_code_and_environment() -> None:
         resolve(MetricsOptions(latency_objective_s=-1), {})
     with pytest.raises(ConfigurationError, match="SALER_TRACING_METRICS_MAX_LABEL_VALUES"):
         resolve(None, {"SALER_TRACING_METRICS_MAX_LABEL_VALUES": "many"})
+
+
+def test_metrics_off_counts_nothing_but_still_serves_the_pipeline() -> None:
+    saler_tracing.configure(
+        service_name="off",
+        export=ExportOptions(exporter="none"),
+        metrics=MetricsOptions(enabled=False),
+        environ={},
+    )
+    app = app_with()
+    saler_tracing.instrument_fastapi(app)
+
+    @app.get("/x")
+    async def x() -> dict[str, bool]:
+        return {"ok": True}
+
+    with serve(app) as base:
+        assert httpx.get(base + "/x", timeout=10).status_code == 200
+        text = httpx.get(base + "/metrics", timeout=10).text
+    assert 'service="off"' not in text
+    assert "saler_tracing_spans_exported_total" in text

@@ -136,6 +136,9 @@ UNHEALTHY_AFTER_S = s.Setting(
     "health grace period",
 )
 
+METRICS_ENABLED = s.Setting(
+    "metrics.enabled", ("SALER_TRACING_METRICS",), True, s.as_bool, "metrics from spans"
+)
 LATENCY_OBJECTIVE_S = s.Setting(
     "metrics.latency_objective_s",
     ("SALER_TRACING_LATENCY_OBJECTIVE",),
@@ -210,6 +213,7 @@ class ApiConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class MetricsConfig:
+    enabled: bool = True
     latency_objective_s: float = 0.5
     max_error_rate: float = 0.05
     health_window_s: float = 300.0
@@ -305,6 +309,7 @@ def resolve(
             unhealthy_after_s=UNHEALTHY_AFTER_S.resolve(api.unhealthy_after_s, environ),
         ),
         metrics=MetricsConfig(
+            enabled=METRICS_ENABLED.resolve(metrics.enabled, environ),
             latency_objective_s=LATENCY_OBJECTIVE_S.resolve(metrics.latency_objective_s, environ),
             max_error_rate=MAX_ERROR_RATE.resolve(metrics.max_error_rate, environ),
             health_window_s=HEALTH_WINDOW_S.resolve(metrics.health_window_s, environ),

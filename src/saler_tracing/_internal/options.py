@@ -76,6 +76,9 @@ class ApiOptions:
 class MetricsOptions:
     """Prometheus metrics and the service health score (see docs/metrics.md)."""
 
+    enabled: bool | None = None
+    """Count requests and traces from spans (on by default). Env: SALER_TRACING_METRICS."""
+
     latency_objective_s: float | None = None
     """Apdex objective T in seconds: a request is satisfied within T, tolerated within 4T.
     Env: SALER_TRACING_LATENCY_OBJECTIVE."""

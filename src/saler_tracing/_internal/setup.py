@@ -140,8 +140,10 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     head: SpanProcessor = tail
     # scrub stage (PII) goes here
     # tail-sampling stage goes here
-    metrics_stage = metrics_install.build_stage(head, cfg.metrics, monitor)
-    head = metrics_stage
+    metrics_stage = None
+    if cfg.metrics.enabled:
+        metrics_stage = metrics_install.build_stage(head, cfg.metrics, monitor)
+        head = metrics_stage
     root = GuardedRoot(head)
     provider = TracerProvider(
         sampler=build_sampler(cfg.sampling),
@@ -155,7 +157,7 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
         provider=provider,
         monitor=monitor,
         root=root,
-        extras={metrics_install.EXTRAS_KEY: metrics_stage},
+        extras={} if metrics_stage is None else {metrics_install.EXTRAS_KEY: metrics_stage},
     )
 
 
