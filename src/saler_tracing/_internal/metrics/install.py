@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from saler_tracing._internal import prom, stats
 from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.errors import guard
 from saler_tracing._internal.metrics import export_timing, multiproc
 from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
 from saler_tracing._internal.metrics.pipeline import PipelineCollector
@@ -28,8 +29,11 @@ def build_stage(
     next_stage: SpanProcessor, config: MetricsConfig, monitor: ExportMonitor
 ) -> MetricsStage:
     stage = MetricsStage(next_stage, config, monitor)
-    export_timing.declare()
-    install_collectors()
+    # A name clash with the application's own metrics must not stop tracing: counted and
+    # logged (raised under the test suite), the spans still flow.
+    with guard("metrics collectors"):
+        export_timing.declare()
+        install_collectors()
     stats.register("health_score", health_stats)
     if multiproc.enabled():
         multiproc.start_sync()
