@@ -27,11 +27,13 @@ _installed = False
 
 def build_stage(
     next_stage: SpanProcessor, config: MetricsConfig, monitor: ExportMonitor
-) -> MetricsStage:
-    stage = MetricsStage(next_stage, config, monitor)
-    # A name clash with the application's own metrics must not stop tracing: counted and
-    # logged (raised under the test suite), the spans still flow.
-    with guard("metrics collectors"):
+) -> SpanProcessor:
+    """The metrics stage in front of ``next_stage`` — or ``next_stage`` alone when the
+    metrics cannot be set up (a name clash with the application's own metrics): that is
+    logged and counted (raised under the test suite), and tracing goes on without them."""
+    stage: SpanProcessor = next_stage
+    with guard("metrics setup"):
+        stage = MetricsStage(next_stage, config, monitor)
         export_timing.declare()
         install_collectors()
     stats.register("health_score", health_stats)
