@@ -10,9 +10,11 @@ from saler_tracing._internal.extras import MissingExtraError
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
 from saler_tracing._internal.manual import span, traced
+from saler_tracing._internal.metrics.router import metrics_router
 from saler_tracing._internal.options import (
     ApiOptions,
     ExportOptions,
+    MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
 )
@@ -22,6 +24,7 @@ __all__ = [
     "ApiOptions",
     "ConfigurationError",
     "ExportOptions",
+    "MetricsOptions",
     "MissingExtraError",
     "SamplingOptions",
     "ScrubbingOptions",
@@ -30,6 +33,7 @@ __all__ = [
     "force_flush",
     "health_router",
     "instrument_fastapi",
+    "metrics_router",
     "shutdown",
     "span",
     "traced",

@@ -12,6 +12,7 @@ from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.options import (
     ApiOptions,
     ExportOptions,
+    MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
 )
@@ -135,6 +136,43 @@ UNHEALTHY_AFTER_S = s.Setting(
     "health grace period",
 )
 
+METRICS_ENABLED = s.Setting(
+    "metrics.enabled", ("SALER_TRACING_METRICS",), True, s.as_bool, "metrics from spans"
+)
+LATENCY_OBJECTIVE_S = s.Setting(
+    "metrics.latency_objective_s",
+    ("SALER_TRACING_LATENCY_OBJECTIVE",),
+    0.5,
+    s.positive_float,
+    "Apdex objective T",
+)
+
+
+def _error_rate(source: str, value: object) -> float:
+    rate = s.positive_float(source, value)
+    if rate > 1:
+        raise ConfigurationError(f"{source}: invalid value {value!r}; accepted: above 0, up to 1")
+    return rate
+
+
+MAX_ERROR_RATE = s.Setting(
+    "metrics.max_error_rate", ("SALER_TRACING_MAX_ERROR_RATE",), 0.05, _error_rate, "error SLO"
+)
+HEALTH_WINDOW_S = s.Setting(
+    "metrics.health_window_s",
+    ("SALER_TRACING_HEALTH_WINDOW",),
+    300.0,
+    s.positive_float,
+    "health score window",
+)
+MAX_LABEL_VALUES = s.Setting(
+    "metrics.max_label_values",
+    ("SALER_TRACING_METRICS_MAX_LABEL_VALUES",),
+    200,
+    s.positive_int,
+    "metric label cap",
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ExportConfig:
@@ -174,6 +212,15 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    enabled: bool = True
+    latency_objective_s: float = 0.5
+    max_error_rate: float = 0.05
+    health_window_s: float = 300.0
+    max_label_values: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     service_name: str
     service_version: str
@@ -184,6 +231,7 @@ class Config:
     sampling: SamplingConfig
     scrubbing: ScrubbingConfig
     api: ApiConfig
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def _endpoint(opts: ExportOptions, protocol: str, environ: Mapping[str, str]) -> str:
@@ -209,11 +257,13 @@ def resolve(
     sampling: SamplingOptions | None,
     scrubbing: ScrubbingOptions | None,
     api: ApiOptions | None,
+    metrics: MetricsOptions | None = None,
 ) -> Config:
     export = export or ExportOptions()
     sampling = sampling or SamplingOptions()
     scrubbing = scrubbing or ScrubbingOptions()
     api = api or ApiOptions()
+    metrics = metrics or MetricsOptions()
     protocol = PROTOCOL.resolve(export.protocol, environ)
     attrs = RESOURCE_ATTRIBUTES.resolve(resource_attributes, environ)
     name = SERVICE_NAME.resolve(service_name, environ) or attrs.get("service.name", "")
@@ -257,5 +307,12 @@ def resolve(
         api=ApiConfig(
             token=API_TOKEN.resolve(api.token, environ),
             unhealthy_after_s=UNHEALTHY_AFTER_S.resolve(api.unhealthy_after_s, environ),
+        ),
+        metrics=MetricsConfig(
+            enabled=METRICS_ENABLED.resolve(metrics.enabled, environ),
+            latency_objective_s=LATENCY_OBJECTIVE_S.resolve(metrics.latency_objective_s, environ),
+            max_error_rate=MAX_ERROR_RATE.resolve(metrics.max_error_rate, environ),
+            health_window_s=HEALTH_WINDOW_S.resolve(metrics.health_window_s, environ),
+            max_label_values=MAX_LABEL_VALUES.resolve(metrics.max_label_values, environ),
         ),
     )

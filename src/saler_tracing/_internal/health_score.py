@@ -7,9 +7,11 @@
 * ``error_factor`` — 1 − min(1, error_rate / max_error_rate) (default max 5 %): at or above the
   tolerated error rate this part is 0.
 * ``pipeline_factor`` — share of spans the tracing pipeline delivered (1 − dropped / created);
-  1 when nothing was created.
+  1 when nothing was created. The library's gauge counts "created" over its window as the spans
+  the pipeline finished with: exported + dropped (spans still queued count once they leave).
 
-With no requests in the window the score is 100 (nothing is known to be wrong).
+All counts are over one sliding window (default 300 s). With no requests in the window the
+score is 100 (nothing is known to be wrong). docs/metrics.md has worked examples.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from saler_tracing._internal.metrics import export_timing
+
 DROP_REASONS = ("queue_full", "too_large", "export_failed", "shutdown")
 
 
@@ -43,6 +45,9 @@ class ExportMonitor:
     last_error: str | None = None
     dropped: Counter[str] = field(default_factory=Counter)
     queue_depth: Callable[[], int | None] = lambda: None
+    retries: int = 0
+    spool_bytes: int = 0
+    dropped_traces: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, ok: bool, spans: int, latency_s: float, error: str | None = None) -> None:
@@ -65,6 +70,15 @@ class ExportMonitor:
     def drop(self, reason: str, count: int = 1) -> None:
         with self._lock:
             self.dropped[reason] += count
+
+    def drop_spans(self, reason: str, spans: Sequence[ReadableSpan]) -> None:
+        """Count dropped spans, and as dropped traces those among them that were local roots
+        (the trace's entry into this process is lost with them)."""
+        roots = sum(1 for span in spans if span.parent is None or span.parent.is_remote)
+        with self._lock:
+            self.dropped[reason] += len(spans)
+            if roots:
+                self.dropped_traces[reason] += roots
 
     def failing_for(self) -> float:
         since = self.failing_since
@@ -104,17 +118,19 @@ class MonitoredExporter(SpanExporter):
         try:
             result = self.inner.export(spans)
         except Exception as exc:
-            self.monitor.record(False, len(spans), time.perf_counter() - start, repr(exc))
-            self.monitor.drop("export_failed", len(spans))
+            latency = time.perf_counter() - start
+            self.monitor.record(False, len(spans), latency, repr(exc))
+            self.monitor.drop_spans("export_failed", spans)
+            export_timing.observe(len(spans), latency, ok=False)
             return SpanExportResult.FAILURE
         finally:
             detach(token)
         ok = result is SpanExportResult.SUCCESS
-        self.monitor.record(
-            ok, len(spans), time.perf_counter() - start, None if ok else "exporter failed"
-        )
+        latency = time.perf_counter() - start
+        self.monitor.record(ok, len(spans), latency, None if ok else "exporter failed")
         if not ok:
-            self.monitor.drop("export_failed", len(spans))
+            self.monitor.drop_spans("export_failed", spans)
+        export_timing.observe(len(spans), latency, ok=ok)
         return result
 
     def shutdown(self) -> None:

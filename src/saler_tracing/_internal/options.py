@@ -70,3 +70,23 @@ class ApiOptions:
     unhealthy_after_s: float | None = None
     """Health answers 503 once exports have failed this long.
     Env: SALER_TRACING_UNHEALTHY_AFTER."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsOptions:
+    """Prometheus metrics and the service health score (see docs/metrics.md)."""
+
+    enabled: bool | None = None
+    """Count requests and traces from spans (on by default). Env: SALER_TRACING_METRICS."""
+
+    latency_objective_s: float | None = None
+    """Apdex objective T in seconds: a request is satisfied within T, tolerated within 4T.
+    Env: SALER_TRACING_LATENCY_OBJECTIVE."""
+    max_error_rate: float | None = None
+    """Error rate (0–1] at which the error part of the health score reaches 0.
+    Env: SALER_TRACING_MAX_ERROR_RATE."""
+    health_window_s: float | None = None
+    """Sliding window of the health score. Env: SALER_TRACING_HEALTH_WINDOW."""
+    max_label_values: int | None = None
+    """Distinct values a label (route, service) may take before further ones fold into
+    ``_other``. Env: SALER_TRACING_METRICS_MAX_LABEL_VALUES."""

@@ -98,6 +98,20 @@ def non_negative_float(source: str, value: object) -> float:
     return number
 
 
+def positive_float(source: str, value: object) -> float:
+    try:
+        number = (
+            float(value)
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool)
+            else -1.0
+        )
+    except ValueError:
+        number = -1.0
+    if not 0 < number < float("inf"):
+        raise _fail(source, value, "a number greater than 0")
+    return number
+
+
 def unit_float(source: str, value: object) -> float:
     number = non_negative_float(source, value)
     if number > 1:

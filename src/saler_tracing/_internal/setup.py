@@ -20,10 +20,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from saler_tracing._internal import config as config_mod
 from saler_tracing._internal.config import Config
 from saler_tracing._internal.exporters import build_exporter
+from saler_tracing._internal.metrics import install as metrics_install
 from saler_tracing._internal.monitor import ExportMonitor, MonitoredExporter
 from saler_tracing._internal.options import (
     ApiOptions,
     ExportOptions,
+    MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
 )
@@ -71,6 +73,7 @@ def configure(
     sampling: SamplingOptions | None = None,
     scrubbing: ScrubbingOptions | None = None,
     api: ApiOptions | None = None,
+    metrics: MetricsOptions | None = None,
     id_generator: IdGenerator | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
@@ -86,6 +89,7 @@ def configure(
         sampling=sampling,
         scrubbing=scrubbing,
         api=api,
+        metrics=metrics,
     )
     global _active, _atexit_registered
     with _lock:
@@ -136,7 +140,10 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     head: SpanProcessor = tail
     # scrub stage (PII) goes here
     # tail-sampling stage goes here
-    # metrics stage goes here
+    metrics_stage = None
+    if cfg.metrics.enabled:
+        metrics_stage = metrics_install.build_stage(head, cfg.metrics, monitor)
+        head = metrics_stage
     root = GuardedRoot(head)
     provider = TracerProvider(
         sampler=build_sampler(cfg.sampling),
@@ -145,7 +152,13 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
         shutdown_on_exit=False,
     )
     provider.add_span_processor(root)
-    return Active(config=cfg, provider=provider, monitor=monitor, root=root)
+    return Active(
+        config=cfg,
+        provider=provider,
+        monitor=monitor,
+        root=root,
+        extras={} if metrics_stage is None else {metrics_install.EXTRAS_KEY: metrics_stage},
+    )
 
 
 def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:

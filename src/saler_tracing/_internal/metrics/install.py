@@ -1,0 +1,83 @@
+"""Wiring of the metrics part into ``configure()``: the stage, the scrape-time collectors on
+prometheus_client's default registry (once per process), the stats section, and the
+multiprocess mirror when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+from saler_tracing._internal import prom, stats
+from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.errors import guard
+from saler_tracing._internal.metrics import export_timing, multiproc
+from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
+from saler_tracing._internal.metrics.pipeline import PipelineCollector
+from saler_tracing._internal.metrics.stage import MetricsStage
+from saler_tracing._internal.monitor import ExportMonitor
+
+EXTRAS_KEY = "metrics"
+
+_lock = threading.Lock()
+_installed = False
+
+
+def build_stage(
+    next_stage: SpanProcessor, config: MetricsConfig, monitor: ExportMonitor
+) -> SpanProcessor:
+    """The metrics stage in front of ``next_stage`` — or ``next_stage`` alone when the
+    metrics cannot be set up (a name clash with the application's own metrics): that is
+    logged and counted (raised under the test suite), and tracing goes on without them."""
+    stage: SpanProcessor = next_stage
+    with guard("metrics setup"):
+        stage = MetricsStage(next_stage, config, monitor)
+        export_timing.declare()
+        install_collectors()
+    stats.register("health_score", health_stats)
+    if multiproc.enabled():
+        multiproc.start_sync()
+    else:
+        multiproc.warn_if_misconfigured()
+    return stage
+
+
+def install_collectors() -> None:
+    """Register the scrape-time collectors once; they read whatever pipeline is active."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        registry = prom.registry()
+        registry.register(PipelineCollector(active_monitor))
+        registry.register(HealthCollector(active_window))
+        _installed = True
+
+
+def active_stage() -> MetricsStage | None:
+    from saler_tracing._internal import setup  # setup builds this module's stage
+
+    pipeline = setup.active()
+    if pipeline is None:
+        return None
+    stage = pipeline.extras.get(EXTRAS_KEY)
+    return stage if isinstance(stage, MetricsStage) else None
+
+
+def active_window() -> HealthWindow | None:
+    stage = active_stage()
+    return stage.health if stage is not None else None
+
+
+def active_monitor() -> ExportMonitor | None:
+    from saler_tracing._internal import setup
+
+    pipeline = setup.active()
+    return pipeline.monitor if pipeline is not None else None
+
+
+def health_stats() -> Mapping[str, Any]:
+    window = active_window()
+    return window.stats() if window is not None else {"services": {}}
