@@ -8,15 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
-from metrics_scrape import scrape, value, wait_for
 
 import saler_tracing
-from helpers.receiver import OtlpHttpReceiver
-from helpers.servers import serve
 from saler_tracing import ExportOptions, MetricsOptions
 from saler_tracing._internal.health_score import Objectives, classify, health_score
 from saler_tracing._internal.metrics.health import HealthWindow
 from saler_tracing._internal.monitor import ExportMonitor
+from tests.helpers.receiver import OtlpHttpReceiver
+from tests.helpers.servers import serve
+from tests.metrics.metrics_scrape import scrape, value, wait_for
 
 fastapi = pytest.importorskip("fastapi")
 

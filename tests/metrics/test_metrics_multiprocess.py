@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from metrics_scrape import scrape, value, wait_for
 
-from helpers.receiver import OtlpHttpReceiver
 from saler_tracing._internal.health_score import Objectives, health_score
+from tests.helpers.receiver import OtlpHttpReceiver
+from tests.metrics.metrics_scrape import scrape, value, wait_for
 
 pytest.importorskip("gunicorn")
 pytest.importorskip("uvicorn")

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 
 import saler_tracing
-from helpers.servers import serve
 from saler_tracing import ConfigurationError, ExportOptions, MetricsOptions
 from saler_tracing._internal import config
+from tests.helpers.servers import serve
 
 fastapi = pytest.importorskip("fastapi")
 

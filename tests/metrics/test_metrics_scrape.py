@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from metrics_scrape import Families, label_values, scrape, value, wait_for
 
 import saler_tracing
-from helpers.receiver import OtlpHttpReceiver
-from helpers.servers import serve
 from saler_tracing import ExportOptions, MetricsOptions
+from tests.helpers.receiver import OtlpHttpReceiver
+from tests.helpers.servers import serve
+from tests.metrics.metrics_scrape import Families, label_values, scrape, value, wait_for
 
 fastapi = pytest.importorskip("fastapi")
 
