@@ -13,6 +13,7 @@ PUBLIC = {
     "ExportOptions",
     "MissingExtraError",
     "SamplingOptions",
+    "SamplingRule",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

@@ -14,6 +14,7 @@ from saler_tracing._internal.options import (
     ApiOptions,
     ExportOptions,
     SamplingOptions,
+    SamplingRule,
     ScrubbingOptions,
 )
 from saler_tracing._internal.setup import configure, force_flush, shutdown
@@ -24,6 +25,7 @@ __all__ = [
     "ExportOptions",
     "MissingExtraError",
     "SamplingOptions",
+    "SamplingRule",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",
