@@ -28,7 +28,7 @@ from saler_tracing._internal.sampling.telemetry import (
 if TYPE_CHECKING:
     from saler_tracing._internal.config import Config, SamplingConfig
 
-__all__ = ["Sampling", "build_sampler", "build_sampling"]
+__all__ = ["Sampling", "build_sampler", "build_sampling", "current"]
 
 
 @dataclass
@@ -75,6 +75,11 @@ class Sampling:
 
 
 _current: Sampling | None = None
+
+
+def current() -> Sampling | None:
+    """The sampling parts of the latest ``configure()``."""
+    return _current
 
 
 def build_sampler(

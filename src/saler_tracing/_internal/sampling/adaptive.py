@@ -124,9 +124,7 @@ class AdaptiveController:
             route.qps = 0.0
             if route.idle_periods >= IDLE_PERIODS_FORGOTTEN:
                 del self._routes[name]
-        active = sorted(
-            (r for r in self._routes.values() if r.count > 0), key=lambda r: r.count
-        )
+        active = sorted((r for r in self._routes.values() if r.count > 0), key=lambda r: r.count)
         self._service_qps = sum(r.count for r in active) / elapsed
         # Water-filling: quiet routes get all they ask for, the rest share what is left
         # equally, so the service as a whole keeps ``target`` whenever it has that much load.
