@@ -65,6 +65,8 @@ class HeadSampler(Sampler):
         self.unsampled = Decision.RECORD_ONLY if record_unsampled else Decision.DROP
         self.telemetry = telemetry or SamplingTelemetry()
         self._thresholds: dict[float, int] = {}
+        # A root without incoming tracestate gets one of a few states: build each once.
+        self._fresh_states: dict[int, TraceState] = {}
 
     def should_sample(
         self,
@@ -175,7 +177,14 @@ class HeadSampler(Sampler):
         if capped and self.cap is not None and not self.cap.try_acquire():
             return self._drop(state, ot, "rate_limited", attributes)
         self.telemetry.head_decision(True, reason)
-        if th is not None or erase_threshold:
+        if th is not None and not state:
+            fresh = self._fresh_states.get(th)
+            if fresh is None:
+                fresh = cp.with_threshold(state, ot, th)
+                if len(self._fresh_states) < 1024:
+                    self._fresh_states[th] = fresh
+            state = fresh
+        elif th is not None or erase_threshold:
             state = cp.with_threshold(state, ot, th)
         elif "th" in ot:
             state = cp.with_threshold(state, ot, 0)  # kept for sure: adjusted count 1
