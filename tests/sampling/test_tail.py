@@ -146,3 +146,22 @@ def test_head_sampled_spans_pass_straight_through(pipeline: Make) -> None:
     with p.tracer.start_as_current_span("root"), p.tracer.start_as_current_span("child"):
         assert tail.buffered() == (0, 0)
     assert len(p.spans()) == 2
+
+
+def test_a_forked_child_starts_with_an_empty_buffer_and_free_locks(pipeline: Make) -> None:
+    import os
+
+    p = pipeline(sampler="always_off")
+    tail = p.sampling.tail
+    assert tail is not None
+    p.tracer.start_span("open-in-parent")
+    assert tail.buffered() == (1, 0)
+    with tail._lock:  # held at fork time, as another thread might hold it
+        pid = os.fork()
+        if pid == 0:  # the child: must neither deadlock nor see the parent's traces
+            ok = tail.buffered() == (0, 0)
+            with p.tracer.start_as_current_span("child-root") as span:
+                span.set_status(Status(StatusCode.ERROR))
+            os._exit(0 if ok and tail.buffered() == (0, 0) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from saler_tracing._internal.sampling.forksafe import reset_after_fork
+
 # Within this share of the target the probability is left alone: no jitter at steady load.
 TOLERANCE = 0.1
 # Increases move only this share of the way up per period, so a lull cannot make the next
@@ -79,6 +81,10 @@ class AdaptiveController:
         self._service_qps = 0.0
         self.adjustments = 0
         self.listener: Callable[[dict[str, float]], None] | None = None
+        reset_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def probability(self, route: str) -> float:
         """Count one request of ``route`` and return the probability to sample it with."""

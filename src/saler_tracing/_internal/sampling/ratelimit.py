@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from saler_tracing._internal.sampling.forksafe import reset_after_fork
+
 
 class TokenBucket:
     def __init__(
@@ -32,6 +34,10 @@ class TokenBucket:
         self._last = clock()
         self.granted = 0
         self.refused = 0
+        reset_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def _refill(self, now: float) -> None:
         elapsed = now - self._last

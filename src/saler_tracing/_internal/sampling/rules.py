@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -177,7 +177,3 @@ def _number(source: str, text: str, raw: str) -> float:
         return float(raw)
     except ValueError:
         raise _fail(source, text.strip(), _ACCEPTED) from None
-
-
-def as_mapping(rule: CompiledRule) -> Mapping[str, object]:
-    return {"rule": rule.label, "kind": rule.kind, "value": rule.value}

@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 
 from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
@@ -105,6 +106,14 @@ class TailStage(Stage):
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._decided: OrderedDict[int, bool] = OrderedDict()
         self._memory = max(4 * max_traces, 1024)
+        self._spans = 0
+        reset_after_fork(self)
+
+    def _after_fork(self) -> None:
+        # The parent's open traces never end in the child: start with an empty buffer.
+        self._lock = threading.Lock()
+        self._traces = OrderedDict()
+        self._decided = OrderedDict()
         self._spans = 0
 
     # -- the SpanProcessor interface -------------------------------------------------------

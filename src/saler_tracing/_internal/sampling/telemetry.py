@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from prometheus_client import Counter as PromCounter
 
 from saler_tracing._internal import prom
+from saler_tracing._internal.sampling.forksafe import reset_after_fork
 
 SAMPLED = "sampled"
 UNSAMPLED = "unsampled"
@@ -42,6 +43,10 @@ class SamplingTelemetry:
             ("event",),
         )
         self._children: dict[tuple[str, str, str], PromCounter] = {}
+        reset_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def _child(self, metric: PromCounter, kind: str, a: str, b: str = "") -> PromCounter:
         key = (kind, a, b)
