@@ -3,12 +3,14 @@ errors and critical routes kept at 0 %, and the figures in ``/stats`` and Promet
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
 
 import httpx
-from fastapi import FastAPI
+from fastapi import BackgroundTasks, FastAPI
+from opentelemetry import trace
 from prometheus_client import make_asgi_app
 from tests.helpers.servers import serve
 from tests.sampling.conftest import Pipeline
@@ -22,6 +24,7 @@ Make = Callable[..., Pipeline]
 
 def _app() -> FastAPI:
     app = FastAPI()
+    tasks: set[asyncio.Task[None]] = set()
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -34,6 +37,25 @@ def _app() -> FastAPI:
     @app.post("/payments/{pid}")
     async def pay(pid: str) -> dict[str, str]:
         return {"paid": pid}
+
+    @app.get("/later")
+    async def later(background: BackgroundTasks) -> dict[str, str]:
+        def job() -> None:
+            with trace.get_tracer("job").start_as_current_span("background-job") as span:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, "job failed"))
+
+        background.add_task(job)
+        return {"queued": "yes"}
+
+    @app.get("/detached")
+    async def detached() -> dict[str, str]:
+        async def fire_and_forget() -> None:
+            await asyncio.sleep(0.05)  # outlives the request
+            with trace.get_tracer("job").start_as_current_span("detached-job") as span:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, "job failed"))
+
+        tasks.add(asyncio.get_running_loop().create_task(fire_and_forget()))
+        return {"queued": "yes"}
 
     @app.get("/boom")
     async def boom() -> None:
@@ -96,3 +118,28 @@ def test_stats_and_prometheus_show_probabilities_limiter_and_counts(pipeline: Ma
     assert "saler_tracing_sampling_rate_limiter_tokens " in metrics
     assert "saler_tracing_tail_buffered_traces " in metrics
     assert 'saler_tracing_sampling_traces_total{outcome="kept",reason="head"}' in metrics
+
+
+def test_a_background_task_failing_after_the_response_keeps_the_trace(pipeline: Make) -> None:
+    p = pipeline(sampler="traceidratio", ratio=0.0)
+    with serve(_app()) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/later").status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(p.spans()) < 2:
+            time.sleep(0.01)  # polling a condition with a deadline: the job runs after the reply
+    # Starlette runs BackgroundTasks inside the request's ASGI call: the server span (whose
+    # end time is the response's) ends after them, so their failure keeps the whole trace.
+    assert sorted(s.name for s in p.spans()) == ["GET /later", "background-job"]
+
+
+def test_a_detached_task_failing_after_the_trace_was_dropped_is_kept(pipeline: Make) -> None:
+    p = pipeline(sampler="traceidratio", ratio=0.0)
+    with serve(_app()) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/detached").status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not p.spans():
+            time.sleep(0.01)  # polling a condition with a deadline
+    # The server span was dropped when the request ended; the detached task's span ended
+    # later and failed: it is kept, the spans already dropped stay dropped.
+    assert [s.name for s in p.spans()] == ["detached-job"]
+    assert p.sampling.telemetry.snapshot()["tail_events"]["late_promoted"] == 1
