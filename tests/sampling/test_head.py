@@ -66,11 +66,15 @@ def test_every_error_trace_is_kept_at_one_percent(pipeline: Make) -> None:
     assert tail["kept"]["error"] + tail["kept"].get("head", 0) >= 500
 
 
-def test_always_off_records_but_exports_nothing(pipeline: Make) -> None:
+def test_tail_off_records_only_the_local_root_for_the_metrics(pipeline: Make) -> None:
     p = pipeline(sampler="always_off", tail=False)
-    with p.tracer.start_as_current_span("x") as span:
-        assert not span.is_recording()
-    assert p.spans() == []
+    with p.tracer.start_as_current_span("root") as root:
+        assert root.is_recording()  # the metrics stage sees every request
+        with p.tracer.start_as_current_span("child") as child:
+            assert not child.is_recording()  # its children cost nothing
+            child.set_status(trace.Status(trace.StatusCode.ERROR))
+    assert p.spans() == []  # and nothing is rescued by the tail
+    assert p.sampling.telemetry.snapshot()["tail"] == {"dropped": {"head": 1}}
 
 
 def test_unsampled_spans_are_recorded_for_metrics_when_tail_is_on(pipeline: Make) -> None:
@@ -78,6 +82,8 @@ def test_unsampled_spans_are_recorded_for_metrics_when_tail_is_on(pipeline: Make
     with p.tracer.start_as_current_span("x") as span:
         assert span.is_recording()
         assert not span.get_span_context().trace_flags.sampled
+        with p.tracer.start_as_current_span("y") as child:
+            assert child.is_recording()
     assert p.spans() == []
 
 

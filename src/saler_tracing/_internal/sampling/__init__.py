@@ -43,11 +43,9 @@ class Sampling:
     tail_options: dict[str, Any] | None = None
 
     def tail_stage(self, next_stage: SpanProcessor) -> SpanProcessor:
-        """The tail stage in front of ``next_stage`` (``next_stage`` itself when tail
-        sampling is off)."""
-        if self.tail_options is None:
-            return next_stage
-        self.tail = TailStage(next_stage, **self.tail_options)
+        """The tail stage in front of ``next_stage``. With the tail decision off it still
+        runs: it drops the unsampled local roots recorded for the metrics stage."""
+        self.tail = TailStage(next_stage, **(self.tail_options or {}))
         return self.tail
 
     def snapshot(self) -> dict[str, Any]:
@@ -109,7 +107,7 @@ def build_sampler(
         adaptive=adaptive,
         cap=TokenBucket(cfg.rate_limit) if cfg.rate_limit > 0 else None,
         rule_buckets={r.index: TokenBucket(r.value) for r in rules if r.kind == "rate"},
-        record_unsampled=cfg.tail,
+        record_unsampled_children=cfg.tail,
         telemetry=telemetry,
     )
 
@@ -121,15 +119,15 @@ def build_sampling(cfg: Config) -> Sampling:
     sampling = Sampling(
         sampler=sampler, telemetry=telemetry, adaptive=sampler.adaptive, cap=sampler.cap
     )
-    if s.tail:
-        sampling.tail_options = {
-            "latency_ms": s.tail_latency_ms,
-            "critical": sampler.critical,
-            "max_traces": s.tail_max_traces,
-            "max_spans": s.tail_max_spans,
-            "cap": sampler.cap,
-            "telemetry": telemetry,
-        }
+    sampling.tail_options = {
+        "latency_ms": s.tail_latency_ms,
+        "critical": sampler.critical,
+        "max_traces": s.tail_max_traces,
+        "max_spans": s.tail_max_spans,
+        "cap": sampler.cap,
+        "telemetry": telemetry,
+        "buffer": s.tail,
+    }
     _publish(sampling)
     return sampling
 

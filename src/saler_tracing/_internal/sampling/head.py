@@ -12,9 +12,11 @@ follow their parent. Order, first match wins:
    ``OTEL_TRACES_SAMPLER``/``_ARG``, applied consistently on the trace id;
 5. the global rate cap may turn a "sample" into "don't".
 
-"Don't sample" is ``RECORD_ONLY`` while the tail stage runs: the span is recorded (metrics
-see every request, the tail can still keep an error) but its sampled flag is off, so what
-leaves the process (the ``traceparent`` downstream) carries the head decision.
+"Don't sample" is ``RECORD_ONLY`` for the local root: the span is recorded (the metrics stage
+sees every request) but its sampled flag is off, so what leaves the process (the
+``traceparent`` downstream) carries the head decision. With the tail decision on, the local
+children are recorded too, so the tail can keep a whole failing trace; with it off they are
+not recorded at all (cheaper), and the tail stage only drops the unsampled roots.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class HeadSampler(Sampler):
         adaptive: AdaptiveController | None = None,
         cap: TokenBucket | None = None,
         rule_buckets: dict[int, TokenBucket] | None = None,
-        record_unsampled: bool = True,
+        record_unsampled_roots: bool = True,
+        record_unsampled_children: bool = True,
         telemetry: SamplingTelemetry | None = None,
     ) -> None:
         self.service = service
@@ -62,7 +65,8 @@ class HeadSampler(Sampler):
         self.adaptive = adaptive
         self.cap = cap
         self.rule_buckets = rule_buckets or {}
-        self.unsampled = Decision.RECORD_ONLY if record_unsampled else Decision.DROP
+        self.unsampled_root = Decision.RECORD_ONLY if record_unsampled_roots else Decision.DROP
+        self.record_children = record_unsampled_children
         self.telemetry = telemetry or SamplingTelemetry()
         self._thresholds: dict[float, int] = {}
         # A root without incoming tracestate gets one of a few states: build each once.
@@ -85,7 +89,7 @@ class HeadSampler(Sampler):
             # the parent is. The tail stage decides the local trace as a whole.
             if pctx.trace_flags.sampled:
                 return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, pctx.trace_state)
-            if isinstance(parent, ReadableSpan) and self.unsampled is Decision.RECORD_ONLY:
+            if self.record_children and isinstance(parent, ReadableSpan):
                 return SamplingResult(Decision.RECORD_ONLY, attributes, pctx.trace_state)
             return SamplingResult(Decision.DROP, None, pctx.trace_state)
         return self._local_root(pctx, trace_id, name, attributes)
@@ -195,7 +199,7 @@ class HeadSampler(Sampler):
     ) -> SamplingResult:
         self.telemetry.head_decision(False, reason)
         state = cp.with_threshold(state, ot, None)
-        if self.unsampled is Decision.DROP:
+        if self.unsampled_root is Decision.DROP:
             return SamplingResult(Decision.DROP, None, state)
         return SamplingResult(Decision.RECORD_ONLY, attributes, state)
 

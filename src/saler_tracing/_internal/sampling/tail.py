@@ -8,6 +8,9 @@ than the threshold or its route is critical, and dropped otherwise. Only kept sp
 next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
 ``on_end``).
 
+With ``buffer=False`` (tail decision off) nothing is buffered: unsampled spans, recorded
+only so the metrics stage before this one counts every request, are dropped here.
+
 Bounds: at most ``max_traces`` local traces and ``max_spans`` spans are buffered. When a
 bound is hit the oldest trace is decided early on what is known so far (an error already seen
 keeps it), and counted as ``early``; nothing is dropped without being counted.
@@ -92,8 +95,10 @@ class TailStage(Stage):
         max_spans: int = 100_000,
         cap: TokenBucket | None = None,
         telemetry: SamplingTelemetry | None = None,
+        buffer: bool = True,
     ) -> None:
         super().__init__(next_stage)
+        self.buffer = buffer
         if max_traces < 1 or max_spans < 1:
             raise ValueError("tail buffer bounds must be at least 1")
         self.latency_ns = int(latency_ms * 1_000_000)
@@ -122,7 +127,7 @@ class TailStage(Stage):
         if ctx.trace_flags.sampled:
             self.next.on_start(span, parent_context)
             return
-        if not _is_local_root(span):
+        if not self.buffer or not _is_local_root(span):
             return
         forward: list[ReadableSpan] = []
         with self._lock:
@@ -146,6 +151,12 @@ class TailStage(Stage):
             if root:
                 self.telemetry.tail_outcome(True, "head")
             self.next.on_end(span)
+            return
+        if not self.buffer:
+            # Tail decision off: an unsampled span was recorded only for the metrics stage.
+            if root:
+                self.telemetry.tail_outcome(False, "head")
+            self.telemetry.tail_event("spans_dropped")
             return
         reason = self._promotion(span, root)
         forward: list[ReadableSpan] = []
