@@ -54,9 +54,7 @@ class Sampling:
             "sampler": head.get_description(),
             "base_probability": head.base_probability,
             "critical_routes": list(head.critical.patterns),
-            "rules": [
-                {"rule": r.label, "decision": r.kind, "value": r.value} for r in head.rules
-            ],
+            "rules": [{"rule": r.label, "decision": r.kind, "value": r.value} for r in head.rules],
             "decisions": self.telemetry.snapshot(),
             "rate_limiter": self.cap.snapshot() if self.cap else None,
             "rule_rate_limiters": {

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
+from opentelemetry.trace import StatusCode
 
 from saler_tracing._internal.pipeline import Stage
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
+from saler_tracing._internal.sampling.snapshot import as_sampled
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
 
 
@@ -50,38 +51,6 @@ class _Trace:
 
 def _is_local_root(span: ReadableSpan) -> bool:
     return span.parent is None or span.parent.is_remote
-
-
-def _as_sampled(span: ReadableSpan) -> ReadableSpan:
-    """A copy of a promoted span whose context says "sampled".
-
-    The export stages (the SDK's ``BatchSpanProcessor`` among them) pass only sampled spans;
-    a span the tail keeps was recorded unsampled. The copy is made only for the few spans
-    the tail promotes, and later stages get a snapshot, never the live span.
-    """
-    ctx = span.context
-    assert ctx is not None
-    sampled = SpanContext(
-        ctx.trace_id,
-        ctx.span_id,
-        is_remote=ctx.is_remote,
-        trace_flags=TraceFlags(ctx.trace_flags | TraceFlags.SAMPLED),
-        trace_state=ctx.trace_state,
-    )
-    return ReadableSpan(
-        name=span.name,
-        context=sampled,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=span.attributes,
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
 
 
 class TailStage(Stage):
@@ -239,7 +208,7 @@ class TailStage(Stage):
 
     def _forward(self, spans: list[ReadableSpan]) -> None:
         for span in spans:
-            self.next.on_end(_as_sampled(span))
+            self.next.on_end(as_sampled(span))
 
     # -- figures ---------------------------------------------------------------------------
     def buffered(self) -> tuple[int, int]:
