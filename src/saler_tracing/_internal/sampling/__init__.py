@@ -21,6 +21,7 @@ from saler_tracing._internal.sampling.rules import RouteSet, compile_rules
 from saler_tracing._internal.sampling.tail import TailStage
 from saler_tracing._internal.sampling.telemetry import (
     SamplingTelemetry,
+    publish_counts,
     publish_function,
     publish_probabilities,
 )
@@ -135,6 +136,7 @@ def _publish(sampling: Sampling) -> None:
     global _current
     _current = sampling
     stats.register("sampling", sampling.snapshot)
+    publish_counts(sampling.telemetry)
     if sampling.adaptive is not None:
         sampling.adaptive.listener = publish_probabilities
     publish_probabilities(sampling.probabilities())

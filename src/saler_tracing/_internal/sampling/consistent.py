@@ -18,7 +18,7 @@ from opentelemetry.trace import TraceState
 
 RANDOMNESS_BITS = 56
 MAX_THRESHOLD = 1 << RANDOMNESS_BITS  # T == 2**56 rejects everything: probability 0
-_RANDOMNESS_MASK = MAX_THRESHOLD - 1
+RANDOMNESS_MASK = MAX_THRESHOLD - 1
 _HEX_DIGITS = RANDOMNESS_BITS // 4
 # Significant hex digits kept in ``th`` past its leading ``f``s: about 16 bits of precision,
 # as the collector's samplers write it, and the header stays short.
@@ -87,7 +87,7 @@ def randomness(trace_id: int, ot: dict[str, str]) -> int:
             return int(rv, 16)
         except ValueError:
             pass
-    return trace_id & _RANDOMNESS_MASK
+    return trace_id & RANDOMNESS_MASK
 
 
 def incoming_threshold(ot: dict[str, str]) -> int | None:

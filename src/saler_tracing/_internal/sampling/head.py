@@ -37,6 +37,7 @@ from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
 
 NEVER_ATTR = "saler.sampling.never"
 _EMPTY = TraceState()
+_NO_OT: dict[str, str] = {}  # shared, read-only: most roots carry no tracestate at all
 
 
 class HeadSampler(Sampler):
@@ -99,7 +100,7 @@ class HeadSampler(Sampler):
     ) -> SamplingResult:
         has_parent = pctx.is_valid
         state = pctx.trace_state if has_parent else _EMPTY
-        ot = cp.parse_ot(state.get(cp.OT_KEY))
+        ot = cp.parse_ot(state.get(cp.OT_KEY)) if state else _NO_OT
         route = attributes.get(ROUTE_ATTR) if attributes else None
         route = route if isinstance(route, str) else None
         if self.critical and self.critical.matches(route):
@@ -159,11 +160,12 @@ class HeadSampler(Sampler):
         attributes: Attributes,
     ) -> SamplingResult:
         own = self.threshold(probability)
-        if cp.randomness(trace_id, ot) < own:
+        r = cp.randomness(trace_id, ot) if ot else trace_id & cp.RANDOMNESS_MASK
+        if r < own:
             return self._drop(state, ot, reason, attributes)
         # The span is exported only if upstream kept the trace too, so its threshold is
         # the higher of the two: its adjusted count stays right for span-to-metrics.
-        incoming = cp.incoming_threshold(ot)
+        incoming = cp.incoming_threshold(ot) if ot else None
         th = own if incoming is None else max(own, incoming)
         return self._keep(state, ot, th, reason, attributes)
 

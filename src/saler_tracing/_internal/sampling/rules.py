@@ -15,13 +15,18 @@ from typing import Literal
 
 from opentelemetry.util.types import Attributes
 
+from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.options import SamplingRule
-from saler_tracing._internal.settings import _fail
 
 Kind = Literal["always", "never", "probability", "rate"]
 _MATCH_KEYS = ("route", "method", "service", "name")
 ROUTE_ATTR = "http.route"
 METHOD_ATTR = "http.request.method"
+
+
+def _fail(source: str, value: object, accepted: str) -> ConfigurationError:
+    # Worded as every other setting's error: where the value came from, what is accepted.
+    return ConfigurationError(f"{source}: invalid value {value!r}; accepted: {accepted}")
 
 
 def glob(pattern: str) -> re.Pattern[str]:
