@@ -72,6 +72,11 @@ class HeadSampler(Sampler):
         self._thresholds: dict[float, int] = {}
         # A root without incoming tracestate gets one of a few states: build each once.
         self._fresh_states: dict[int, TraceState] = {}
+        self._last_child: tuple[TraceState | None, Decision | None, SamplingResult] = (
+            None,
+            None,
+            SamplingResult(Decision.DROP),
+        )
 
     def should_sample(
         self,
@@ -89,11 +94,25 @@ class HeadSampler(Sampler):
             # A local child follows its parent: recorded when the parent is, sampled when
             # the parent is. The tail stage decides the local trace as a whole.
             if pctx.trace_flags.sampled:
-                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, pctx.trace_state)
-            if self.record_children and isinstance(parent, ReadableSpan):
-                return SamplingResult(Decision.RECORD_ONLY, attributes, pctx.trace_state)
-            return SamplingResult(Decision.DROP, None, pctx.trace_state)
+                decision = Decision.RECORD_AND_SAMPLE
+            elif self.record_children and isinstance(parent, ReadableSpan):
+                decision = Decision.RECORD_ONLY
+            else:
+                decision = Decision.DROP
+            if attributes:
+                return SamplingResult(decision, attributes, pctx.trace_state)
+            return self._child_result(decision, pctx.trace_state)
         return self._local_root(pctx, trace_id, name, attributes)
+
+    def _child_result(self, decision: Decision, state: TraceState) -> SamplingResult:
+        """Children without start attributes share one result per (decision, tracestate):
+        most children of a trace carry the very same TraceState object as their root."""
+        last = self._last_child  # one read: a tuple another thread swaps whole
+        if last[0] is state and last[1] is decision:
+            return last[2]
+        result = SamplingResult(decision, None, state)
+        self._last_child = (state, decision, result)
+        return result
 
     def _local_root(
         self, pctx: SpanContext, trace_id: int, name: str, attributes: Attributes

@@ -109,7 +109,8 @@ class TailStage(Stage):
             entry.open_roots += 1
             if span.attributes and span.attributes.get(NEVER_ATTR):
                 entry.never = True
-        self._forward(forward)
+        if forward:
+            self._forward(forward)
 
     def on_end(self, span: ReadableSpan) -> None:
         ctx = span.context
@@ -144,7 +145,8 @@ class TailStage(Stage):
                     forward = self._decide(ctx.trace_id, entry)
                 while self._spans > self.max_spans and self._traces:
                     forward += self._decide_oldest()
-        self._forward(forward)
+        if forward:
+            self._forward(forward)
 
     def shutdown(self) -> None:
         forward: list[ReadableSpan] = []
