@@ -211,3 +211,28 @@ def test_environment_rules_and_errors_name_the_setting() -> None:
             environ={"OTEL_TRACES_EXPORTER": "none"},
             sampling=SamplingOptions(rules=[SamplingRule(route="/x", always=True, never=True)]),
         )
+
+
+@pytest.mark.parametrize(
+    ("env", "probability", "parent_based"),
+    [
+        ({}, 1.0, True),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, 0.0, False),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, 0.25, False),
+        (
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"},
+            0.5,
+            True,
+        ),
+    ],
+)
+def test_standard_sampler_variables_keep_their_meaning(
+    env: dict[str, str], probability: float, parent_based: bool
+) -> None:
+    from saler_tracing._internal.sampling import current
+
+    configure(environ={"OTEL_TRACES_EXPORTER": "none", **env})
+    sampling = current()
+    assert sampling is not None
+    assert sampling.sampler.base_probability == probability
+    assert sampling.sampler.parent_based is parent_based

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import REGISTRY
-
 from tests.sampling.conftest import Pipeline
 
 Make = Callable[..., Pipeline]
