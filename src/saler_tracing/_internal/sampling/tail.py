@@ -220,6 +220,7 @@ class TailStage(Stage):
     def snapshot(self) -> dict[str, object]:
         traces, spans = self.buffered()
         return {
+            "tail_decision": self.buffer,
             "buffered_traces": traces,
             "buffered_spans": spans,
             "max_traces": self.max_traces,
