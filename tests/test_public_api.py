@@ -14,6 +14,7 @@ PUBLIC = {
     "MetricsOptions",
     "MissingExtraError",
     "SamplingOptions",
+    "SamplingRule",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

@@ -16,6 +16,7 @@ from saler_tracing._internal.options import (
     ExportOptions,
     MetricsOptions,
     SamplingOptions,
+    SamplingRule,
     ScrubbingOptions,
 )
 from saler_tracing._internal.setup import configure, force_flush, shutdown
@@ -27,6 +28,7 @@ __all__ = [
     "MetricsOptions",
     "MissingExtraError",
     "SamplingOptions",
+    "SamplingRule",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

@@ -13,6 +13,7 @@ The plugin is registered through the ``pytest11`` entry point, so installing
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -79,8 +80,19 @@ class SpanCapture:
     def named(self, name: str) -> list[ReadableSpan]:
         return [span for span in self.spans() if span.name == name]
 
-    def one(self, name: str) -> ReadableSpan:
+    def wait_for(self, name: str, count: int = 1, timeout: float = 5.0) -> list[ReadableSpan]:
+        """The spans named ``name`` once at least ``count`` have finished (or the timeout
+        passed). A server span over real HTTP ends just after the client has its response."""
+        deadline = time.monotonic() + timeout
         found = self.named(name)
+        while len(found) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+            found = self.named(name)
+        return found
+
+    def one(self, name: str, timeout: float = 5.0) -> ReadableSpan:
+        """The single span named ``name``, waiting up to ``timeout`` for it to finish."""
+        found = self.wait_for(name, 1, timeout)
         if len(found) != 1:
             names = [span.name for span in self.spans()]
             raise AssertionError(f"expected one span {name!r}, found {len(found)} in {names}")

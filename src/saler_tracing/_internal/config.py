@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -14,8 +15,10 @@ from saler_tracing._internal.options import (
     ExportOptions,
     MetricsOptions,
     SamplingOptions,
+    SamplingRule,
     ScrubbingOptions,
 )
+from saler_tracing._internal.sampling.rules import parse_rules
 
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -124,6 +127,74 @@ CRITICAL_ROUTES: s.Setting[tuple[str, ...]] = s.Setting(
     s.string_list,
     "always-kept routes",
 )
+
+
+def _positive_float(source: str, value: object) -> float:
+    number = s.non_negative_float(source, value)
+    if number <= 0:
+        raise ConfigurationError(f"{source}: invalid value {value!r}; accepted: a number above 0")
+    return number
+
+
+SAMPLING_RULES: s.Setting[tuple[SamplingRule, ...]] = s.Setting(
+    "sampling.rules", ("SALER_TRACING_SAMPLING_RULES",), (), parse_rules, "head rules"
+)
+SAMPLING_TARGET = s.Setting(
+    "sampling.target_traces_per_s",
+    ("SALER_TRACING_SAMPLING_TARGET",),
+    0.0,
+    s.non_negative_float,
+    "adaptive target (traces/s, 0 = off)",
+)
+SAMPLING_PERIOD = s.Setting(
+    "sampling.adaptive_period_s",
+    ("SALER_TRACING_SAMPLING_PERIOD",),
+    10.0,
+    _positive_float,
+    "adaptive adjustment period",
+)
+SAMPLING_MIN_PER_ROUTE = s.Setting(
+    "sampling.adaptive_min_per_route",
+    ("SALER_TRACING_SAMPLING_MIN_PER_ROUTE",),
+    1 / 60,
+    s.non_negative_float,
+    "traces/s every route keeps at least",
+)
+SAMPLING_FLOOR = s.Setting(
+    "sampling.adaptive_floor", ("SALER_TRACING_SAMPLING_FLOOR",), 1e-4, s.unit_float, "floor"
+)
+SAMPLING_CEILING = s.Setting(
+    "sampling.adaptive_ceiling", ("SALER_TRACING_SAMPLING_CEILING",), 1.0, s.unit_float, "ceiling"
+)
+SAMPLING_RATE_LIMIT = s.Setting(
+    "sampling.rate_limit",
+    ("SALER_TRACING_SAMPLING_RATE_LIMIT",),
+    0.0,
+    s.non_negative_float,
+    "global cap in traces/s (0 = none)",
+)
+TAIL = s.Setting("sampling.tail", ("SALER_TRACING_TAIL_SAMPLING",), True, s.as_bool, "tail")
+TAIL_LATENCY_MS = s.Setting(
+    "sampling.tail_latency_ms",
+    ("SALER_TRACING_TAIL_LATENCY_MS",),
+    1000.0,
+    _positive_float,
+    "slow-trace threshold",
+)
+TAIL_MAX_TRACES = s.Setting(
+    "sampling.tail_max_traces",
+    ("SALER_TRACING_TAIL_MAX_TRACES",),
+    10_000,
+    s.positive_int,
+    "tail buffer traces",
+)
+TAIL_MAX_SPANS = s.Setting(
+    "sampling.tail_max_spans",
+    ("SALER_TRACING_TAIL_MAX_SPANS",),
+    100_000,
+    s.positive_int,
+    "tail buffer spans",
+)
 SCRUB = s.Setting("scrubbing.enabled", ("SALER_TRACING_SCRUB",), True, s.as_bool, "PII scrub")
 API_TOKEN: s.Setting[str | None] = s.Setting(
     "api.token", ("SALER_TRACING_API_TOKEN",), None, s.as_str, "stats bearer token"
@@ -196,6 +267,17 @@ class SamplingConfig:
     sampler: str
     ratio: float
     critical_routes: tuple[str, ...]
+    rules: tuple[SamplingRule, ...] = ()
+    target_traces_per_s: float = 0.0
+    adaptive_period_s: float = 10.0
+    adaptive_min_per_route: float = 1 / 60
+    adaptive_floor: float = 1e-4
+    adaptive_ceiling: float = 1.0
+    rate_limit: float = 0.0
+    tail: bool = True
+    tail_latency_ms: float = 1000.0
+    tail_max_traces: int = 10_000
+    tail_max_spans: int = 100_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,6 +380,7 @@ def resolve(
             sampler=SAMPLER.resolve(sampling.sampler, environ),
             ratio=SAMPLER_RATIO.resolve(sampling.ratio, environ),
             critical_routes=CRITICAL_ROUTES.resolve(sampling.critical_routes, environ),
+            **_sampling_extras(sampling, environ),
         ),
         scrubbing=ScrubbingConfig(
             enabled=SCRUB.resolve(scrubbing.enabled, environ),
@@ -316,3 +399,29 @@ def resolve(
             max_label_values=MAX_LABEL_VALUES.resolve(metrics.max_label_values, environ),
         ),
     )
+
+
+def _sampling_extras(opts: SamplingOptions, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The sampling settings beyond the standard OTel ones, checked together."""
+    floor = SAMPLING_FLOOR.resolve(opts.adaptive_floor, environ)
+    ceiling = SAMPLING_CEILING.resolve(opts.adaptive_ceiling, environ)
+    if not 0 < floor <= ceiling:
+        raise ConfigurationError(
+            f"sampling.adaptive_floor ({floor}) must be above 0 and at most "
+            f"sampling.adaptive_ceiling ({ceiling}) (SALER_TRACING_SAMPLING_FLOOR/_CEILING)"
+        )
+    return {
+        "rules": SAMPLING_RULES.resolve(opts.rules, environ),
+        "target_traces_per_s": SAMPLING_TARGET.resolve(opts.target_traces_per_s, environ),
+        "adaptive_period_s": SAMPLING_PERIOD.resolve(opts.adaptive_period_s, environ),
+        "adaptive_min_per_route": SAMPLING_MIN_PER_ROUTE.resolve(
+            opts.adaptive_min_per_route, environ
+        ),
+        "adaptive_floor": floor,
+        "adaptive_ceiling": ceiling,
+        "rate_limit": SAMPLING_RATE_LIMIT.resolve(opts.rate_limit, environ),
+        "tail": TAIL.resolve(opts.tail, environ),
+        "tail_latency_ms": TAIL_LATENCY_MS.resolve(opts.tail_latency_ms, environ),
+        "tail_max_traces": TAIL_MAX_TRACES.resolve(opts.tail_max_traces, environ),
+        "tail_max_spans": TAIL_MAX_SPANS.resolve(opts.tail_max_spans, environ),
+    }

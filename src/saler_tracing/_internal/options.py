@@ -41,6 +41,29 @@ class ExportOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SamplingRule:
+    """One head-sampling rule: every given matcher must match; the first matching rule of the
+    list decides. Give exactly one decision: ``always``, ``never``, ``probability`` or ``rate``.
+
+    ``route``, ``name`` are globs (``/payments/*``); ``method`` and ``service`` match exactly
+    (case-insensitive); ``attributes`` match exactly on the span's start attributes.
+    """
+
+    route: str | None = None
+    method: str | None = None
+    service: str | None = None
+    name: str | None = None
+    attributes: Mapping[str, str] | None = None
+    always: bool = False
+    never: bool = False
+    """Never exported, not even on error (still counted by the metrics)."""
+    probability: float | None = None
+    """Consistent probability on the trace id, 0 to 1."""
+    rate: float | None = None
+    """At most this many traces per second for this rule (a token bucket)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SamplingOptions:
     """Which traces are kept. Env: OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG."""
 
@@ -48,6 +71,33 @@ class SamplingOptions:
     ratio: float | None = None
     critical_routes: Sequence[str] | None = None
     """Route templates (``/payments/*`` globs allowed) whose traces are always kept."""
+    rules: Sequence[SamplingRule] | str | None = None
+    """Ordered head rules; the first that matches decides. Env: SALER_TRACING_SAMPLING_RULES
+    (``route=/health*=>never; route=/search,method=GET=>0.05; name=cron *=>rate:2``)."""
+    target_traces_per_s: float | None = None
+    """Adaptive sampling: per-route probabilities adjusted so the service keeps about this
+    many traces a second; 0 turns it off. Env: SALER_TRACING_SAMPLING_TARGET."""
+    adaptive_period_s: float | None = None
+    """How often the adaptive controller adjusts. Env: SALER_TRACING_SAMPLING_PERIOD."""
+    adaptive_min_per_route: float | None = None
+    """Traces a second every route keeps at least, so rare routes are still seen.
+    Env: SALER_TRACING_SAMPLING_MIN_PER_ROUTE."""
+    adaptive_floor: float | None = None
+    """Lowest probability the controller sets. Env: SALER_TRACING_SAMPLING_FLOOR."""
+    adaptive_ceiling: float | None = None
+    """Highest probability the controller sets. Env: SALER_TRACING_SAMPLING_CEILING."""
+    rate_limit: float | None = None
+    """Global cap of traces a second kept by this process (critical routes exempt); 0 is no
+    cap. Env: SALER_TRACING_SAMPLING_RATE_LIMIT."""
+    tail: bool | None = None
+    """Tail decision in the process: errors, slow and critical traces kept whatever the head
+    decided. Env: SALER_TRACING_TAIL_SAMPLING."""
+    tail_latency_ms: float | None = None
+    """Local traces slower than this are kept. Env: SALER_TRACING_TAIL_LATENCY_MS."""
+    tail_max_traces: int | None = None
+    """Traces the tail buffer holds at most. Env: SALER_TRACING_TAIL_MAX_TRACES."""
+    tail_max_spans: int | None = None
+    """Spans the tail buffer holds at most. Env: SALER_TRACING_TAIL_MAX_SPANS."""
 
 
 @dataclass(frozen=True, kw_only=True)

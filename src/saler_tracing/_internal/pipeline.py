@@ -10,7 +10,7 @@ from __future__ import annotations
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from saler_tracing._internal.errors import guard
+from saler_tracing._internal.errors import guard, handle_internal_error
 
 
 class Stage(SpanProcessor):
@@ -33,15 +33,22 @@ class Stage(SpanProcessor):
 
 
 class GuardedRoot(Stage):
-    """The processor registered with the SDK provider: no exception escapes it."""
+    """The processor registered with the SDK provider: no exception escapes it.
+
+    Runs twice a span, so it catches inline; ``with guard()`` would cost a generator a call.
+    """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        with guard("span processor on_start"):
+        try:
             self.next.on_start(span, parent_context)
+        except Exception as exc:
+            handle_internal_error("span processor on_start", exc)
 
     def on_end(self, span: ReadableSpan) -> None:
-        with guard("span processor on_end"):
+        try:
             self.next.on_end(span)
+        except Exception as exc:
+            handle_internal_error("span processor on_end", exc)
 
     def shutdown(self) -> None:
         with guard("span processor shutdown"):

@@ -32,7 +32,7 @@ from saler_tracing._internal.options import (
 from saler_tracing._internal.pipeline import GuardedRoot
 from saler_tracing._internal.provider import install_global_proxy, proxy
 from saler_tracing._internal.resource import build_resource
-from saler_tracing._internal.sampling import build_sampler
+from saler_tracing._internal.sampling import build_sampling
 
 logger = logging.getLogger("saler_tracing")
 
@@ -139,14 +139,15 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     # then the tail decision, then scrubbing of what is kept, then export.
     head: SpanProcessor = tail
     # scrub stage (PII) goes here
-    # tail-sampling stage goes here
+    sampling = build_sampling(cfg)
+    head = sampling.tail_stage(head)
     metrics_stage = None
     if cfg.metrics.enabled:
         metrics_stage = metrics_install.build_stage(head, cfg.metrics, monitor)
         head = metrics_stage
     root = GuardedRoot(head)
     provider = TracerProvider(
-        sampler=build_sampler(cfg.sampling),
+        sampler=sampling.sampler,
         resource=build_resource(cfg),
         id_generator=id_generator,
         shutdown_on_exit=False,

@@ -20,6 +20,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
 
@@ -191,22 +192,18 @@ class TracingMiddleware:
             handle_internal_error("asgi span start", exc)
             await self.app(scope, receive, send)
             return
-        state: dict[str, Any] = {"status": 0, "ended": False}
+        state: dict[str, Any] = {"status": 0}
         try:
             await self.app(scope, receive, self._wrap_send(span, send, state, scope))
         except BaseException as exc:
-            # After the response ended (a background task failed) the span is closed: the
-            # server's own error log reports it, the request itself succeeded.
-            if not state["ended"]:
-                try:
-                    _record_failure(span, scope, state, exc)
-                except Exception as inner:
-                    handle_internal_error("asgi span exception", inner)
+            try:
+                _record_failure(span, scope, state, exc)
+            except Exception as inner:
+                handle_internal_error("asgi span exception", inner)
             raise
         finally:
             try:
-                if not state["ended"]:
-                    self._finish(span, scope, state)
+                self._finish(span, scope, state)
                 otel_context.detach(token)  # type: ignore[arg-type]
             except Exception as exc:
                 handle_internal_error("asgi span end", exc)
@@ -250,7 +247,6 @@ class TracingMiddleware:
         return attrs
 
     def _finish(self, span: Span, scope: Scope, state: dict[str, Any]) -> None:
-        state["ended"] = True
         route_obj = scope.get("route")
         if route_obj is not None and "http.route" not in getattr(span, "attributes", {}):
             template = getattr(route_obj, "path", None)
@@ -264,7 +260,7 @@ class TracingMiddleware:
         if status >= 500 and not state.get("exception"):
             span.set_status(Status(StatusCode.ERROR))
             span.set_attribute("error.type", str(status))
-        span.end()
+        span.end(end_time=state.get("end_ns"))
 
     def _wrap_send(
         self, span: Span, send: Send, state: dict[str, Any] | None, scope: Scope
@@ -280,12 +276,12 @@ class TracingMiddleware:
                     state is not None
                     and kind == "http.response.body"
                     and not message.get("more_body", False)
-                    and not state["ended"]
                 ):
-                    # The response is complete: end the span before the last bytes leave, so
-                    # a client that got its response can already find the finished span, and
-                    # background tasks that run afterwards do not count as request time.
-                    self._finish(span, scope, state)
+                    # The span's end time is the response's: background tasks that run
+                    # afterwards are not request time. The span itself ends when the app
+                    # returns (as FastAPI's and the contrib instrumentation's do), so a
+                    # background task's failure is still recorded on it.
+                    state["end_ns"] = clock.now_ns()
             except Exception as exc:
                 handle_internal_error("asgi send", exc)
             await send(message)
