@@ -19,10 +19,16 @@ PUBLIC = {
     "force_flush",
     "health_router",
     "instrument_fastapi",
+    "instrument_httpx",
+    "instrument_redis",
+    "instrument_sqlalchemy",
     "shutdown",
     "span",
     "traced",
     "uninstrument_fastapi",
+    "uninstrument_httpx",
+    "uninstrument_redis",
+    "uninstrument_sqlalchemy",
 }
 
 
