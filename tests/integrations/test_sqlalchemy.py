@@ -1,0 +1,376 @@
+"""SQLAlchemy statements as CLIENT spans, against real PostgreSQL (psycopg 3, asyncpg) and
+SQLite: attributes, no values, slow queries, N+1, transactions, pool metrics, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Session, relationship, selectinload
+
+import saler_tracing
+from saler_tracing import MissingExtraError
+from saler_tracing._internal import stats
+from saler_tracing.testing import SpanCapture
+
+from .conftest import PG_ASYNC_URL, PG_SYNC_URL, attribute_values
+
+
+def statement_spans(capture: SpanCapture) -> list[Any]:
+    return [s for s in capture.spans() if s.attributes and "db.query.text" in s.attributes]
+
+
+@pytest.fixture
+def sqlite_engine() -> Iterator[sa.Engine]:
+    engine = sa.create_engine("sqlite://")
+    yield engine
+    engine.dispose()
+
+
+def test_sqlite_statement_span_has_the_conventions_and_no_values(
+    span_capture: SpanCapture, sqlite_engine: sa.Engine
+) -> None:
+    saler_tracing.instrument_sqlalchemy(sqlite_engine)
+    with saler_tracing.span("request"), sqlite_engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE person (id INTEGER, email TEXT)"))
+        conn.execute(sa.text("INSERT INTO person VALUES (1, 'ada@example.com')"))
+        conn.execute(sa.text("SELECT email FROM person WHERE id = :id"), {"id": 31337})
+    spans = {s.name: s for s in statement_spans(span_capture)}
+    select = spans["SELECT person"]
+    assert select.kind.name == "CLIENT"
+    assert dict(select.attributes or {}) == {
+        "db.system.name": "sqlite",
+        "db.query.text": "SELECT email FROM person WHERE id = ?",
+        "db.operation.name": "SELECT",
+        "db.collection.name": "person",
+    }
+    insert = spans["INSERT person"]
+    assert insert.attributes["db.query.text"] == "INSERT INTO person VALUES (?)"
+    request = span_capture.one("request")
+    assert all(s.parent.span_id == request.context.span_id for s in spans.values())
+    text = attribute_values(span_capture.spans())
+    assert "ada@example.com" not in text and "31337" not in text
+
+
+def test_parameters_only_when_opted_in(span_capture: SpanCapture, sqlite_engine: sa.Engine) -> None:
+    saler_tracing.instrument_sqlalchemy(sqlite_engine, capture_parameters=True)
+    with sqlite_engine.connect() as conn:
+        conn.execute(sa.text("SELECT :a AS x"), {"a": "visible"})
+    (span,) = statement_spans(span_capture)
+    assert span.attributes["db.query.parameter.0"] == "'visible'"
+
+
+def test_engines_before_and_after_class_wide_instrumentation(
+    span_capture: SpanCapture, pg: None
+) -> None:
+    before = sa.create_engine(PG_SYNC_URL)
+    saler_tracing.instrument_sqlalchemy()
+    saler_tracing.instrument_sqlalchemy()  # idempotent
+    saler_tracing.instrument_sqlalchemy(before)  # class-wide and per engine: still once
+    after = sa.create_engine(PG_SYNC_URL)
+    lite = sa.create_engine("sqlite://")
+    try:
+        for engine in (before, after, lite):
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        spans = statement_spans(span_capture)
+        assert [s.attributes["db.system.name"] for s in spans] == [
+            "postgresql",
+            "postgresql",
+            "sqlite",
+        ]
+        pg_span = spans[0]
+        assert pg_span.attributes["db.namespace"] == "test"
+        assert pg_span.attributes["server.address"] == "127.0.0.1"
+        assert pg_span.attributes["server.port"] == 5432
+        assert pg_span.name == "SELECT test"
+        saler_tracing.uninstrument_sqlalchemy()
+        saler_tracing.uninstrument_sqlalchemy(before)
+        span_capture.clear()
+        with after.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        assert statement_spans(span_capture) == []
+    finally:
+        for engine in (before, after, lite):
+            engine.dispose()
+
+
+def _sleep_statement(marker: str, seconds: float) -> sa.TextClause:
+    # The marker is in a comment: unique in pg_stat_activity, gone from the span text.
+    return sa.text(f"SELECT pg_sleep({seconds}) /* {marker} */")
+
+
+@pytest.mark.saler_tracing
+def test_slow_statements_marked_and_counted(span_capture: SpanCapture, pg: None) -> None:
+    engine = sa.create_engine(PG_SYNC_URL)
+    saler_tracing.instrument_sqlalchemy(engine, slow_threshold_ms=50)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            conn.execute(_sleep_statement("slow", 0.1))
+    finally:
+        engine.dispose()
+    fast, slow = statement_spans(span_capture)
+    assert "saler.db.slow" not in (fast.attributes or {})
+    assert slow.attributes["saler.db.slow"] is True
+    assert slow.attributes["db.query.text"] == "SELECT pg_sleep(?)"
+    rows = {row["statement"]: row for row in stats.collect()["db"]["statements"]}
+    assert rows["SELECT pg_sleep(?)"]["slow"] == 1
+    assert rows["SELECT ?"]["slow"] == 0
+    assert (
+        REGISTRY.get_sample_value(
+            "saler_tracing_db_slow_queries_total",
+            {"db_system": "postgresql", "statement": "SELECT pg_sleep(?)"},
+        )
+        or 0
+    ) >= 1
+
+
+def test_export_only_slow(span_capture: SpanCapture, pg: None) -> None:
+    engine = sa.create_engine(PG_SYNC_URL)
+    saler_tracing.instrument_sqlalchemy(engine, slow_threshold_ms=50, export_only_slow=True)
+    try:
+        with saler_tracing.span("request"), engine.connect() as conn:
+            for _ in range(3):
+                conn.execute(sa.text("SELECT 1"))
+            conn.execute(_sleep_statement("only-slow", 0.1))
+    finally:
+        engine.dispose()
+    (only,) = statement_spans(span_capture)
+    assert only.attributes["db.query.text"] == "SELECT pg_sleep(?)"
+    assert only.parent.span_id == span_capture.one("request").context.span_id
+    assert only.end_time - only.start_time >= 50_000_000
+
+
+def test_bad_option_names_the_argument() -> None:
+    with pytest.raises(saler_tracing.ConfigurationError, match="slow_threshold_ms"):
+        saler_tracing.instrument_sqlalchemy(slow_threshold_ms=-1)
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)  # import sqlalchemy now fails
+    with pytest.raises(MissingExtraError, match=r"saler-tracing\[sqlalchemy\]"):
+        saler_tracing.instrument_sqlalchemy()
+
+
+# -- N+1 ------------------------------------------------------------------------------------
+@pytest.fixture
+def orm(pg: None, suffix: str) -> Iterator[tuple[sa.Engine, Any, Any]]:
+    class Base(DeclarativeBase):
+        pass
+
+    class Author(Base):
+        __tablename__ = f"nplus_author_{suffix}"
+        id = sa.Column(sa.Integer, primary_key=True)
+        name = sa.Column(sa.String(50))
+        books = relationship("Book", lazy="select")
+
+    class Book(Base):
+        __tablename__ = f"nplus_book_{suffix}"
+        id = sa.Column(sa.Integer, primary_key=True)
+        author_id = sa.Column(sa.ForeignKey(f"{Author.__tablename__}.id"))
+        title = sa.Column(sa.String(50))
+
+    engine = sa.create_engine(PG_SYNC_URL)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        for i in range(6):
+            session.add(Author(id=i, name=f"a{i}", books=[Book(title=f"b{i}")]))
+        session.commit()
+    try:
+        yield engine, Author, Book
+    finally:
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+
+
+def test_lazy_load_loop_is_an_n_plus_one(
+    span_capture: SpanCapture, orm: tuple[sa.Engine, Any, Any]
+) -> None:
+    engine, author, _ = orm
+    saler_tracing.instrument_sqlalchemy(engine)
+    with saler_tracing.span("list authors"), Session(engine) as session:
+        for a in session.scalars(sa.select(author)).all():
+            assert len(a.books) == 1  # one SELECT of books per author
+    parent = span_capture.one("list authors")
+    attrs = parent.attributes or {}
+    assert attrs["saler.db.n_plus_one.count"] == 6
+    assert attrs["saler.db.n_plus_one.statement"].startswith("SELECT nplus_book_")
+    assert attrs["saler.db.n_plus_one.statement"].endswith(
+        f"WHERE ?::INTEGER = {orm[2].__tablename__}.author_id"
+    )
+    total = attrs["saler.db.n_plus_one.total_duration_ms"]
+    assert 0 < total < (parent.end_time - parent.start_time) / 1e6
+    rows = stats.collect()["db"]["statements"]
+    assert [
+        r["n_plus_one"] for r in rows if r["statement"] == attrs["saler.db.n_plus_one.statement"]
+    ] == [1]
+
+
+def test_selectinload_loop_is_not(
+    span_capture: SpanCapture, orm: tuple[sa.Engine, Any, Any]
+) -> None:
+    engine, author, _ = orm
+    saler_tracing.instrument_sqlalchemy(engine)
+    with saler_tracing.span("list authors"), Session(engine) as session:
+        query = sa.select(author).options(selectinload(author.books))
+        for a in session.scalars(query).all():
+            assert len(a.books) == 1
+    parent = span_capture.one("list authors")
+    assert not any(k.startswith("saler.db.n_plus_one") for k in parent.attributes or {})
+    assert len(statement_spans(span_capture)) == 2
+
+
+# -- transactions and the pool -----------------------------------------------------------------
+def test_transactions_and_pool_metrics(span_capture: SpanCapture, pg: None) -> None:
+    engine = sa.create_engine(PG_SYNC_URL, pool_size=2)
+    saler_tracing.instrument_sqlalchemy(engine)
+    peer = "postgresql://127.0.0.1:5432/test"
+    try:
+        with saler_tracing.span("request"):
+            with engine.begin() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 2"))
+                conn.rollback()
+                held = engine.connect()
+                in_use = REGISTRY.get_sample_value(
+                    "saler_tracing_db_pool_connections", {"peer": peer, "state": "in_use"}
+                )
+                held.close()
+        assert in_use is not None and in_use >= 2
+        transactions = span_capture.named("TRANSACTION")
+        outcomes = [s.attributes["saler.db.transaction.outcome"] for s in transactions]
+        assert outcomes == ["commit", "rollback"]
+        assert all(s.end_time > s.start_time for s in transactions)
+        waits = REGISTRY.get_sample_value(
+            "saler_tracing_db_pool_checkout_wait_seconds_count", {"peer": peer}
+        )
+        assert waits is not None and waits >= 3
+        committed = REGISTRY.get_sample_value(
+            "saler_tracing_db_transaction_duration_seconds_count",
+            {"db_system": "postgresql", "outcome": "commit"},
+        )
+        assert committed is not None and committed >= 1
+    finally:
+        engine.dispose()
+
+
+# -- async engines, cancellation, dropped connections -----------------------------------------
+async def test_async_engine_spans_once_and_ends_cancelled_statements(
+    span_capture: SpanCapture, pg: None, suffix: str
+) -> None:
+    engine = create_async_engine(PG_ASYNC_URL)
+    saler_tracing.instrument_sqlalchemy(engine)
+    saler_tracing.instrument_sqlalchemy()  # both ways: each statement still once
+    try:
+        with saler_tracing.span("request"):
+            async with engine.connect() as conn:
+                assert (await conn.execute(sa.text("SELECT 41 + 1"))).scalar() == 42
+
+            async def sleeper() -> None:
+                async with engine.connect() as conn:
+                    await conn.execute(_sleep_statement(suffix, 5))
+
+            task = asyncio.create_task(sleeper())
+            await _wait_running(suffix)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            async with engine.connect() as conn:  # the engine still works
+                assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
+    finally:
+        await engine.dispose()
+    texts = [s.attributes["db.query.text"] for s in statement_spans(span_capture)]
+    assert texts.count("SELECT ? + ?") == 1
+    assert texts.count("SELECT pg_sleep(?)") == 1
+    (cancelled,) = [
+        s
+        for s in statement_spans(span_capture)
+        if "pg_sleep" in s.name + str(s.attributes["db.query.text"])
+    ]
+    assert cancelled.status.status_code.name == "ERROR"
+    assert cancelled.attributes["error.type"] == "asyncio.exceptions.CancelledError"
+    assert cancelled.end_time is not None
+
+
+async def _wait_running(marker: str) -> None:
+    """Until PostgreSQL runs the statement carrying ``marker`` (bounded)."""
+    deadline = time.monotonic() + 10
+    async with await psycopg.AsyncConnection.connect(PG_SYNC_URL.replace("+psycopg", "")) as c:
+        while time.monotonic() < deadline:
+            cur = await c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+                " AND pid <> pg_backend_pid()",
+                (f"%{marker}%",),
+            )
+            row = await cur.fetchone()
+            if row and row[0]:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError("the statement never started running on PostgreSQL")
+
+
+def _terminate_when_running(marker: str) -> threading.Thread:
+    def work() -> None:
+        with psycopg.connect(PG_SYNC_URL.replace("+psycopg", ""), autocommit=True) as c:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                rows = c.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state ="
+                    " 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+                    (f"%{marker}%",),
+                ).fetchall()
+                if rows:
+                    return
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def _run_dropped(engine: sa.Engine, marker: str) -> type[BaseException]:
+    killer = _terminate_when_running(marker)
+    try:
+        with engine.connect() as conn:
+            conn.execute(_sleep_statement(marker, 10))
+    except Exception as exc:
+        return type(exc)
+    finally:
+        killer.join(15)
+    raise AssertionError("the statement survived pg_terminate_backend")
+
+
+def test_dropped_connection_fails_as_untraced_and_says_why(
+    span_capture: SpanCapture, pg: None, suffix: str
+) -> None:
+    engine = sa.create_engine(PG_SYNC_URL)
+    try:
+        untraced = _run_dropped(engine, f"untraced-{suffix}")
+        saler_tracing.instrument_sqlalchemy(engine)
+        traced = _run_dropped(engine, f"traced-{suffix}")
+        assert traced is untraced is sa.exc.OperationalError
+        with engine.connect() as conn:  # the pool recovers as it would untraced
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+    dropped = next(
+        s for s in statement_spans(span_capture) if "pg_sleep" in str(s.attributes["db.query.text"])
+    )
+    assert dropped.status.status_code.name == "ERROR"
+    assert dropped.attributes["saler.db.disconnect"] is True
+    assert dropped.attributes["db.response.status_code"] == "57P01"  # admin_shutdown
+    assert dropped.attributes["error.type"].startswith("psycopg.")
+    edges = stats.collect()["dependencies"]["edges"]
+    (edge,) = [e for e in edges if e["kind"] == "database"]
+    assert edge["errors"] == 1 and edge["calls"] == 2
