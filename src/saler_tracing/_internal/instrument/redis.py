@@ -63,6 +63,10 @@ class _Call:
             message = (str(exc).strip().splitlines() or [""])[0]
             span.record_exception(exc, attributes={"exception.message": message})
             span.set_attribute("error.type", kind)
+            # Redis error replies start with an upper-case code: WRONGTYPE, NOSCRIPT, ERR...
+            code = message.split(" ", 1)[0]
+            if code.isupper() and code.isalpha() and kind.startswith("redis."):
+                span.set_attribute("db.response.status_code", code)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
         span.end(end_time=end)
 
