@@ -240,8 +240,10 @@ def test_transactions_and_pool_metrics(span_capture: SpanCapture, pg: None) -> N
         with saler_tracing.span("request"):
             with engine.begin() as conn:
                 conn.execute(sa.text("SELECT 1"))
-            with engine.connect() as conn:
+            with engine.connect() as conn:  # only read, then returned: no span
                 conn.execute(sa.text("SELECT 2"))
+            with engine.connect() as conn:
+                conn.execute(sa.text("CREATE TEMP TABLE scratch (n int)"))
                 conn.rollback()
                 held = engine.connect()
                 in_use = REGISTRY.get_sample_value(
@@ -258,13 +260,19 @@ def test_transactions_and_pool_metrics(span_capture: SpanCapture, pg: None) -> N
             "saler_tracing_db_pool_checkout_wait_seconds_count", {"peer": peer}
         )
         assert waits is not None
-        assert waits >= 3
+        assert waits >= 4
         committed = REGISTRY.get_sample_value(
             "saler_tracing_db_transaction_duration_seconds_count",
             {"db_system": "postgresql", "outcome": "commit"},
         )
         assert committed is not None
         assert committed >= 1
+        rolled_back = REGISTRY.get_sample_value(
+            "saler_tracing_db_transaction_duration_seconds_count",
+            {"db_system": "postgresql", "outcome": "rollback"},
+        )
+        assert rolled_back is not None
+        assert rolled_back >= 2  # the read-only one is counted, though it has no span
     finally:
         engine.dispose()
 

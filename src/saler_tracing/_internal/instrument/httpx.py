@@ -45,7 +45,7 @@ class _Call:
         attrs.update(self.target.attributes)
         attrs["url.full"] = scrubbed_url(url)
         self.start = time.time_ns()
-        self.span: Span = trace.get_tracer("saler_tracing.httpx").start_span(
+        self.span: Span = _tracer().start_span(
             method if attrs["http.request.method"] == method else "HTTP",
             kind=SpanKind.CLIENT,
             attributes=attrs,
@@ -79,6 +79,16 @@ class _Call:
                 span.set_attribute("error.type", kind)
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         span.end(end_time=end)
+
+
+def _tracer() -> trace.Tracer:
+    # One tracer for the process: the global provider behind it follows configure().
+    if not _TRACER:
+        _TRACER.append(trace.get_tracer("saler_tracing.httpx"))
+    return _TRACER[0]
+
+
+_TRACER: list[trace.Tracer] = []
 
 
 def _start(request: Any, targets: Targets) -> _Call | None:

@@ -72,7 +72,13 @@ class _Call:
 
 
 def _tracer() -> trace.Tracer:
-    return trace.get_tracer("saler_tracing.redis")
+    # One tracer for the process: the global provider behind it follows configure().
+    if not _TRACER:
+        _TRACER.append(trace.get_tracer("saler_tracing.redis"))
+    return _TRACER[0]
+
+
+_TRACER: list[trace.Tracer] = []
 
 
 def _command_call(client: Any, args: tuple[Any, ...], keys: bool) -> _Call | None:

@@ -61,12 +61,25 @@ class _Pending:
         self.parent_ctx = parent_ctx
 
 
+class _Transaction:
+    __slots__ = ("changed", "parent_ctx", "start")
+
+    def __init__(self, start: int, parent_ctx: otel_context.Context) -> None:
+        self.start = start
+        self.parent_ctx = parent_ctx
+        self.changed = False
+        """A statement other than a read ran, or one failed: its rollback is worth a span."""
+
+
+_READS = frozenset({"SELECT", "SHOW", "EXPLAIN", ""})
+
+
 class StatementTracer:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.tracer = trace.get_tracer("saler_tracing.sqlalchemy")
         self.detector = Detector(options.n_plus_one_threshold)
-        self._transactions: weakref.WeakKeyDictionary[Any, tuple[int, otel_context.Context]] = (
+        self._transactions: weakref.WeakKeyDictionary[Any, _Transaction] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -88,6 +101,8 @@ class StatementTracer:
                 if self.options.capture_parameters and span.is_recording() and not many:
                     span.set_attributes(_parameters(params))
             context.__dict__[_PENDING] = _Pending(span, start, shape, info, parent, parent_ctx)
+            if shape.operation not in _READS:
+                self._mark_changed(conn)
 
     def after(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
@@ -100,6 +115,8 @@ class StatementTracer:
     def error(self, exc_context: Any) -> None:
         context = exc_context.execution_context
         pending = context.__dict__.pop(_PENDING, None) if context is not None else None
+        if exc_context.connection is not None:
+            self._mark_changed(exc_context.connection)
         if pending is not None:
             with guard("sqlalchemy handle_error"):
                 self._finish(pending, exc_context.original_exception, exc_context.is_disconnect)
@@ -152,7 +169,12 @@ class StatementTracer:
     def begin(self, conn: Any) -> None:
         if suppressed() or conn in self._transactions:
             return
-        self._transactions[conn] = (time.time_ns(), otel_context.get_current())
+        self._transactions[conn] = _Transaction(time.time_ns(), otel_context.get_current())
+
+    def _mark_changed(self, conn: Any) -> None:
+        transaction = self._transactions.get(conn)
+        if transaction is not None:
+            transaction.changed = True
 
     def commit(self, conn: Any) -> None:
         self._end_transaction(conn, "commit")
@@ -161,14 +183,18 @@ class StatementTracer:
         self._end_transaction(conn, "rollback")
 
     def _end_transaction(self, conn: Any, outcome: str) -> None:
-        started = self._transactions.pop(conn, None)
-        if started is None:
+        transaction = self._transactions.pop(conn, None)
+        if transaction is None:
             return
         with guard("sqlalchemy transaction end"):
-            start, parent_ctx = started
+            start, parent_ctx = transaction.start, transaction.parent_ctx
             end = time.time_ns()
             info = engine_info(conn.engine)
             _transaction_histogram().labels(info.system, outcome).observe((end - start) / 1e9)
+            # Returning a connection rolls its transaction back: for a transaction that only
+            # read, that is routine, counted above but not worth a span on every request.
+            if outcome == "rollback" and not transaction.changed:
+                return
             if not trace.get_current_span(parent_ctx).is_recording():
                 return  # a transaction outside any trace does not start one
             span = self.tracer.start_span(
