@@ -207,6 +207,17 @@ def test_one_client_and_class_wide_trace_once(span_capture: SpanCapture, backend
         assert client_spans(span_capture) == []
 
 
+async def test_one_async_client(span_capture: SpanCapture, backend: str) -> None:
+    async with httpx.AsyncClient() as client, httpx.AsyncClient() as other:
+        saler_tracing.instrument_httpx(client)
+        assert (await client.get(f"{backend}/status/200")).status_code == 200
+        assert (await other.get(f"{backend}/status/200")).status_code == 200
+        saler_tracing.uninstrument_httpx(client)
+        assert (await client.get(f"{backend}/status/200")).status_code == 200
+    (span,) = client_spans(span_capture)
+    assert span.attributes["http.response.status_code"] == 200
+
+
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httpx", None)
     with pytest.raises(MissingExtraError, match=r"saler-tracing\[httpx\]"):

@@ -53,7 +53,6 @@ class _Call:
             record_exception=False,
             set_status_on_exception=False,
         )
-        propagate.inject(request.headers, context=trace.set_span_in_context(self.span))
 
     def end(self, response: Any, exc: BaseException | None) -> None:
         end = time.time_ns()
@@ -97,6 +96,10 @@ def _start(request: Any, targets: Targets) -> _Call | None:
     call = None
     with guard("httpx request start"):
         call = _Call(request, targets)
+    if call is not None:
+        # Apart from the start, so that a failure here cannot leave the span open.
+        with guard("httpx inject headers"):
+            propagate.inject(request.headers, context=trace.set_span_in_context(call.span))
     return call
 
 

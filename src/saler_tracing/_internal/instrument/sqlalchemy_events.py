@@ -42,7 +42,7 @@ class Options:
 
 
 class _Pending:
-    __slots__ = ("info", "parent", "parent_ctx", "shape", "span", "start")
+    __slots__ = ("info", "owner", "parent", "parent_ctx", "shape", "span", "start")
 
     def __init__(
         self,
@@ -52,7 +52,9 @@ class _Pending:
         info: EngineInfo,
         parent: Span,
         parent_ctx: otel_context.Context,
+        owner: StatementTracer,
     ) -> None:
+        self.owner = owner
         self.span = span
         self.start = start
         self.shape = shape
@@ -98,10 +100,19 @@ class StatementTracer:
             span = None
             if not self.options.export_only_slow:
                 span = self._start(info, shape, parent_ctx, start)
-                if self.options.capture_parameters and span.is_recording() and not many:
-                    span.set_attributes(_parameters(params))
-            context.__dict__[_PENDING] = _Pending(span, start, shape, info, parent, parent_ctx)
-            if shape.operation not in _READS:
+            # Stored at once: from here on, after_cursor_execute or handle_error ends it.
+            context.__dict__[_PENDING] = _Pending(
+                span, start, shape, info, parent, parent_ctx, self
+            )
+        pending = context.__dict__.get(_PENDING)
+        if pending is None:
+            return
+        with guard("sqlalchemy statement details"):
+            span = pending.span
+            wanted = self.options.capture_parameters and not many
+            if wanted and span is not None and span.is_recording():
+                span.set_attributes(_parameters(params))
+            if pending.shape.operation not in _READS:
                 self._mark_changed(conn)
 
     def after(
@@ -110,7 +121,9 @@ class StatementTracer:
         pending = context.__dict__.pop(_PENDING, None) if context is not None else None
         if pending is not None:
             with guard("sqlalchemy after_cursor_execute"):
-                self._finish(pending, None, False)
+                # The tracer that started it finishes it (its options), whichever listener
+                # (class-wide or the engine's own) SQLAlchemy called first.
+                pending.owner._finish(pending, None, False)
 
     def error(self, exc_context: Any) -> None:
         context = exc_context.execution_context
@@ -119,7 +132,9 @@ class StatementTracer:
             self._mark_changed(exc_context.connection)
         if pending is not None:
             with guard("sqlalchemy handle_error"):
-                self._finish(pending, exc_context.original_exception, exc_context.is_disconnect)
+                pending.owner._finish(
+                    pending, exc_context.original_exception, exc_context.is_disconnect
+                )
 
     def _start(
         self, info: EngineInfo, shape: SqlShape, parent_ctx: otel_context.Context, start: int
