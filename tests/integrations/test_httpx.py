@@ -218,6 +218,18 @@ async def test_one_async_client(span_capture: SpanCapture, backend: str) -> None
     assert span.attributes["http.response.status_code"] == 200
 
 
+def test_suppressed_instrumentation_sends_no_headers(
+    span_capture: SpanCapture, backend: str
+) -> None:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    saler_tracing.instrument_httpx()
+    with suppress_instrumentation():
+        echoed = httpx.get(f"{backend}/echo").json()
+    assert echoed["traceparent"] is None
+    assert client_spans(span_capture) == []
+
+
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httpx", None)
     with pytest.raises(MissingExtraError, match=r"saler-tracing\[httpx\]"):

@@ -27,6 +27,12 @@ from saler_tracing._internal.instrument.sql_text import analyse, normalize
         ),
         ("SELECT a FROM t WHERE id IN (%(id_1_1)s, %(id_1_2)s)", "SELECT a FROM t WHERE id IN (?)"),
         ("INSERT INTO t (a, b) VALUES (1, 'x')", "INSERT INTO t (a, b) VALUES (?)"),
+        ("INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')", "INSERT INTO t (a, b) VALUES (?)"),
+        (
+            "INSERT INTO t VALUES ($1::INT, $2::INT), ($3::INT, $4::INT)",
+            "INSERT INTO t VALUES (?::INT)",
+        ),
+        ("SELECT t1.a-1, f(x2) FROM t1", "SELECT t1.a-?, f(x2) FROM t1"),
         ('SELECT "col1", t2.c3 FROM "T1" AS t2', 'SELECT "col1", t2.c3 FROM "T1" AS t2'),
         ("SELECT a\n\n   FROM   t", "SELECT a FROM t"),
     ],

@@ -152,6 +152,38 @@ def test_export_only_slow(span_capture: SpanCapture, pg: None) -> None:
     assert only.end_time - only.start_time >= 50_000_000
 
 
+def test_options_from_the_environment(
+    span_capture: SpanCapture, sqlite_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALER_TRACING_DB_SLOW_THRESHOLD_MS", "0")
+    monkeypatch.setenv("SALER_TRACING_DB_N_PLUS_ONE_THRESHOLD", "2")
+    saler_tracing.instrument_sqlalchemy(sqlite_engine)
+    with saler_tracing.span("request"), sqlite_engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+        conn.execute(sa.text("SELECT 2"))
+    assert all(s.attributes["saler.db.slow"] for s in statement_spans(span_capture))
+    assert span_capture.one("request").attributes["saler.db.n_plus_one.count"] == 2
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALER_TRACING_DB_N_PLUS_ONE_THRESHOLD", "many")
+    with pytest.raises(
+        saler_tracing.ConfigurationError, match="SALER_TRACING_DB_N_PLUS_ONE_THRESHOLD"
+    ):
+        saler_tracing.instrument_sqlalchemy()
+
+
+def test_suppressed_instrumentation_makes_no_spans(
+    span_capture: SpanCapture, sqlite_engine: sa.Engine
+) -> None:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    saler_tracing.instrument_sqlalchemy(sqlite_engine)
+    with suppress_instrumentation(), sqlite_engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    assert statement_spans(span_capture) == []
+
+
 def test_bad_option_names_the_argument() -> None:
     with pytest.raises(saler_tracing.ConfigurationError, match="slow_threshold_ms"):
         saler_tracing.instrument_sqlalchemy(slow_threshold_ms=-1)

@@ -4,8 +4,8 @@ Values never reach a span through ``db.query.text``: string, dollar-quoted, nume
 literals become ``?``, comments are dropped (sqlcommenter puts a per-request ``traceparent``
 in them, which would defeat grouping), the driver's placeholders (``%(name)s``, ``$1``,
 ``:name``) read ``?`` too so one statement looks the same on every driver, lists of
-placeholders collapse to one (``IN (?, ?)`` and ``IN (?, ?, ?)`` are one statement) and
-whitespace is collapsed.
+placeholders collapse to one (``IN (?, ?)`` and ``IN (?, ?, ?)`` are one statement), so do
+the rows of a multi-row ``VALUES``, and whitespace is collapsed.
 
 Statements repeat (SQLAlchemy caches compiled SQL), so results are memoized in a bounded dict.
 """
@@ -30,6 +30,7 @@ _TOKENS = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _LIST = re.compile(r"\(\s*\?(?:\s*(?:::\w+)?\s*,\s*\?)+(\s*(?:::\w+)?)\s*\)")
+_ROWS = re.compile(r"\(\?((?:::\w+)?)\)(?:\s*,\s*\(\?(?:::\w+)?\))+")
 _SPACES = re.compile(r"\s{2,}")
 _FIRST_WORD = re.compile(r"\s*\(?\s*([A-Za-z]+)")
 _MAIN_VERB = re.compile(r"\)\s*(SELECT|INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
@@ -70,6 +71,7 @@ def normalize(statement: str) -> str:
     text = _TOKENS.sub(_replace, statement).strip()
     text = _SPACES.sub(" ", text)
     text = _LIST.sub(r"(?\1)", text)
+    text = _ROWS.sub(r"(?\1)", text)  # multi-row VALUES: any number of rows reads the same
     return text[:_MAX_TEXT]
 
 
