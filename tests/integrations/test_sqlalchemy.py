@@ -3,18 +3,13 @@ SQLite: attributes, no values, slow queries, N+1, transactions, pool metrics, fa
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, relationship, selectinload
 
 import saler_tracing
@@ -22,7 +17,7 @@ from saler_tracing import MissingExtraError
 from saler_tracing._internal import stats
 from saler_tracing.testing import SpanCapture
 
-from .conftest import PG_ASYNC_URL, PG_SYNC_URL, attribute_values
+from .conftest import PG_SYNC_URL, attribute_values
 
 
 def statement_spans(capture: SpanCapture) -> list[Any]:
@@ -105,7 +100,7 @@ def test_engines_before_and_after_class_wide_instrumentation(
             engine.dispose()
 
 
-def _sleep_statement(marker: str, seconds: float) -> sa.TextClause:
+def sleep_statement(marker: str, seconds: float) -> sa.TextClause:
     # The marker is in a comment: unique in pg_stat_activity, gone from the span text.
     return sa.text(f"SELECT pg_sleep({seconds}) /* {marker} */")
 
@@ -117,7 +112,7 @@ def test_slow_statements_marked_and_counted(span_capture: SpanCapture, pg: None)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-            conn.execute(_sleep_statement("slow", 0.1))
+            conn.execute(sleep_statement("slow", 0.1))
     finally:
         engine.dispose()
     fast, slow = statement_spans(span_capture)
@@ -143,7 +138,7 @@ def test_export_only_slow(span_capture: SpanCapture, pg: None) -> None:
         with saler_tracing.span("request"), engine.connect() as conn:
             for _ in range(3):
                 conn.execute(sa.text("SELECT 1"))
-            conn.execute(_sleep_statement("only-slow", 0.1))
+            conn.execute(sleep_statement("only-slow", 0.1))
     finally:
         engine.dispose()
     (only,) = statement_spans(span_capture)
@@ -307,115 +302,3 @@ def test_transactions_and_pool_metrics(span_capture: SpanCapture, pg: None) -> N
         assert rolled_back >= 2  # the read-only one is counted, though it has no span
     finally:
         engine.dispose()
-
-
-# -- async engines, cancellation, dropped connections -----------------------------------------
-async def test_async_engine_spans_once_and_ends_cancelled_statements(
-    span_capture: SpanCapture, pg: None, suffix: str
-) -> None:
-    engine = create_async_engine(PG_ASYNC_URL)
-    saler_tracing.instrument_sqlalchemy(engine)
-    saler_tracing.instrument_sqlalchemy()  # both ways: each statement still once
-    try:
-        with saler_tracing.span("request"):
-            async with engine.connect() as conn:
-                assert (await conn.execute(sa.text("SELECT 41 + 1"))).scalar() == 42
-
-            async def sleeper() -> None:
-                async with engine.connect() as conn:
-                    await conn.execute(_sleep_statement(suffix, 5))
-
-            task = asyncio.create_task(sleeper())
-            await _wait_running(suffix)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            async with engine.connect() as conn:  # the engine still works
-                assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
-    finally:
-        await engine.dispose()
-    texts = [s.attributes["db.query.text"] for s in statement_spans(span_capture)]
-    assert texts.count("SELECT ? + ?") == 1
-    assert texts.count("SELECT pg_sleep(?)") == 1
-    (cancelled,) = [
-        s
-        for s in statement_spans(span_capture)
-        if "pg_sleep" in s.name + str(s.attributes["db.query.text"])
-    ]
-    assert cancelled.status.status_code.name == "ERROR"
-    assert cancelled.attributes["error.type"] == "asyncio.exceptions.CancelledError"
-    assert cancelled.end_time is not None
-
-
-async def _wait_running(marker: str) -> None:
-    """Until PostgreSQL runs the statement carrying ``marker`` (bounded)."""
-    deadline = time.monotonic() + 10
-    async with await psycopg.AsyncConnection.connect(PG_SYNC_URL.replace("+psycopg", "")) as c:
-        while time.monotonic() < deadline:
-            cur = await c.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                " AND pid <> pg_backend_pid()",
-                (f"%{marker}%",),
-            )
-            row = await cur.fetchone()
-            if row and row[0]:
-                return
-            await asyncio.sleep(0.02)
-    raise AssertionError("the statement never started running on PostgreSQL")
-
-
-def _terminate_when_running(marker: str) -> threading.Thread:
-    def work() -> None:
-        with psycopg.connect(PG_SYNC_URL.replace("+psycopg", ""), autocommit=True) as c:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                rows = c.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state ="
-                    " 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-                    (f"%{marker}%",),
-                ).fetchall()
-                if rows:
-                    return
-                time.sleep(0.02)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread
-
-
-def _run_dropped(engine: sa.Engine, marker: str) -> type[BaseException]:
-    killer = _terminate_when_running(marker)
-    try:
-        with engine.connect() as conn:
-            conn.execute(_sleep_statement(marker, 10))
-    except Exception as exc:
-        return type(exc)
-    finally:
-        killer.join(15)
-    raise AssertionError("the statement survived pg_terminate_backend")
-
-
-def test_dropped_connection_fails_as_untraced_and_says_why(
-    span_capture: SpanCapture, pg: None, suffix: str
-) -> None:
-    engine = sa.create_engine(PG_SYNC_URL)
-    try:
-        untraced = _run_dropped(engine, f"untraced-{suffix}")
-        saler_tracing.instrument_sqlalchemy(engine)
-        traced = _run_dropped(engine, f"traced-{suffix}")
-        assert traced is untraced is sa.exc.OperationalError
-        with engine.connect() as conn:  # the pool recovers as it would untraced
-            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
-    finally:
-        engine.dispose()
-    dropped = next(
-        s for s in statement_spans(span_capture) if "pg_sleep" in str(s.attributes["db.query.text"])
-    )
-    assert dropped.status.status_code.name == "ERROR"
-    assert dropped.attributes["saler.db.disconnect"] is True
-    assert dropped.attributes["db.response.status_code"] == "57P01"  # admin_shutdown
-    assert dropped.attributes["error.type"].startswith("psycopg.")
-    edges = stats.collect()["dependencies"]["edges"]
-    (edge,) = [e for e in edges if e["kind"] == "database"]
-    assert edge["errors"] == 1
-    assert edge["calls"] == 2

@@ -121,69 +121,54 @@ def _keys(fixed: bool | None) -> bool:
     return fixed if fixed is not None else _class_keys[0]
 
 
-# -- wrappers (sync and async) built around the original functions. ``keys`` is fixed for
-# a wrapper on one client; ``None`` (the class-wide wrappers) follows the class option.
+# -- wrappers built around the original functions. ``keys`` is fixed for a wrapper on one
+# client; ``None`` (the class-wide wrappers) follows the class-wide option.
+Begin = Callable[[Any, tuple[Any, ...], bool], "_Call | None"]
 Factory = Callable[[Callable[..., Any], "bool | None"], Callable[..., Any]]
 
 
-def _sync_command(original: Callable[..., Any], keys: bool | None) -> Callable[..., Any]:
-    def execute_command(self: Any, *args: Any, **options: Any) -> Any:
-        call = _command_call(self, args, _keys(keys))
-        try:
-            result = original(self, *args, **options)
-        except BaseException as exc:
-            _finish(call, exc)
-            raise
-        _finish(call, None)
-        return result
+def _sync(begin: Begin) -> Factory:
+    def factory(original: Callable[..., Any], keys: bool | None) -> Callable[..., Any]:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            call = begin(self, args, _keys(keys))
+            try:
+                result = original(self, *args, **kwargs)
+            except BaseException as exc:
+                _finish(call, exc)
+                raise
+            _finish(call, None)
+            return result
 
-    setattr(execute_command, _WRAPPED, original)
-    return execute_command
+        setattr(wrapper, _WRAPPED, original)
+        return wrapper
 
-
-def _async_command(original: Callable[..., Any], keys: bool | None) -> Callable[..., Any]:
-    async def execute_command(self: Any, *args: Any, **options: Any) -> Any:
-        call = _command_call(self, args, _keys(keys))
-        try:
-            result = await original(self, *args, **options)
-        except BaseException as exc:
-            _finish(call, exc)
-            raise
-        _finish(call, None)
-        return result
-
-    setattr(execute_command, _WRAPPED, original)
-    return execute_command
+    return factory
 
 
-def _sync_pipeline(original: Callable[..., Any], keys: bool | None) -> Callable[..., Any]:
-    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _pipeline_call(self, _keys(keys))
-        try:
-            result = original(self, *args, **kwargs)
-        except BaseException as exc:
-            _finish(call, exc)
-            raise
-        _finish(call, None)
-        return result
+def _async(begin: Begin) -> Factory:
+    def factory(original: Callable[..., Any], keys: bool | None) -> Callable[..., Any]:
+        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            call = begin(self, args, _keys(keys))
+            try:
+                result = await original(self, *args, **kwargs)
+            except BaseException as exc:
+                _finish(call, exc)
+                raise
+            _finish(call, None)
+            return result
 
-    setattr(execute, _WRAPPED, original)
-    return execute
+        setattr(wrapper, _WRAPPED, original)
+        return wrapper
+
+    return factory
 
 
-def _async_pipeline(original: Callable[..., Any], keys: bool | None) -> Callable[..., Any]:
-    async def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _pipeline_call(self, _keys(keys))
-        try:
-            result = await original(self, *args, **kwargs)
-        except BaseException as exc:
-            _finish(call, exc)
-            raise
-        _finish(call, None)
-        return result
+def _pipeline_begin(pipe: Any, args: tuple[Any, ...], keys: bool) -> _Call | None:
+    return _pipeline_call(pipe, keys)
 
-    setattr(execute, _WRAPPED, original)
-    return execute
+
+_sync_command, _async_command = _sync(_command_call), _async(_command_call)
+_sync_pipeline, _async_pipeline = _sync(_pipeline_begin), _async(_pipeline_begin)
 
 
 def _plan() -> list[tuple[type, str, Factory]]:

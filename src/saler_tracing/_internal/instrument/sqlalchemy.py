@@ -66,9 +66,9 @@ def instrument_sqlalchemy(
             ("before_cursor_execute", tracer.before),
             ("after_cursor_execute", tracer.after),
             ("handle_error", tracer.error),
-            ("begin", tracer.begin),
-            ("commit", tracer.commit),
-            ("rollback", tracer.rollback),
+            ("begin", tracer.transactions.begin),
+            ("commit", tracer.transactions.commit),
+            ("rollback", tracer.transactions.rollback),
             ("engine_connect", watch_pool),
         ]
         for name, fn in listeners:

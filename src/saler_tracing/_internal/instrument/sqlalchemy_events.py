@@ -1,5 +1,5 @@
 """The SQLAlchemy event handlers: a CLIENT span per statement, slow-query marking, N+1
-counting, transaction spans.
+counting (transactions are in ``sqlalchemy_tx``).
 
 A statement's span starts in ``before_cursor_execute`` and ends in exactly one of
 ``after_cursor_execute`` or ``handle_error``; SQLAlchemy calls ``handle_error`` for every
@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import time
 import traceback
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from prometheus_client import Histogram
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument import db_statements
 from saler_tracing._internal.instrument.common import error_type, suppressed
 from saler_tracing._internal.instrument.nplusone import Detector
 from saler_tracing._internal.instrument.sql_text import SqlShape, analyse
 from saler_tracing._internal.instrument.sqlalchemy_engine import EngineInfo, engine_info
+from saler_tracing._internal.instrument.sqlalchemy_tx import READS, TransactionTracer
 
 _PENDING = "_saler_tracing_pending"
 _MAX_PARAM_CHARS = 256
@@ -63,27 +61,12 @@ class _Pending:
         self.parent_ctx = parent_ctx
 
 
-class _Transaction:
-    __slots__ = ("changed", "parent_ctx", "start")
-
-    def __init__(self, start: int, parent_ctx: otel_context.Context) -> None:
-        self.start = start
-        self.parent_ctx = parent_ctx
-        self.changed = False
-        """A statement other than a read ran, or one failed: its rollback is worth a span."""
-
-
-_READS = frozenset({"SELECT", "SHOW", "EXPLAIN", ""})
-
-
 class StatementTracer:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.tracer = trace.get_tracer("saler_tracing.sqlalchemy")
         self.detector = Detector(options.n_plus_one_threshold)
-        self._transactions: weakref.WeakKeyDictionary[Any, _Transaction] = (
-            weakref.WeakKeyDictionary()
-        )
+        self.transactions = TransactionTracer(self.tracer)
 
     # -- statements ---------------------------------------------------------------------
     def before(
@@ -112,8 +95,8 @@ class StatementTracer:
             wanted = self.options.capture_parameters and not many
             if wanted and span is not None and span.is_recording():
                 span.set_attributes(_parameters(params))
-            if pending.shape.operation not in _READS:
-                self._mark_changed(conn)
+            if pending.shape.operation not in READS:
+                self.transactions.mark_changed(conn)
 
     def after(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
@@ -129,7 +112,7 @@ class StatementTracer:
         context = exc_context.execution_context
         pending = context.__dict__.pop(_PENDING, None) if context is not None else None
         if exc_context.connection is not None:
-            self._mark_changed(exc_context.connection)
+            self.transactions.mark_changed(exc_context.connection)
         if pending is not None:
             with guard("sqlalchemy handle_error"):
                 pending.owner._finish(
@@ -180,47 +163,6 @@ class StatementTracer:
                 _record_error(span, exc, disconnect)
         span.end(end_time=end)
 
-    # -- transactions -------------------------------------------------------------------
-    def begin(self, conn: Any) -> None:
-        if suppressed() or conn in self._transactions:
-            return
-        self._transactions[conn] = _Transaction(time.time_ns(), otel_context.get_current())
-
-    def _mark_changed(self, conn: Any) -> None:
-        transaction = self._transactions.get(conn)
-        if transaction is not None:
-            transaction.changed = True
-
-    def commit(self, conn: Any) -> None:
-        self._end_transaction(conn, "commit")
-
-    def rollback(self, conn: Any) -> None:
-        self._end_transaction(conn, "rollback")
-
-    def _end_transaction(self, conn: Any, outcome: str) -> None:
-        transaction = self._transactions.pop(conn, None)
-        if transaction is None:
-            return
-        with guard("sqlalchemy transaction end"):
-            start, parent_ctx = transaction.start, transaction.parent_ctx
-            end = time.time_ns()
-            info = engine_info(conn.engine)
-            _transaction_histogram().labels(info.system, outcome).observe((end - start) / 1e9)
-            # Returning a connection rolls its transaction back: for a transaction that only
-            # read, that is routine, counted above but not worth a span on every request.
-            if outcome == "rollback" and not transaction.changed:
-                return
-            if not trace.get_current_span(parent_ctx).is_recording():
-                return  # a transaction outside any trace does not start one
-            span = self.tracer.start_span(
-                "TRANSACTION",
-                context=parent_ctx,
-                kind=SpanKind.CLIENT,
-                attributes={**info.attributes, "saler.db.transaction.outcome": outcome},
-                start_time=start,
-            )
-            span.end(end_time=end)
-
 
 def _record_error(span: Span, exc: BaseException, disconnect: bool) -> None:
     # Only the first line of the driver's message: its DETAIL lines quote row values
@@ -255,11 +197,3 @@ def _parameters(params: Any) -> dict[str, str]:
     else:
         return {}
     return {f"db.query.parameter.{key}": repr(value)[:_MAX_PARAM_CHARS] for key, value in items}
-
-
-def _transaction_histogram() -> Histogram:
-    return prom.histogram(
-        "saler_tracing_db_transaction_duration_seconds",
-        "Database transactions from begin to commit or rollback",
-        ("db_system", "outcome"),
-    )
