@@ -83,19 +83,15 @@ class StatementTracer:
             span = None
             if not self.options.export_only_slow:
                 span = self._start(info, shape, parent_ctx, start)
-            # Stored at once: from here on, after_cursor_execute or handle_error ends it.
+            # Stored at once: from here on after_cursor_execute or handle_error ends the span,
+            # even if what follows fails.
             context.__dict__[_PENDING] = _Pending(
                 span, start, shape, info, parent, parent_ctx, self
             )
-        pending = context.__dict__.get(_PENDING)
-        if pending is None:
-            return
-        with guard("sqlalchemy statement details"):
-            span = pending.span
             wanted = self.options.capture_parameters and not many
             if wanted and span is not None and span.is_recording():
                 span.set_attributes(_parameters(params))
-            if pending.shape.operation not in READS:
+            if shape.operation not in READS:
                 self.transactions.mark_changed(conn)
 
     def after(
