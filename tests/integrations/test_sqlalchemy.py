@@ -3,7 +3,9 @@ SQLite: attributes, no values, slow queries, N+1, transactions, pool metrics, fa
 
 from __future__ import annotations
 
+import gc
 import sys
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,6 +65,18 @@ def test_parameters_only_when_opted_in(span_capture: SpanCapture, sqlite_engine:
         conn.execute(sa.text("SELECT :a AS x"), {"a": "visible"})
     (span,) = statement_spans(span_capture)
     assert span.attributes["db.query.parameter.0"] == "'visible'"
+
+
+def test_an_instrumented_engine_is_not_kept_alive(span_capture: SpanCapture) -> None:
+    engine = sa.create_engine("sqlite://")
+    saler_tracing.instrument_sqlalchemy(engine)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    alive = weakref.ref(engine)
+    engine.dispose()
+    del engine, conn
+    gc.collect()
+    assert alive() is None
 
 
 def test_engines_before_and_after_class_wide_instrumentation(

@@ -9,6 +9,7 @@ call, sync or async (an ``AsyncEngine`` runs on its ``sync_engine``), is traced.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from saler_tracing._internal import config as cfg
@@ -19,8 +20,10 @@ from saler_tracing._internal.instrument.sqlalchemy_events import Options, Statem
 
 _WHERE = "instrument_sqlalchemy"
 _lock = threading.Lock()
-# target (the Engine class, or one sync Engine) → (tracer, listeners registered on it)
-_targets: dict[Any, tuple[StatementTracer, list[tuple[str, Any]]]] = {}
+Registration = tuple[StatementTracer, list[tuple[str, Any]]]
+# The Engine class, or one sync Engine → (tracer, listeners registered on it). Weak, so an
+# engine instrumented on its own and then dropped is not kept alive by us.
+_targets: weakref.WeakKeyDictionary[Any, Registration] = weakref.WeakKeyDictionary()
 
 
 def instrument_sqlalchemy(
@@ -79,8 +82,9 @@ def instrument_sqlalchemy(
 
 
 def uninstrument_sqlalchemy(engine: Any = None) -> None:
-    """Undo :func:`instrument_sqlalchemy` for ``engine``, or for the class-wide
-    instrumentation when none is given; a no-op when not instrumented."""
+    """Undo :func:`instrument_sqlalchemy` for ``engine``, or the class-wide instrumentation
+    when none is given (engines instrumented one by one stay so until uninstrumented one by
+    one); a no-op when not instrumented."""
     if engine is None:
         try:
             from sqlalchemy.engine import Engine
@@ -93,7 +97,7 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
 
     with _lock:
         found = _targets.pop(target, None)
-        remaining = bool(_targets)
+        remaining = len(_targets) > 0
     if found is None:
         return
     for name, fn in found[1]:
