@@ -22,10 +22,16 @@ PUBLIC = {
     "health_router",
     "instrument_fastapi",
     "metrics_router",
+    "instrument_httpx",
+    "instrument_redis",
+    "instrument_sqlalchemy",
     "shutdown",
     "span",
     "traced",
     "uninstrument_fastapi",
+    "uninstrument_httpx",
+    "uninstrument_redis",
+    "uninstrument_sqlalchemy",
 }
 
 

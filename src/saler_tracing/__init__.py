@@ -9,6 +9,12 @@ from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.extras import MissingExtraError
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
+from saler_tracing._internal.instrument.httpx import instrument_httpx, uninstrument_httpx
+from saler_tracing._internal.instrument.redis import instrument_redis, uninstrument_redis
+from saler_tracing._internal.instrument.sqlalchemy import (
+    instrument_sqlalchemy,
+    uninstrument_sqlalchemy,
+)
 from saler_tracing._internal.manual import span, traced
 from saler_tracing._internal.metrics.router import metrics_router
 from saler_tracing._internal.options import (
@@ -35,9 +41,15 @@ __all__ = [
     "force_flush",
     "health_router",
     "instrument_fastapi",
+    "instrument_httpx",
+    "instrument_redis",
+    "instrument_sqlalchemy",
     "metrics_router",
     "shutdown",
     "span",
     "traced",
     "uninstrument_fastapi",
+    "uninstrument_httpx",
+    "uninstrument_redis",
+    "uninstrument_sqlalchemy",
 ]

@@ -244,6 +244,51 @@ MAX_LABEL_VALUES = s.Setting(
     "metric label cap",
 )
 
+# Integrations (issue 3): resolved when ``instrument_*`` is called; a keyword argument there
+# wins over the environment.
+DB_SLOW_THRESHOLD_MS = s.Setting(
+    "slow_threshold_ms",
+    ("SALER_TRACING_DB_SLOW_THRESHOLD_MS",),
+    500.0,
+    s.non_negative_float,
+    "statements at least this slow are marked saler.db.slow and counted",
+)
+DB_EXPORT_ONLY_SLOW = s.Setting(
+    "export_only_slow",
+    ("SALER_TRACING_DB_EXPORT_ONLY_SLOW",),
+    False,
+    s.as_bool,
+    "make statement spans only for slow statements",
+)
+DB_N_PLUS_ONE_THRESHOLD = s.Setting(
+    "n_plus_one_threshold",
+    ("SALER_TRACING_DB_N_PLUS_ONE_THRESHOLD",),
+    5,
+    s.positive_int,
+    "repetitions of one statement under one parent that mark an N+1",
+)
+DB_CAPTURE_PARAMETERS = s.Setting(
+    "capture_parameters",
+    ("SALER_TRACING_DB_CAPTURE_PARAMETERS",),
+    False,
+    s.as_bool,
+    "record bind parameters (scrubbed) on statement spans",
+)
+REDIS_CAPTURE_KEYS = s.Setting(
+    "capture_keys",
+    ("SALER_TRACING_REDIS_CAPTURE_KEYS",),
+    False,
+    s.as_bool,
+    "keep the key (first argument) in Redis statements",
+)
+PEER_SERVICES: s.Setting[dict[str, str]] = s.Setting(
+    "peer_services",
+    ("SALER_TRACING_PEER_SERVICES",),
+    {},
+    s.key_values,
+    "host[:port]=service names for outbound HTTP",
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ExportConfig:
