@@ -18,10 +18,15 @@ PUBLIC = {
     "configure",
     "force_flush",
     "health_router",
+    "instrument_arq",
+    "instrument_celery",
     "instrument_fastapi",
+    "serve_telemetry",
     "shutdown",
     "span",
     "traced",
+    "uninstrument_arq",
+    "uninstrument_celery",
     "uninstrument_fastapi",
 }
 
