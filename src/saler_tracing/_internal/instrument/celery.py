@@ -51,7 +51,9 @@ class _Run:
 
 _lock = threading.Lock()
 _publishing: OrderedDict[str, Span] = OrderedDict()
-_running: dict[str, _Run] = {}
+# Keyed by (task id, retries): with a thread or greenlet pool, attempt n+1 of a task can
+# start before attempt n has finished its postrun.
+_running: dict[tuple[str, int], _Run] = {}
 _connected: list[tuple[Any, Any]] = []
 
 
@@ -106,7 +108,7 @@ def _on_before_publish(sender: Any = None, headers: Any = None, **kw: Any) -> No
         span = m.tracer().start_span(f"send {name}", kind=SpanKind.PRODUCER, attributes=attributes)
         m.inject(headers, trace.set_span_in_context(span))
         headers[SENT_AT] = m.now_s()
-        current = _running.get(str(task_id)) if retries else None
+        current = _running.get((str(task_id), int(retries) - 1)) if retries else None
         if current is not None:  # the running attempt publishes its own retry
             headers[PREVIOUS_ATTEMPT] = m.traceparent(current.span.get_span_context())
         m.JOB_STATS.published(SYSTEM)
@@ -160,7 +162,11 @@ def _on_prerun(task_id: Any = None, task: Any = None, **kw: Any) -> None:
         )
         token = context_api.attach(trace.set_span_in_context(span, parent))
         m.JOB_STATS.started()
-        _running[str(task_id)] = _Run(span, token, task.name, now)
+        _running[(str(task_id), attempt - 1)] = _Run(span, token, task.name, now)
+
+
+def _key(task_id: Any, request: Any) -> tuple[str, int]:
+    return str(task_id), int(getattr(request, "retries", 0) or 0)
 
 
 def _queue_wait(request: Any, now: float) -> float | None:
@@ -181,7 +187,7 @@ def _queue_wait(request: Any, now: float) -> float | None:
 
 def _on_retry(request: Any = None, reason: Any = None, **kw: Any) -> None:
     with guard("celery task_retry"):
-        run = _running.get(str(getattr(request, "id", None)))
+        run = _running.get(_key(getattr(request, "id", None), request))
         if run is None:
             return
         run.outcome = m.RETRY
@@ -193,7 +199,7 @@ def _on_retry(request: Any = None, reason: Any = None, **kw: Any) -> None:
 
 def _on_failure(task_id: Any = None, exception: Any = None, sender: Any = None, **kw: Any) -> None:
     with guard("celery task_failure"):
-        run = _running.get(str(task_id))
+        run = _running.get(_key(task_id, getattr(sender, "request", None)))
         if run is None:
             return
         run.outcome = m.FAILURE
@@ -206,7 +212,7 @@ def _on_failure(task_id: Any = None, exception: Any = None, sender: Any = None, 
 
 def _on_postrun(task_id: Any = None, task: Any = None, state: Any = None, **kw: Any) -> None:
     with guard("celery task_postrun"):
-        run = _running.pop(str(task_id), None)
+        run = _running.pop(_key(task_id, getattr(task, "request", None)), None)
         if run is None:
             return
         if state:
