@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from tests.jobs.celery_support import attrs, by_kind, parent_id
+from tests.jobs.conftest import REDIS_DB, REDIS_HOST, REDIS_PORT
 
 import saler_tracing
 from saler_tracing.testing import SpanCapture
-from tests.jobs.celery_support import attrs, by_kind, parent_id
-from tests.jobs.conftest import REDIS_DB, REDIS_HOST, REDIS_PORT
 
 seen: list[tuple[Any, ...]] = []
 
