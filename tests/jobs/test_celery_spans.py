@@ -45,8 +45,13 @@ def tasks(span_capture: SpanCapture, celery_env: tuple[Any, Tasks, str]) -> Task
     return celery_env[1]
 
 
-def consumers(capture: SpanCapture, count: int) -> list[Any]:
-    spans = wait_for(capture.spans, lambda s: len(by_kind(s, "CONSUMER")) >= count)
+def consumers(capture: SpanCapture, count: int, producers: int = 0) -> list[Any]:
+    """Wait for ``count`` CONSUMER spans (and ``producers`` PRODUCER spans: with a thread pool
+    a retry can finish before the publish that started it has returned)."""
+    spans = wait_for(
+        capture.spans,
+        lambda s: len(by_kind(s, "CONSUMER")) >= count and len(by_kind(s, "PRODUCER")) >= producers,
+    )
     return by_kind(spans, "CONSUMER")
 
 
@@ -86,7 +91,7 @@ def test_delay_makes_producer_and_consumer_spans_in_one_trace(
 
 def test_task_enqueuing_a_task_keeps_the_trace(tasks: Tasks, span_capture: SpanCapture) -> None:
     tasks.parent.delay().get(timeout=20)
-    consumers(span_capture, 2)
+    consumers(span_capture, 2, producers=2)
 
     assert len({s.context.trace_id for s in span_capture.spans()}) == 1
     outer = span_capture.one("process jobs.parent")
@@ -100,7 +105,7 @@ def test_each_retry_attempt_is_a_span_linked_to_the_previous(
     tasks: Tasks, span_capture: SpanCapture
 ) -> None:
     assert tasks.flaky.delay().get(timeout=20) == 2
-    consumers(span_capture, 3)
+    consumers(span_capture, 3, producers=3)
 
     attempts = sorted(span_capture.named("process jobs.flaky"), key=lambda s: s.start_time or 0)
     assert [attrs(s)["saler.job.attempt"] for s in attempts] == [1, 2, 3]
@@ -177,7 +182,7 @@ def test_canvas_chain_group_chord_stay_in_one_trace(
     assert chained.get(timeout=20) == 6
     assert grouped.get(timeout=20) == [0, 2, 4]
     assert chorded.get(timeout=20) == 6
-    spans = consumers(span_capture, 2 + 3 + 4)
+    spans = consumers(span_capture, 2 + 3 + 4, producers=2 + 3 + 4)
 
     trace_id = outer.get_span_context().trace_id
     assert {s.context.trace_id for s in span_capture.spans()} == {trace_id}
