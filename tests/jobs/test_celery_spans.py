@@ -196,3 +196,12 @@ def test_canvas_chain_group_chord_stay_in_one_trace(
     callback_send = span_capture.one("send jobs.total")
     assert callback_send.parent is not None
     assert by_id[callback_send.parent.span_id].name == "process jobs.add"
+
+
+def test_eager_run_is_a_child_of_the_caller(tasks: Tasks, span_capture: SpanCapture) -> None:
+    with saler_tracing.span("caller") as outer:
+        assert tasks.add.apply((2, 2)).get() == 4
+
+    run = span_capture.one("process jobs.add")
+    assert parent_id(run) == outer.get_span_context().span_id
+    assert attrs(run)["saler.job.outcome"] == "success"

@@ -152,7 +152,10 @@ def _on_prerun(task_id: Any = None, task: Any = None, **kw: Any) -> None:
             attributes[m.QUEUE_WAIT] = wait
             m.observe_queue_wait(SYSTEM, task.name, wait)
         links = m.link_from(_request_value(request, PREVIOUS_ATTEMPT), "previous_attempt")
-        parent = m.extract(_carrier(request))
+        carrier = _carrier(request)
+        # No carrier: a task run eagerly (``apply()``, ``task_always_eager``) in the caller's
+        # own context, or published by an untraced process (the worker's context is empty).
+        parent = m.extract(carrier) if carrier else context_api.get_current()
         span = m.tracer().start_span(
             f"process {task.name}",
             context=parent,
