@@ -144,10 +144,11 @@ def _traced(worker: Any, function: Any) -> Callable[..., Awaitable[Any]]:
         finally:
             with guard("arq job end"):
                 span.set_attribute(m.OUTCOME, outcome)
-                span.end()
-                context_api.detach(token)  # type: ignore[arg-type]
+                # figures first: whoever sees the span must find them recorded
                 m.JOB_STATS.finished(SYSTEM, outcome)
                 m.observe_duration(SYSTEM, name, outcome, time.monotonic() - started)
+                span.end()
+                context_api.detach(token)  # type: ignore[arg-type]
 
     setattr(job, _MARK, True)
     return job

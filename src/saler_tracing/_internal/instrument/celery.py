@@ -221,10 +221,10 @@ def _on_postrun(task_id: Any = None, task: Any = None, state: Any = None, **kw: 
         if state:
             run.span.set_attribute("celery.state", str(state))
         run.span.set_attribute(m.OUTCOME, run.outcome)
-        run.span.end()
-        context_api.detach(run.token)  # type: ignore[arg-type]
         m.JOB_STATS.finished(SYSTEM, run.outcome)
         m.observe_duration(SYSTEM, run.name, run.outcome, max(0.0, m.now_s() - run.started))
+        run.span.end()
+        context_api.detach(run.token)  # type: ignore[arg-type]
 
 
 def _on_revoked(
