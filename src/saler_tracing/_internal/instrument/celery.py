@@ -24,66 +24,26 @@ from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument import messaging as m
+from saler_tracing._internal.instrument.celery_worker import (
+    PREVIOUS_ATTEMPT,
+    SENT_AT,
+    SYSTEM,
+    running,
+)
 
-SYSTEM = "celery"
-# Message headers we add; an uninstrumented worker ignores unknown headers.
-SENT_AT = "saler_sent_at"
-PREVIOUS_ATTEMPT = "saler_previous_attempt"
 _MAX_PUBLISHING = 10_000  # publishes whose after-signal never came (the publish raised)
-
-
-class _Run:
-    __slots__ = ("name", "outcome", "span", "started", "token")
-
-    def __init__(self, span: Span, token: object, name: str, started: float) -> None:
-        self.span = span
-        self.token = token
-        self.name = name
-        self.started = started
-        self.outcome = m.SUCCESS
-
-
 _lock = threading.Lock()
 _publishing: OrderedDict[str, Span] = OrderedDict()
-# Keyed by (task id, retries): with a thread or greenlet pool, attempt n+1 of a task can
-# start before attempt n has finished its postrun.
-_running: dict[tuple[str, int], _Run] = {}
 _connected: list[tuple[Any, Any]] = []
 
 
 def _suppressed() -> bool:
     return bool(context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY))
-
-
-def _request_value(request: Any, key: str) -> Any:
-    """A header of the message being run: Celery copies message headers onto the request."""
-    value = getattr(request, key, None)
-    if value is None:
-        headers = getattr(request, "headers", None)
-        if isinstance(headers, dict):
-            value = headers.get(key)
-    return value
-
-
-def _carrier(request: Any) -> dict[str, str]:
-    carrier: dict[str, str] = {}
-    for key in ("traceparent", "tracestate", "baggage"):
-        value = _request_value(request, key)
-        if isinstance(value, str):
-            carrier[key] = value
-    return carrier
-
-
-def _queue(request: Any) -> str | None:
-    info = getattr(request, "delivery_info", None) or {}
-    queue = info.get("routing_key") or info.get("exchange")
-    return str(queue) if queue else None
 
 
 def _on_before_publish(sender: Any = None, headers: Any = None, **kw: Any) -> None:
@@ -108,7 +68,7 @@ def _on_before_publish(sender: Any = None, headers: Any = None, **kw: Any) -> No
         span = m.tracer().start_span(f"send {name}", kind=SpanKind.PRODUCER, attributes=attributes)
         m.inject(headers, trace.set_span_in_context(span))
         headers[SENT_AT] = m.now_s()
-        current = _running.get((str(task_id), int(retries) - 1)) if retries else None
+        current = running.get((str(task_id), int(retries) - 1)) if retries else None
         if current is not None:  # the running attempt publishes its own retry
             headers[PREVIOUS_ATTEMPT] = m.traceparent(current.span.get_span_context())
         m.JOB_STATS.published(SYSTEM)
@@ -128,135 +88,6 @@ def _on_after_publish(sender: Any = None, headers: Any = None, **kw: Any) -> Non
         if span is not None:
             span.end()
 
-
-def _on_prerun(task_id: Any = None, task: Any = None, **kw: Any) -> None:
-    with guard("celery task_prerun"):
-        if task is None or task_id is None:
-            return
-        request = task.request
-        now = m.now_s()
-        attempt = int(getattr(request, "retries", 0) or 0) + 1
-        attributes: dict[str, Any] = {
-            m.SYSTEM: SYSTEM,
-            m.OPERATION_TYPE: "process",
-            m.OPERATION_NAME: "process",
-            m.MESSAGE_ID: str(task_id),
-            m.JOB_NAME: task.name,
-            m.ATTEMPT: attempt,
-        }
-        queue = _queue(request)
-        if queue:
-            attributes[m.DESTINATION] = queue
-        wait = _queue_wait(request, now)
-        if wait is not None:
-            attributes[m.QUEUE_WAIT] = wait
-            m.observe_queue_wait(SYSTEM, task.name, wait)
-        links = m.link_from(_request_value(request, PREVIOUS_ATTEMPT), "previous_attempt")
-        carrier = _carrier(request)
-        # No carrier: a task run eagerly (``apply()``, ``task_always_eager``) in the caller's
-        # own context, or published by an untraced process (the worker's context is empty).
-        parent = m.extract(carrier) if carrier else context_api.get_current()
-        span = m.tracer().start_span(
-            f"process {task.name}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            links=links,
-        )
-        token = context_api.attach(trace.set_span_in_context(span, parent))
-        m.JOB_STATS.started()
-        _running[(str(task_id), attempt - 1)] = _Run(span, token, task.name, now)
-
-
-def _key(task_id: Any, request: Any) -> tuple[str, int]:
-    return str(task_id), int(getattr(request, "retries", 0) or 0)
-
-
-def _queue_wait(request: Any, now: float) -> float | None:
-    sent_at = _request_value(request, SENT_AT)
-    if not isinstance(sent_at, (int, float)):
-        return None
-    due = None
-    eta = getattr(request, "eta", None)
-    if isinstance(eta, str):
-        from datetime import datetime
-
-        try:
-            due = datetime.fromisoformat(eta).timestamp()
-        except ValueError:
-            due = None
-    return m.queue_wait_s(float(sent_at), due, now)
-
-
-def _on_retry(request: Any = None, reason: Any = None, **kw: Any) -> None:
-    with guard("celery task_retry"):
-        run = _running.get(_key(getattr(request, "id", None), request))
-        if run is None:
-            return
-        run.outcome = m.RETRY
-        cause = getattr(reason, "exc", None)  # celery.exceptions.Retry wraps the real error
-        cause = cause if isinstance(cause, BaseException) else reason
-        if isinstance(cause, BaseException) and run.span.is_recording():
-            run.span.record_exception(cause, attributes={"saler.job.retrying": True})
-
-
-def _on_failure(task_id: Any = None, exception: Any = None, sender: Any = None, **kw: Any) -> None:
-    with guard("celery task_failure"):
-        run = _running.get(_key(task_id, getattr(sender, "request", None)))
-        if run is None:
-            return
-        run.outcome = m.FAILURE
-        expected = getattr(sender, "throws", ()) or ()
-        if isinstance(exception, BaseException):
-            run.span.record_exception(exception)
-            if not isinstance(exception, tuple(expected)):
-                run.span.set_status(Status(StatusCode.ERROR, f"{type(exception).__name__}"))
-
-
-def _on_postrun(task_id: Any = None, task: Any = None, state: Any = None, **kw: Any) -> None:
-    with guard("celery task_postrun"):
-        run = _running.pop(_key(task_id, getattr(task, "request", None)), None)
-        if run is None:
-            return
-        if state:
-            run.span.set_attribute("celery.state", str(state))
-        run.span.set_attribute(m.OUTCOME, run.outcome)
-        m.JOB_STATS.finished(SYSTEM, run.outcome)
-        m.observe_duration(SYSTEM, run.name, run.outcome, max(0.0, m.now_s() - run.started))
-        run.span.end()
-        context_api.detach(run.token)  # type: ignore[arg-type]
-
-
-def _on_revoked(
-    sender: Any = None, request: Any = None, terminated: Any = None, signum: Any = None,
-    expired: Any = None, **kw: Any,
-) -> None:
-    """A task that will not run (or was killed while running): one CONSUMER span says so."""
-    with guard("celery task_revoked"):
-        if request is None:
-            return
-        name = str(getattr(sender, "name", None) or getattr(request, "task", "") or "unknown")
-        outcome = m.EXPIRED if expired else m.TERMINATED if terminated else m.REVOKED
-        attributes: dict[str, Any] = {
-            m.SYSTEM: SYSTEM,
-            m.OPERATION_TYPE: "process",
-            m.OPERATION_NAME: "process",
-            m.MESSAGE_ID: str(getattr(request, "id", "")),
-            m.JOB_NAME: name,
-            m.OUTCOME: outcome,
-        }
-        if signum:
-            attributes["celery.terminated.signal"] = str(signum)
-        parent: Context = m.extract(_carrier(request))
-        span = m.tracer().start_span(
-            f"process {name}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-        )
-        if outcome != m.REVOKED:  # a revoke is a decision; expiry and killing are failures
-            span.set_status(Status(StatusCode.ERROR, outcome))
-        span.end()
-        m.JOB_STATS.finished(SYSTEM, outcome, ran=False)
-
-
 def instrument_celery(app: Any = None) -> None:
     """Trace Celery publishing and task execution in this process (producer and worker).
 
@@ -268,6 +99,7 @@ def instrument_celery(app: Any = None) -> None:
     from celery import Celery, signals
 
     from saler_tracing._internal.instrument import celery_process
+    from saler_tracing._internal.instrument import celery_worker as w
 
     if app is not None and not isinstance(app, Celery):
         raise TypeError(f"instrument_celery(app): expected a celery.Celery, got {type(app)!r}")
@@ -276,11 +108,11 @@ def instrument_celery(app: Any = None) -> None:
     handlers = [
         (signals.before_task_publish, _on_before_publish),
         (signals.after_task_publish, _on_after_publish),
-        (signals.task_prerun, _on_prerun),
-        (signals.task_retry, _on_retry),
-        (signals.task_failure, _on_failure),
-        (signals.task_postrun, _on_postrun),
-        (signals.task_revoked, _on_revoked),
+        (signals.task_prerun, w.on_prerun),
+        (signals.task_retry, w.on_retry),
+        (signals.task_failure, w.on_failure),
+        (signals.task_postrun, w.on_postrun),
+        (signals.task_revoked, w.on_revoked),
         *celery_process.handlers(signals),
     ]
     for signal, handler in handlers:
