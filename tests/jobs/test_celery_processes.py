@@ -161,9 +161,7 @@ def test_recycled_pool_processes_export_every_span(
     ):  # fmt: skip
         for index in range(jobs):
             producer.send_task("jobs.counted", args=[index], queue=unique)
-        wait_until(
-            lambda: redis_client.llen(f"{unique}:done") >= jobs, 150, "200 jobs to run", log
-        )
+        wait_until(lambda: redis_client.llen(f"{unique}:done") >= jobs, 150, "200 jobs to run", log)
         created = lambda: int(redis_client.get(f"{unique}:spans-created") or 0)  # noqa: E731
         wait_until(lambda: len(spans_of(receiver.store, WORKER)) >= created(), 20, "export", log)
 
@@ -211,7 +209,8 @@ def test_killed_pool_process_loses_only_its_own_job_visibly(
     assert [s.name for s in lost_trace] == ["send jobs.hang"]  # visibly no consumer span
     for task_id in before + after:
         (job,) = [
-            s for s in named(spans, "process jobs.counted")
+            s
+            for s in named(spans, "process jobs.counted")
             if s.attributes["messaging.message.id"] == task_id
         ]
         assert job.parent_span_id == sends[task_id].span_id

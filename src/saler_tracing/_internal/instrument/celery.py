@@ -88,6 +88,7 @@ def _on_after_publish(sender: Any = None, headers: Any = None, **kw: Any) -> Non
         if span is not None:
             span.end()
 
+
 def instrument_celery(app: Any = None) -> None:
     """Trace Celery publishing and task execution in this process (producer and worker).
 

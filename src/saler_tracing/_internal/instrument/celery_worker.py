@@ -66,6 +66,7 @@ def _queue(request: Any) -> str | None:
     queue = info.get("routing_key") or info.get("exchange")
     return str(queue) if queue else None
 
+
 def on_prerun(task_id: Any = None, task: Any = None, **kw: Any) -> None:
     with guard("celery task_prerun"):
         if task is None or task_id is None:
@@ -163,8 +164,12 @@ def on_postrun(task_id: Any = None, task: Any = None, state: Any = None, **kw: A
 
 
 def on_revoked(
-    sender: Any = None, request: Any = None, terminated: Any = None, signum: Any = None,
-    expired: Any = None, **kw: Any,
+    sender: Any = None,
+    request: Any = None,
+    terminated: Any = None,
+    signum: Any = None,
+    expired: Any = None,
+    **kw: Any,
 ) -> None:
     """A task that will not run (or was killed while running): one CONSUMER span says so."""
     with guard("celery task_revoked"):
