@@ -97,10 +97,14 @@ def _traced(worker: Any, function: Any) -> Callable[..., Awaitable[Any]]:
     is_cron = hasattr(function, "next_run")
     timeout_s = worker.job_timeout_s if function.timeout_s is None else function.timeout_s
 
-    async def job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        # arq calls this right before ``asyncio.wait_for(task, timeout)``: the clock starts
+        # here, not when the task first runs, so a timeout is told apart from a shutdown.
+        return run(time.monotonic(), ctx, args, kwargs)
+
+    async def run(started: float, ctx: dict[str, Any], args: Any, kwargs: Any) -> Any:
         span: Span | None = None
         token: object = None
-        started = time.monotonic()
         with guard("arq job start"):
             incoming = INCOMING.get()
             if incoming is not None:
@@ -164,7 +168,7 @@ def _cancel_outcome(worker: Any, ctx: dict[str, Any], elapsed: float, timeout_s:
     # so it is set by the time the cancellation reaches us.
     if ctx.get("job_id") in getattr(worker, "aborting_tasks", ()):
         return m.ABORTED
-    if isinstance(timeout_s, (int, float)) and elapsed >= timeout_s * 0.98:
+    if isinstance(timeout_s, (int, float)) and elapsed >= timeout_s * 0.99:
         return m.TIMEOUT
     return m.CANCELLED  # worker shutting down: arq will run the job again
 
