@@ -215,3 +215,26 @@ def test_killed_pool_process_loses_only_its_own_job_visibly(
         ]
         assert job.parent_span_id == sends[task_id].span_id
         assert job.trace_id != sends[lost].trace_id
+
+
+def test_hung_collector_does_not_hold_recycled_pool_processes(
+    producer: Any, celery_broker: str, unique: str, redis_client: Any, tmp_path: Path
+) -> None:
+    """The flush at pool-process exit is bounded: with a collector that never answers, jobs
+    keep flowing and each exit waits at most SALER_TRACING_SHUTDOWN_TIMEOUT."""
+    jobs = 6
+    log = tmp_path / "worker.log"
+    with (
+        OtlpHttpReceiver(mode="hang") as hung,
+        celery_worker(
+            hung, celery_broker, unique, redis_client, log, "--max-tasks-per-child", "1",
+            SALER_TRACING_SHUTDOWN_TIMEOUT="0.5",
+        ),
+    ):  # fmt: skip
+        for index in range(jobs):
+            producer.send_task("jobs.counted", args=[index], queue=unique)
+        # 6 jobs on 2 processes: ~3 s of recycling; a flush waiting on the hung collector's
+        # export timeout (10 s) per exit would need 30 s.
+        wait_until(lambda: redis_client.llen(f"{unique}:done") >= jobs, 20, "the jobs", log)
+        hung.release()
+    assert "pool process exiting before its spans were exported" in log.read_text()
