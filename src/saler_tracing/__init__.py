@@ -7,7 +7,9 @@ integration; ``configure()`` and the ``instrument_*`` functions do the work.
 from saler_tracing._internal.api import health_router
 from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.extras import MissingExtraError
+from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_arq
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
+from saler_tracing._internal.instrument.celery import instrument_celery, uninstrument_celery
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
 from saler_tracing._internal.instrument.httpx import instrument_httpx, uninstrument_httpx
 from saler_tracing._internal.instrument.redis import instrument_redis, uninstrument_redis
@@ -26,6 +28,7 @@ from saler_tracing._internal.options import (
     ScrubbingOptions,
 )
 from saler_tracing._internal.setup import configure, force_flush, shutdown
+from saler_tracing._internal.worker_http import serve_telemetry
 
 __all__ = [
     "ApiOptions",
@@ -40,14 +43,19 @@ __all__ = [
     "configure",
     "force_flush",
     "health_router",
+    "instrument_arq",
+    "instrument_celery",
     "instrument_fastapi",
     "instrument_httpx",
     "instrument_redis",
     "instrument_sqlalchemy",
     "metrics_router",
+    "serve_telemetry",
     "shutdown",
     "span",
     "traced",
+    "uninstrument_arq",
+    "uninstrument_celery",
     "uninstrument_fastapi",
     "uninstrument_httpx",
     "uninstrument_redis",

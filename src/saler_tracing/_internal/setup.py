@@ -109,6 +109,21 @@ def configure(
     return cfg
 
 
+def rebuild_after_fork() -> bool:
+    """In a forked child (a Celery prefork pool process): a fresh pipeline from the same
+    config. The inherited one is dropped, neither flushed nor shut down: its queue holds the
+    parent's spans and its exporter the parent's connections. ``False`` when nothing is set up."""
+    global _active
+    with _lock:
+        inherited = _active
+        if inherited is None or inherited.provider is None:
+            return False
+        new = _build(inherited.config, None)
+        proxy().set_delegate(new.provider if new.provider is not None else _noop_provider())
+        _active = new
+    return True
+
+
 def _noop_provider() -> trace.TracerProvider:
     return trace.NoOpTracerProvider()
 

@@ -1,0 +1,71 @@
+"""Fixtures for the job tests: real Redis (and PostgreSQL, RabbitMQ where a test needs them)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# A database of its own keeps Celery's broadcast keys away from other users of the server;
+# every test still uses unique queue names and key prefixes within it.
+REDIS_DB = 7
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not reachable(REDIS_HOST, REDIS_PORT):
+        pytest.fail("needs Redis at 127.0.0.1:6379 (scripts/services.sh starts it)")
+    return REDIS_URL
+
+
+def redis_broker_usable() -> bool:
+    """kombu 5.7's Redis transport needs redis-py >= 6.1, while arq 0.28 pins redis-py < 6:
+    one environment holds only one of them. Celery then uses RabbitMQ as its broker (results
+    still go to Redis); the instrumentation is the same on both (it rides in the headers)."""
+    import redis
+
+    return tuple(int(part) for part in redis.__version__.split(".")[:2]) >= (6, 1)
+
+
+@pytest.fixture
+def celery_broker(redis_url: str) -> str:
+    if redis_broker_usable():
+        return redis_url
+    if not reachable("127.0.0.1", 5672):
+        pytest.fail(
+            "Celery needs a broker: RabbitMQ at 127.0.0.1:5672 (guest/guest), or redis-py >= 6.1"
+            " for the Redis broker (scripts/services.sh starts RabbitMQ)"
+        )
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def unique() -> str:
+    return f"saler-jobs-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str, unique: str) -> Iterator[object]:
+    """A sync client; the keys of this test (``unique`` prefix) are deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    keys = list(client.scan_iter(match=f"*{unique}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
