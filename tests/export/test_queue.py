@@ -1,0 +1,76 @@
+"""Bounded and counted: a burst larger than the queue never blocks and every drop is counted."""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from helpers.receiver import OtlpHttpReceiver
+from saler_tracing._internal import setup
+from saler_tracing._internal.export.queue import SpanQueue
+from saler_tracing._internal.options import ExportOptions
+
+from .conftest import configure_to, make_spans, wait_until
+
+
+def test_burst_bigger_than_the_queue_drops_counted_and_never_blocks() -> None:
+    # The receiver holds every request: the export thread is stuck in its first send, so
+    # nothing leaves the process while the burst runs.
+    with OtlpHttpReceiver(mode="hang") as rx:
+        monitor = configure_to(rx.endpoint, max_queue_size=200, max_export_batch_size=50)
+        created = 2_000
+        done = threading.Event()
+
+        def burst() -> None:
+            make_spans(created)
+            done.set()
+
+        producer = threading.Thread(target=burst)
+        producer.start()
+        # Never blocking: the burst completes while the receiver still hangs.
+        assert done.wait(30), "span.end() blocked while the export thread was stuck"
+        assert not rx.released.is_set()
+        # Everything is either held (queue + encoded backlog, the batch in flight included)
+        # or counted as dropped; the queue's bound was hit.
+        held = monitor.queue_depth()
+        assert held is not None
+        assert monitor.dropped["queue_full"] + held == created
+        assert monitor.dropped["queue_full"] > 0
+        rx.release()
+        assert setup.shutdown(timeout_s=10)
+        arrived = len(rx.store.spans)
+        assert arrived + sum(monitor.dropped.values()) == created
+        assert arrived >= 200
+
+
+def test_in_memory_exporter_gets_everything_through_the_same_processor() -> None:
+    exporter = InMemorySpanExporter()
+    setup.configure(service_name="mem", export=ExportOptions(span_exporter=exporter))
+    make_spans(1_500)
+    assert setup.force_flush(10)
+    assert len(exporter.get_finished_spans()) == 1_500
+
+
+def test_queue_counts_refusals_by_reason() -> None:
+    drops: list[tuple[str, int]] = []
+    queue = SpanQueue(3, lambda reason, n: drops.append((reason, n)))
+    results = [queue.put(object()) for _ in range(5)]  # type: ignore[arg-type]
+    assert results == [True, True, True, False, False]
+    assert drops == [("queue_full", 1), ("queue_full", 1)]
+    assert len(queue.take(10)) == 3 and len(queue) == 0
+
+
+def test_a_span_larger_than_the_request_limit_is_dropped_as_too_large(
+    receiver: OtlpHttpReceiver,
+) -> None:
+    monitor = configure_to(receiver.endpoint, max_queue_bytes=4_096)
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("big")
+    with tracer.start_as_current_span("huge", attributes={"blob": "x" * 10_000}):
+        pass
+    make_spans(3)
+    assert setup.force_flush(10)
+    assert wait_until(lambda: len(receiver.store.spans) == 3)
+    assert monitor.dropped["too_large"] == 1
