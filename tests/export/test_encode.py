@@ -133,7 +133,9 @@ def test_dropped_counts_match() -> None:
         span.add_event("e1", {"x": 1, "y": 2})
         span.add_event("e2")
     spans = list(exporter.get_finished_spans())
-    assert spans[0].dropped_attributes and spans[0].dropped_events and spans[0].dropped_links
+    assert spans[0].dropped_attributes
+    assert spans[0].dropped_events
+    assert spans[0].dropped_links
     assert_same(spans)
 
 

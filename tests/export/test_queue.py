@@ -58,7 +58,8 @@ def test_queue_counts_refusals_by_reason() -> None:
     results = [queue.put(object()) for _ in range(5)]  # type: ignore[arg-type]
     assert results == [True, True, True, False, False]
     assert drops == [("queue_full", 1), ("queue_full", 1)]
-    assert len(queue.take(10)) == 3 and len(queue) == 0
+    assert len(queue.take(10)) == 3
+    assert len(queue) == 0
 
 
 def test_a_span_larger_than_the_request_limit_is_dropped_as_too_large(

@@ -131,7 +131,8 @@ def test_grpc_final_code_is_not_retried() -> None:
         make_spans(10)
         assert setup.force_flush(10)
         assert wait_until(lambda: monitor.dropped["export_failed"] == 10)
-        assert monitor.retries == 0 and store.spans == []
+        assert monitor.retries == 0
+        assert store.spans == []
 
 
 def test_transports_report_the_delay_the_receiver_asked_for() -> None:
@@ -139,13 +140,15 @@ def test_transports_report_the_delay_the_receiver_asked_for() -> None:
         transport = GrpcTransport(endpoint, {})
         outcome = transport.send(encode_spans([]), 5)
         transport.close()
-    assert outcome.verdict is Verdict.RETRY and outcome.retry_after_s == 2.5
+    assert outcome.verdict is Verdict.RETRY
+    assert outcome.retry_after_s == 2.5
     with OtlpHttpReceiver(script=[503], headers={"Retry-After": "4"}) as rx:
         http = HttpTransport(rx.endpoint, {})
         outcome = http.send(encode_spans([]), 5)
         assert http.send(encode_spans([]), 5).ok
         http.close()
-    assert outcome.verdict is Verdict.RETRY and outcome.retry_after_s == 4.0
+    assert outcome.verdict is Verdict.RETRY
+    assert outcome.retry_after_s == 4.0
 
 
 def test_connection_refused_is_retryable() -> None:
