@@ -151,9 +151,11 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
     if provider is None:
         return True
 
+    flushed: list[bool] = []
+
     def work() -> None:
         try:
-            provider.force_flush(int(timeout_s * 1000))
+            flushed.append(provider.force_flush(int(timeout_s * 1000)))
             provider.shutdown()
         except Exception:  # shutting down must not raise into the caller either
             logger.exception("saler_tracing: error while shutting down the span pipeline")
@@ -167,7 +169,7 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
             timeout_s,
         )
         return False
-    return True
+    return bool(flushed) and all(flushed)  # in time, and nothing left unsent
 
 
 def shutdown(timeout_s: float | None = None) -> bool:
