@@ -103,7 +103,8 @@ def test_a_file_in_place_of_the_spool_directory_is_logged_and_counted(
         make_spans(20)
         assert wait_until(lambda: len(rx.store.spans) == 20)
     assert monitor.spool_errors >= 1
-    assert monitor.spool_last_error and "cannot use the spool directory" in monitor.spool_last_error
+    assert monitor.spool_last_error
+    assert "cannot use the spool directory" in monitor.spool_last_error
     assert "cannot use the spool directory" in caplog.text
 
 
