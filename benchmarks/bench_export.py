@@ -292,10 +292,12 @@ def main() -> None:
     )
     eo, eu = statistics.median(enc_official), statistics.median(enc_ours)
     print(
-        f"encoding µs/span: official {eo:.1f}  ours {eu:.2f}  ratio 1/{eo / eu:.1f} (target <= 1/10)"
+        f"encoding µs/span: official {eo:.1f}  ours {eu:.2f}  "
+        f"ratio 1/{eo / eu:.1f} (target <= 1/10)"
     )
     print(
-        f"export thread share of process CPU during our burst: {med(our_runs, 'export_cpu_share'):.0%}"
+        "export thread share of process CPU during our burst: "
+        f"{med(our_runs, 'export_cpu_share'):.0%}"
     )
     base = statistics.median(costs["none"])
     for name in ("healthy", "hanging"):
