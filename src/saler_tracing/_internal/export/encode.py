@@ -152,12 +152,17 @@ _FLAGS_REMOTE = b"\x85\x01" + _pack_i(_HAS_IS_REMOTE | _IS_REMOTE)
 
 _ids = struct.Struct(">2sQQ2sQ").pack  # trace id (two halves) and span id, one call
 _LOW64 = (1 << 64) - 1
-_KIND = {kind: b"\x30" + _SMALL[kind.value + 1] for kind in SpanKind}
+# Keyed by ``id()``: hashing an Enum member runs Python code, ``id()`` does not.
+_KIND = {id(kind): b"\x30" + _SMALL[kind.value + 1] for kind in SpanKind}
 _STATUS = {code: (b"\x18" + _SMALL[code.value] if code.value else b"") for code in StatusCode}
+_STATUS_FIELD = {id(code): _ld(b"\x7a", body) for code, body in _STATUS.items()}
+_times = struct.Struct("<1sQ1sQ").pack  # start and end time, one call
+_names: dict[str, bytes] = {}
 
 
 def encode_span(span: ReadableSpan) -> bytes:
-    """The bytes of the ``Span`` message for ``span`` (field order as protobuf writes it)."""
+    """``span`` as a ``ScopeSpans.spans`` field: tag, length, then the ``Span`` message with
+    its fields in number order, as protobuf writes them."""
     ctx = span.context
     assert ctx is not None  # an ended SDK span always has its context
     trace_id = ctx.trace_id
@@ -169,15 +174,23 @@ def encode_span(span: ReadableSpan) -> bytes:
     if parent:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
     name = span.name
-    if name:
-        parts.append(_str(b"\x2a", name))
-    parts.append(_KIND[span.kind])
+    head = _names.get(name)  # span names are few (route templates): cache their bytes
+    if head is None:
+        head = _str(b"\x2a", name) if name else b""
+        if len(_names) >= _CACHE_CAP:
+            _names.clear()
+        _names[name] = head
+    parts.append(head)
+    parts.append(_KIND[id(span.kind)])
     start = span.start_time
-    if start:
-        parts.append(b"\x39" + _pack_q(start))
     end = span.end_time
-    if end:
-        parts.append(b"\x41" + _pack_q(end))
+    if start and end:
+        parts.append(_times(b"\x39", start, b"\x41", end))
+    else:
+        if start:
+            parts.append(b"\x39" + _pack_q(start))
+        if end:
+            parts.append(b"\x41" + _pack_q(end))
     parts += _attributes(b"\x4a", span.attributes)
     dropped = span.dropped_attributes
     if dropped:
@@ -193,12 +206,20 @@ def encode_span(span: ReadableSpan) -> bytes:
     if dropped:
         parts.append(b"\x70" + varint(dropped))
     status = span.status
-    body = _STATUS[status.status_code]
     if status.description:
-        body = _str(b"\x12", status.description) + body
-    parts.append(_ld(b"\x7a", body))
+        parts.append(_ld(b"\x7a", _str(b"\x12", status.description) + _STATUS[status.status_code]))
+    else:
+        parts.append(_STATUS_FIELD[id(status.status_code)])
     parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
-    return b"".join(parts)
+    body = b"".join(parts)
+    # Returned as a ``ScopeSpans.spans`` field (tag and length included): a batch is then a
+    # plain join of these.
+    n = len(body)
+    if n < 0x80:
+        return b"\x12" + _SMALL[n] + body
+    if n < 0x4000:
+        return b"\x12" + bytes(((n & 0x7F) | 0x80, n >> 7)) + body
+    return b"\x12" + varint(n) + body
 
 
 def _event(event: Any) -> bytes:
@@ -261,7 +282,7 @@ def _scope_header(scope: InstrumentationScope | None) -> bytes:
 
 
 EncodedSpan = tuple[Resource, "InstrumentationScope | None", bytes]
-"""A span ready for the wire: its resource and scope (for grouping) and its ``Span`` bytes."""
+"""A span ready for the wire: its resource and scope (for grouping) and its ``Span`` field."""
 
 
 def encode(span: ReadableSpan) -> EncodedSpan:
@@ -291,7 +312,7 @@ def encode_request(spans: Iterable[EncodedSpan]) -> bytes:
         rs = [_cached(resource, _resource_header)]
         for scope, bodies in by_scope.values():
             ss = [_cached(scope, _scope_header)]
-            ss.extend([_ld(b"\x12", body) for body in bodies])
+            ss.extend(bodies)
             if scope is not None and scope.schema_url:
                 ss.append(_str(b"\x1a", scope.schema_url))
             rs.append(_ld(b"\x12", b"".join(ss)))

@@ -136,7 +136,7 @@ class OtlpSink:
                 self.monitor.drop("too_large")
                 continue
             encoded.append(item)
-            size += length + 4  # + tag and length prefix
+            size += length  # the field as it goes on the wire
         return Batch(encoded, size)
 
     def _add(self, batch: Batch) -> None:
@@ -231,7 +231,7 @@ class OtlpSink:
             return
         half = batch.count // 2
         for part in (batch.spans[half:], batch.spans[:half]):
-            self.backlog.push_front(Batch(part, sum(len(item[2]) + 4 for item in part)))
+            self.backlog.push_front(Batch(part, sum(len(item[2]) for item in part)))
 
     def _send_spooled(self, spooled: SpooledBatch, timeout: float) -> None:
         assert self.spool is not None
