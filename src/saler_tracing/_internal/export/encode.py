@@ -107,40 +107,53 @@ def _kv(key: str, value: Any) -> bytes:
 _kv_caches: dict[bytes, dict[tuple[str, type, Any], bytes]] = {}
 
 
-def _items(attributes: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
-    # ``BoundedAttributes.copy()`` (public) hands back its plain dict: iterating that runs in
-    # C, where the generic ``Mapping.items()`` view calls ``__getitem__`` in Python per key.
+def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    # ``BoundedAttributes.copy()`` (public) hands back its plain dict, whose views iterate in
+    # C; the generic ``Mapping`` views call ``__getitem__`` in Python for every key.
     copy = getattr(attributes, "copy", None)
-    return (copy() if copy is not None else attributes).items()
+    return copy() if copy is not None else attributes  # type: ignore[no-any-return]
+
+
+_CACHEABLE = (str, int, bool)  # not float (0.0 == -0.0), not tuples ((1,) == (True,))
 
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
-    """One ``tag``-ged ``KeyValue`` field an attribute. Scalar pairs repeat across spans
-    (method, route, status code…), so their encoding is cached."""
+    """One ``tag``-ged ``KeyValue`` field an attribute, in order.
+
+    Scalar pairs repeat across spans (method, route, status code…), so their encoding is
+    cached under ``(key, type, value)``. The lookups run as one ``map`` over the dict's views,
+    in C; only the misses go through Python. Only str/int/bool entries are ever stored, so a
+    float or tuple value (whose equality would conflate -0.0 with 0.0, or 1 with True) never
+    matches: its key carries a type no stored key has.
+    """
     if not attributes:
         return []
-    out: list[bytes] = []
     cache = _kv_caches.get(tag)
     if cache is None:
         cache = _kv_caches.setdefault(tag, {})
-    get = cache.get
-    append = out.append
-    for key, value in _items(attributes):
-        kind = type(value)
-        if kind is str or kind is int or kind is bool:  # not float: 0.0 == -0.0
-            enc = get((key, kind, value))
-            if enc is None:
-                enc = _ld(tag, _kv(key, value))
-                if len(cache) >= _CACHE_CAP:
-                    cache.clear()
-                cache[(key, kind, value)] = enc
-            append(enc)
+    plain = _plain(attributes)
+    values = plain.values()
+    try:
+        out: list[bytes | None] = list(map(cache.get, zip(plain, map(type, values), values)))
+    except TypeError:  # an unhashable value (a list from a hand-made span)
+        out = [None] * len(plain)
+    if None not in out:
+        return out  # type: ignore[return-value]
+    for i, (key, value) in enumerate(plain.items()):
+        if out[i] is not None:
             continue
         try:
-            out.append(_ld(tag, _kv(key, value)))
+            enc = _ld(tag, _kv(key, value))
         except Exception as exc:  # as the official encoder: skip the attribute, log why
             logger.exception("saler_tracing: failed to encode attribute %s: %s", key, exc)
-    return out
+            enc = b""
+        kind = type(value)
+        if kind in _CACHEABLE and enc:
+            if len(cache) >= _CACHE_CAP:
+                cache.clear()
+            cache[(key, kind, value)] = enc
+        out[i] = enc
+    return out  # type: ignore[return-value]
 
 
 # --- one span --------------------------------------------------------------------------------
