@@ -134,7 +134,8 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     plain = _plain(attributes)
     values = plain.values()
     try:
-        out: list[bytes | None] = list(map(cache.get, zip(plain, map(type, values), values)))
+        keys = zip(plain, map(type, values), values, strict=True)
+        out: list[bytes | None] = list(map(cache.get, keys))
     except TypeError:  # an unhashable value (a list from a hand-made span)
         out = [None] * len(plain)
     if None not in out:
