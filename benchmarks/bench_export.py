@@ -170,7 +170,9 @@ def run_ours(rx: Receiver, n: int) -> dict[str, float]:
     )
     pipeline = setup.active()
     assert pipeline is not None
-    export_thread = next(t for t in threading.enumerate() if t.name == "saler-tracing-export")
+    # The newest export thread is this pipeline's (an older one may still hang on the
+    # hanging receiver of the request-cost runs).
+    export_thread = [t for t in threading.enumerate() if t.name == "saler-tracing-export"][-1]
     tracer = trace.get_tracer("bench")
     cpu0, thread0 = time.process_time(), _thread_cpu_s(export_thread.native_id)
     start = time.perf_counter()

@@ -88,7 +88,9 @@ class ExportProcessor(SpanProcessor):
             self.monitor.drop("shutdown")
             return
         queue = self.queue
-        if queue.put(span) and len(queue) >= self.max_batch and not self._wake.is_set():
+        # Wake the export thread once a batch is ready, not on every span after that (while
+        # it cannot take more, e.g. the receiver is down, that would wake it on every span).
+        if queue.put(span) and len(queue) % self.max_batch == 0 and not self._wake.is_set():
             self._wake.set()
 
     def _depth(self) -> int:
@@ -118,10 +120,16 @@ class ExportProcessor(SpanProcessor):
                 last_partial = now
             try:
                 self._cycle(partial, deadline)
+                if deadline is not None:
+                    self._after_urgent_cycle(deadline)
             except Exception as exc:  # keep exporting whatever one cycle hit
                 record_internal_error("export thread", exc)
-            if deadline is not None:
-                self._after_urgent_cycle(deadline)
+                # Do not spin on the same error under a deadline: end the flush (it reports
+                # what is left) or the shutdown.
+                self._flush_deadline = None
+                self._flushed.set()
+                if self._stopping:
+                    self._done = True
             if self._done:
                 return
 
