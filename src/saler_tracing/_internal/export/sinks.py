@@ -115,8 +115,10 @@ class OtlpSink:
     def intake(self, queue: SpanQueue, partial: bool) -> bool:
         moved = False
         while len(queue) >= self.max_batch or (partial and len(queue)):
-            if not self._spooling() and not self.backlog.has_room(0):
-                break  # memory full: spans wait in the queue, whose overflow is counted
+            if not self.backlog.has_room(0):
+                # Memory full (receiver down, spool off or failing): spans wait in the queue,
+                # whose overflow is counted. While spooling works the backlog stays empty.
+                break
             self._add(self._encode(queue.take(self.max_batch)))
             moved = True
         return moved
