@@ -223,6 +223,29 @@ def per_span_us(fn: Callable[[], Any], n: int) -> float:
 # --- request-thread cost with a healthy / hanging / no receiver --------------------------------
 
 
+def request_latency_us(endpoint: str | None, requests: int) -> tuple[float, float]:
+    """p50 and p99 of a "request" (5 spans) arriving every 2 ms, as a server under moderate
+    load sees them; the export thread runs in between and must not delay them."""
+    import saler_tracing
+
+    export = (
+        saler_tracing.ExportOptions(traces_endpoint=endpoint, shutdown_timeout_s=0.5)
+        if endpoint
+        else saler_tracing.ExportOptions(exporter="none")
+    )
+    saler_tracing.configure(service_name="bench", export=export)
+    tracer = trace.get_tracer("bench")
+    latencies = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        burst(tracer, 5)
+        latencies.append((time.perf_counter() - start) * 1e6)
+        time.sleep(0.002)
+    saler_tracing.shutdown(timeout_s=0.5)
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+
+
 def request_cost_us(endpoint: str | None, n: int) -> float:
     import saler_tracing
 
@@ -255,6 +278,7 @@ def main() -> None:
     rx = Receiver()
     hanging = Receiver(hang=True)
     stock_runs, our_runs, enc_official, enc_ours, costs = [], [], [], [], {}
+    latency: dict[str, list[tuple[float, float]]] = {}
     spans = encoder_spans()
     try:
         for _ in range(args.repeats):
@@ -270,6 +294,8 @@ def main() -> None:
                 ("hanging", hanging.endpoint),
             ):
                 costs.setdefault(name, []).append(request_cost_us(endpoint, 3_000))
+                p50, p99 = request_latency_us(endpoint, 1_000)
+                latency.setdefault(name, []).append((p50, p99))
     finally:
         rx.close()
         hanging.close()
@@ -307,6 +333,14 @@ def main() -> None:
         print(
             f"request-thread µs/span, receiver {name:8s}: {value:.1f} (export off: {base:.1f}, "
             f"ratio {value / base:.2f})"
+        )
+
+    for name in ("none", "healthy", "hanging"):
+        p50 = statistics.median(p[0] for p in latency[name])
+        p99 = statistics.median(p[1] for p in latency[name])
+        print(
+            f"request (5 spans every 2 ms) latency, export {name:8s}: "
+            f"p50 {p50:.0f} µs  p99 {p99:.0f} µs"
         )
 
 
