@@ -318,6 +318,11 @@ def main() -> None:
         f"  delivered spans/s: stock {stock_rate:,.0f}  ours {our_rate:,.0f}  "
         f"ratio {our_rate / stock_rate:.1f}x (target >= 10x)"
     )
+    ceiling = 1e6 / statistics.median(costs["none"])
+    print(
+        f"  ceiling: the producer alone, export off, ends {ceiling:,.0f} spans/s = "
+        f"{ceiling / stock_rate:.1f}x stock (no exporter can deliver faster than spans are made)"
+    )
     eo, eu = statistics.median(enc_official), statistics.median(enc_ours)
     print(
         f"encoding µs/span: official {eo:.1f}  ours {eu:.2f}  "

@@ -9,11 +9,12 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from helpers.receiver import OtlpHttpReceiver, grpc_receiver
 from saler_tracing._internal import setup
 from saler_tracing._internal.exporters import ReadableConsoleExporter
 from saler_tracing._internal.options import ExportOptions
 
-from .conftest import make_spans
+from .conftest import configure_to, make_spans, wait_until
 
 
 class Recording(SpanExporter):
@@ -62,3 +63,21 @@ def test_console_exporter_writes_every_span() -> None:
         "span-1",
         "span-2",
     ]
+
+
+def test_gzip_compressed_otlp_http_arrives(receiver: OtlpHttpReceiver) -> None:
+    monitor = configure_to(receiver.endpoint, compression="gzip")
+    make_spans(30)
+    assert setup.force_flush(10)
+    assert wait_until(lambda: len(receiver.store.spans) == 30)
+    assert monitor.exported_spans == 30
+
+
+def test_grpc_fast_path_delivers() -> None:
+    with grpc_receiver() as (endpoint, store):
+        monitor = configure_to(endpoint, protocol="grpc")
+        make_spans(30)
+        assert setup.force_flush(10)
+        assert wait_until(lambda: len(store.spans) == 30)
+        assert monitor.exported_spans == 30
+        assert store.spans[0].resource["service.name"] == "export-test"
