@@ -1,0 +1,250 @@
+"""The OTLP fast path of the export thread: encode, keep in the byte-bounded backlog, send,
+retry with backoff, split on 413, overflow to the disk spool (see ``sinks.py``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export.encode import EncodedSpan, encode, encode_request
+from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
+from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
+from saler_tracing._internal.export.spool import Spool, SpooledBatch
+from saler_tracing._internal.export.transport import Transport
+from saler_tracing._internal.monitor import ExportMonitor
+
+logger = logging.getLogger("saler_tracing")
+
+_RESCAN_EVERY_S = 2.0  # look for spool files of other processes this often when idle
+_YIELD_EVERY = 32  # spans encoded between two GIL yields (about 0.2-0.4 ms of work)
+
+
+class OtlpSink:
+    def __init__(
+        self,
+        transport: Transport,
+        monitor: ExportMonitor,
+        *,
+        max_batch: int,
+        max_bytes: int,
+        max_request_bytes: int,
+        timeout_s: float,
+        retry_budget_s: float,
+        backoff: Backoff,
+        spool: Spool | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.monitor = monitor
+        self.max_batch = max_batch
+        self.backlog = Backlog(max_bytes)
+        self.max_request_bytes = max_request_bytes
+        self.timeout_s = timeout_s
+        self.retry_budget_s = retry_budget_s
+        self.backoff = backoff
+        self.spool = spool
+        self.clock = clock
+        self._next_attempt = 0.0  # the receiver said no: nothing is sent before this
+        self._failures = 0  # consecutive failed attempts, for the backoff
+        self._rescan_at = 0.0
+        self._in_transit = 0
+
+    # -- taking spans in ----------------------------------------------------------------------
+
+    def intake(self, queue: SpanQueue, partial: bool) -> bool:
+        moved = False
+        while len(queue) >= self.max_batch or (partial and len(queue)):
+            if not self.backlog.has_room(0):
+                # Memory full (receiver down, spool off or failing): spans wait in the queue,
+                # whose overflow is counted. While spooling works the backlog stays empty.
+                break
+            spans = queue.take(self.max_batch)
+            self._in_transit = len(spans)  # taken from the queue, not yet in the backlog
+            try:
+                self._add(self._encode(spans))
+            finally:
+                self._in_transit = 0
+            moved = True
+        return moved
+
+    def _encode(self, spans: list) -> Batch:  # type: ignore[type-arg]
+        encoded: list[EncodedSpan] = []
+        size = 0
+        for i, span in enumerate(spans):
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                # Let a request thread waiting for the GIL run now rather than after the
+                # interpreter's 5 ms switch interval: a batch takes milliseconds to encode.
+                time.sleep(0)
+            try:
+                item = encode(span)
+            except Exception as exc:  # a bug in the encoder must not stop the pipeline
+                record_internal_error("span encoder", exc)
+                self.monitor.drop("export_failed")
+                continue
+            length = len(item[2])
+            if length > self.max_request_bytes:
+                self.monitor.drop("too_large")
+                continue
+            encoded.append(item)
+            size += length  # the field as it goes on the wire
+        return Batch(encoded, size)
+
+    def _add(self, batch: Batch) -> None:
+        if not batch.spans:
+            return
+        if self._spooling() and self._to_spool(batch):
+            return
+        self.backlog.push(batch)
+
+    def _spooling(self) -> bool:
+        return self.spool is not None and self.spool.usable and len(self.spool) > 0
+
+    def _to_spool(self, batch: Batch) -> bool:
+        assert self.spool is not None
+        return self.spool.put(encode_request(batch.spans), batch.count)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        if self.backlog or (self.spool is not None and len(self.spool)):
+            return self._next_attempt
+        return None
+
+    def send_due(self, now: float, deadline: float | None) -> bool:
+        if now < self._next_attempt:
+            return False
+        timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - now)
+        if timeout <= 0:
+            return False
+        if self.spool is not None and self.spool.usable:
+            if not len(self.spool) and now >= self._rescan_at:
+                self._rescan_at = now + _RESCAN_EVERY_S
+                self.spool.rescan()
+            spooled = self.spool.claim_oldest() if len(self.spool) else None
+            if spooled is not None:
+                self._send_spooled(spooled, timeout)
+                return True
+        head = self.backlog.head()
+        if head is None:
+            return False
+        body = encode_request(head.spans)
+        outcome = self._attempt(body, head.count, timeout)
+        if outcome.ok:
+            self.backlog.pop()
+        elif outcome.verdict is Verdict.RETRY:
+            self._on_retry(head, outcome)
+        elif outcome.verdict is Verdict.SPLIT:
+            self.backlog.pop()
+            self._split(head)
+        else:
+            self.backlog.pop()
+            self.monitor.drop("export_failed", head.count)
+        return True
+
+    def _attempt(self, body: bytes, count: int, timeout: float) -> Outcome:
+        start = time.perf_counter()
+        outcome = self.transport.send(body, timeout)
+        self.monitor.record(outcome.ok, count, time.perf_counter() - start, outcome.error)
+        if outcome.ok:
+            self._failures = 0
+            self._next_attempt = 0.0
+        elif outcome.verdict is Verdict.RETRY:
+            self.monitor.count_retry()
+            delay = self.backoff.delay(self._failures, outcome.retry_after_s)
+            self._failures += 1
+            self._next_attempt = self.clock() + delay
+        return outcome
+
+    def _on_retry(self, head: Batch, outcome: Outcome) -> None:
+        now = self.clock()
+        if head.first_failure is None:
+            head.first_failure = now
+        if self.spool is not None and self.spool.usable:
+            # The receiver is down: move what is in memory to disk, oldest first.
+            while self.backlog:
+                batch = self.backlog.pop()
+                if not self._to_spool(batch):
+                    self.backlog.push_front(batch)
+                    break
+            return
+        if now - head.first_failure > self.retry_budget_s:
+            self.backlog.pop()
+            self.monitor.drop("export_failed", head.count)
+            logger.debug(
+                "saler_tracing: batch dropped after retrying for %.0fs", now - head.first_failure
+            )
+
+    def _split(self, batch: Batch) -> None:
+        """413: the receiver wants smaller requests; halves go back to the front, in order."""
+        if batch.count <= 1:
+            self.monitor.drop("too_large", batch.count)
+            return
+        half = batch.count // 2
+        for part in (batch.spans[half:], batch.spans[:half]):
+            self.backlog.push_front(Batch(part, sum(len(item[2]) for item in part)))
+
+    def _send_spooled(self, spooled: SpooledBatch, timeout: float) -> None:
+        assert self.spool is not None
+        outcome = self._attempt(spooled.payload, spooled.count, timeout)
+        if outcome.verdict is Verdict.RETRY:
+            self.spool.give_back(spooled)
+            return
+        if outcome.verdict is Verdict.SPLIT:
+            parts = _split_request(spooled.payload)
+            if not parts:
+                self.monitor.drop("too_large", spooled.count)
+            for part in parts:
+                if not self.spool.put(part[0], part[1]):
+                    self.monitor.drop("export_failed", part[1])
+        elif not outcome.ok:
+            self.monitor.drop("export_failed", spooled.count)
+        self.spool.done(spooled)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        return self.backlog.spans + self._in_transit
+
+    def pending_bytes(self) -> int:
+        return self.backlog.bytes
+
+    def finish(self) -> int:
+        """At shutdown: spool what could not be sent (when on); the rest is returned to be
+        counted as dropped (``shutdown``)."""
+        lost = 0
+        while self.backlog:
+            batch = self.backlog.pop()
+            if self.spool is None or not self._to_spool(batch):
+                lost += batch.count
+        return lost
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _split_request(payload: bytes) -> list[tuple[bytes, int]]:
+    """A spooled request cut in two (rare: only after a 413 on a batch from the spool)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(payload)
+    flat = [
+        (rs, ss, span)
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+    if len(flat) <= 1:
+        return []
+    out = []
+    for part in (flat[: len(flat) // 2], flat[len(flat) // 2 :]):
+        half = ExportTraceServiceRequest()
+        for rs, ss, span in part:
+            new_rs = half.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
+            new_ss = new_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
+            new_ss.spans.append(span)
+        out.append((half.SerializeToString(), len(part)))
+    return out
