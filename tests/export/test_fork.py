@@ -150,3 +150,72 @@ def test_a_forked_child_gets_a_working_pipeline_of_its_own() -> None:
         spans = rx.store.wait_for(2, 10)
         names = sorted(s.name for s in spans)
         assert names == ["in-child", "parent-before-fork"]  # each exported exactly once
+
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.mark.slow
+def test_celery_prefork_children_export_their_spans(tmp_path: Path) -> None:
+    import uuid
+
+    from celery import Celery
+    from kombu import Connection
+
+    try:
+        with Connection(BROKER, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        pytest.fail(f"RabbitMQ at 127.0.0.1:5672 (guest/guest) is needed: {exc}")
+    queue = f"saler-export-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "PYTHONPATH": str(HERE),
+        "SALER_TEST_BROKER": BROKER,
+        "SALER_TEST_QUEUE": queue,
+    }
+    with OtlpHttpReceiver() as rx:
+        env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = rx.endpoint
+        log = tmp_path / "celery.log"
+        with open(log, "wb") as out:
+            worker = subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "celery_app",
+                    "worker",
+                    "--pool=prefork",
+                    "-c",
+                    "2",
+                    "--loglevel=INFO",
+                    "-n",
+                    f"{queue}@%h",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        client = Celery("client", broker=BROKER)
+        try:
+            assert wait_until(lambda: b"ready" in log.read_bytes() or worker.poll() is not None, 60)
+            assert worker.poll() is None, log.read_text()
+            for i in range(20):
+                client.send_task("celery_app.work", args=[i], queue=queue)
+            assert wait_until(lambda: sum(s.name == "task" for s in rx.store.spans) >= 20, 30), (
+                log.read_text()[-3000:]
+            )
+            tasks = [s for s in rx.store.spans if s.name == "task"]
+            assert sorted(int(s.attributes["i"]) for s in tasks) == list(range(20))
+            child_pids = {int(s.attributes["worker.pid"]) for s in tasks}
+            assert worker.pid not in child_pids  # the spans were made (and sent) by children
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(5)
+            with Connection(BROKER) as conn:
+                conn.default_channel.queue_delete(queue)
