@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +27,12 @@ def configure_to(endpoint: str, **export: Any) -> ExportMonitor:
     pipeline = setup.active()
     assert pipeline is not None
     return pipeline.monitor
+
+
+def drops(monitor: ExportMonitor) -> Counter[str]:
+    """Spans dropped so far, by reason (queue drops are tallied lock-free, then synced)."""
+    monitor.sync()
+    return Counter(monitor.dropped)
 
 
 def make_spans(count: int, prefix: str = "span") -> None:

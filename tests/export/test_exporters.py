@@ -14,7 +14,7 @@ from saler_tracing._internal import setup
 from saler_tracing._internal.exporters import ReadableConsoleExporter
 from saler_tracing._internal.options import ExportOptions
 
-from .conftest import configure_to, make_spans, wait_until
+from .conftest import configure_to, drops, make_spans, wait_until
 
 
 class Recording(SpanExporter):
@@ -48,7 +48,7 @@ def test_a_failing_custom_exporter_is_counted() -> None:
     setup.force_flush(10)
     pipeline = setup.active()
     assert pipeline is not None
-    assert pipeline.monitor.dropped["export_failed"] == 10
+    assert drops(pipeline.monitor)["export_failed"] == 10
 
 
 def test_console_exporter_writes_every_span() -> None:

@@ -11,7 +11,7 @@ from saler_tracing._internal import setup
 from saler_tracing._internal.export.queue import SpanQueue
 from saler_tracing._internal.options import ExportOptions
 
-from .conftest import configure_to, make_spans, wait_until
+from .conftest import configure_to, drops, make_spans, wait_until
 
 
 def test_burst_bigger_than_the_queue_drops_counted_and_never_blocks() -> None:
@@ -35,13 +35,13 @@ def test_burst_bigger_than_the_queue_drops_counted_and_never_blocks() -> None:
         # batch in flight) or counted as dropped; the queue's bound was hit. (Waited for: the
         # export thread may still be encoding until it blocks on the hanging receiver.)
         assert wait_until(
-            lambda: monitor.dropped["queue_full"] + (monitor.queue_depth() or 0) == created
-        ), (dict(monitor.dropped), monitor.queue_depth())
-        assert monitor.dropped["queue_full"] > 0
+            lambda: drops(monitor)["queue_full"] + (monitor.queue_depth() or 0) == created
+        ), (dict(drops(monitor)), monitor.queue_depth())
+        assert drops(monitor)["queue_full"] > 0
         rx.release()
         assert setup.shutdown(timeout_s=10)
         arrived = len(rx.store.spans)
-        assert arrived + sum(monitor.dropped.values()) == created
+        assert arrived + sum(drops(monitor).values()) == created
         assert arrived >= 200
 
 
@@ -53,12 +53,22 @@ def test_in_memory_exporter_gets_everything_through_the_same_processor() -> None
     assert len(exporter.get_finished_spans()) == 1_500
 
 
-def test_queue_counts_refusals_by_reason() -> None:
-    drops: list[tuple[str, int]] = []
-    queue = SpanQueue(3, lambda reason, n: drops.append((reason, n)))
+def test_queue_counts_refusals_from_every_thread() -> None:
+    queue = SpanQueue(3)
     results = [queue.put(object()) for _ in range(5)]  # type: ignore[arg-type]
     assert results == [True, True, True, False, False]
-    assert drops == [("queue_full", 1), ("queue_full", 1)]
+    assert queue.refused.total() == 2
+
+    def refuse() -> None:
+        for _ in range(10_000):
+            queue.put(object())  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=refuse) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert queue.refused.total() == 2 + 40_000  # no update lost between threads
     assert len(queue.take(10)) == 3
     assert len(queue) == 0
 
@@ -75,4 +85,4 @@ def test_a_span_larger_than_the_request_limit_is_dropped_as_too_large(
     make_spans(3)
     assert setup.force_flush(10)
     assert wait_until(lambda: len(receiver.store.spans) == 3)
-    assert monitor.dropped["too_large"] == 1
+    assert drops(monitor)["too_large"] == 1

@@ -16,7 +16,7 @@ from saler_tracing._internal.export.encode import encode_spans
 from saler_tracing._internal.export.retry import Backoff, Verdict, from_http, parse_retry_after
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport
 
-from .conftest import configure_to, make_spans, wait_until
+from .conftest import configure_to, drops, make_spans, wait_until
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
@@ -27,7 +27,7 @@ def test_retryable_status_is_retried_until_it_succeeds(status: int) -> None:
         assert wait_until(lambda: len(rx.store.spans) == 20)
         assert rx.answered[:3] == [status, status, 200]
         assert monitor.retries == 2
-        assert sum(monitor.dropped.values()) == 0
+        assert sum(drops(monitor).values()) == 0
 
 
 @pytest.mark.parametrize("status", [400, 401, 403])
@@ -36,7 +36,7 @@ def test_final_status_is_not_retried_and_counted(status: int) -> None:
         monitor = configure_to(rx.endpoint, max_export_batch_size=100)
         make_spans(20)
         assert setup.force_flush(10)
-        assert wait_until(lambda: monitor.dropped["export_failed"] == 20)
+        assert wait_until(lambda: drops(monitor)["export_failed"] == 20)
         assert rx.answered == [status]  # one request, no retry
         assert monitor.retries == 0
         assert monitor.last_error == f"HTTP {status}"
@@ -50,7 +50,7 @@ def test_413_splits_the_batch_until_the_receiver_takes_it() -> None:
         assert wait_until(lambda: len(rx.store.spans) == 64)
         assert 413 in rx.answered
         assert sorted(s.name for s in rx.store.spans) == sorted(f"span-{i}" for i in range(64))
-        assert sum(monitor.dropped.values()) == 0
+        assert sum(drops(monitor).values()) == 0
 
 
 def test_a_single_span_refused_with_413_is_dropped_as_too_large() -> None:
@@ -58,7 +58,7 @@ def test_a_single_span_refused_with_413_is_dropped_as_too_large() -> None:
         monitor = configure_to(rx.endpoint, max_export_batch_size=4)
         make_spans(4)
         assert setup.force_flush(10)
-        assert wait_until(lambda: monitor.dropped["too_large"] == 4)
+        assert wait_until(lambda: drops(monitor)["too_large"] == 4)
         assert rx.store.spans == []
 
 
@@ -122,7 +122,7 @@ def test_grpc_retryable_codes_are_retried(code: str) -> None:
         make_spans(10)
         assert wait_until(lambda: len(store.spans) == 10)
         assert monitor.retries == 2
-        assert sum(monitor.dropped.values()) == 0
+        assert sum(drops(monitor).values()) == 0
 
 
 def test_grpc_final_code_is_not_retried() -> None:
@@ -130,7 +130,7 @@ def test_grpc_final_code_is_not_retried() -> None:
         monitor = configure_to(endpoint, protocol="grpc")
         make_spans(10)
         assert setup.force_flush(10)
-        assert wait_until(lambda: monitor.dropped["export_failed"] == 10)
+        assert wait_until(lambda: drops(monitor)["export_failed"] == 10)
         assert monitor.retries == 0
         assert store.spans == []
 

@@ -10,7 +10,7 @@ import time
 from helpers.receiver import OtlpHttpReceiver
 from saler_tracing._internal import setup
 
-from .conftest import configure_to, make_spans, wait_until
+from .conftest import configure_to, drops, make_spans, wait_until
 
 
 def test_shutdown_returns_within_its_deadline_when_the_receiver_hangs() -> None:
@@ -23,7 +23,7 @@ def test_shutdown_returns_within_its_deadline_when_the_receiver_hangs() -> None:
         assert not flushed
         assert elapsed < 2.0, f"shutdown took {elapsed:.1f}s with a 1s deadline"
         # What could not be sent is counted, not silently lost.
-        assert wait_until(lambda: monitor.dropped["shutdown"] == 50, 10)
+        assert wait_until(lambda: drops(monitor)["shutdown"] == 50, 10)
 
 
 def test_process_exit_does_not_hang_on_a_hanging_receiver() -> None:

@@ -16,7 +16,7 @@ import pytest
 from helpers.receiver import OtlpHttpReceiver, free_port
 from saler_tracing._internal import setup
 
-from .conftest import configure_to, make_spans, wait_until
+from .conftest import configure_to, drops, make_spans, wait_until
 
 
 def _child(endpoint: str, spool: Path, prefix: str, count: int) -> None:
@@ -147,7 +147,7 @@ def test_a_full_spool_filesystem_is_logged_and_counted_and_the_app_keeps_serving
         with OtlpHttpReceiver(port=port) as rx:
             assert setup.shutdown(timeout_s=20)
             arrived = len({s.name for s in rx.store.spans})
-        assert arrived + sum(monitor.dropped.values()) == 40 * 50
+        assert arrived + sum(drops(monitor).values()) == 40 * 50
 
 
 def test_spool_cap_drops_the_oldest_batches_and_counts_them(tmp_path: Path) -> None:
@@ -158,5 +158,5 @@ def test_spool_cap_drops_the_oldest_batches_and_counts_them(tmp_path: Path) -> N
     )
     make_spans(1_000)
     assert wait_until(lambda: monitor.spool_dropped_spans > 0, 10)
-    assert monitor.dropped["queue_full"] == monitor.spool_dropped_spans
+    assert drops(monitor)["queue_full"] == monitor.spool_dropped_spans
     assert sum(f.stat().st_size for f in spool.glob("*.spool")) <= 8_000

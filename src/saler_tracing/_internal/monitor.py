@@ -58,6 +58,10 @@ class ExportMonitor:
     spool_dropped_spans: int = 0
     """Spans of the oldest spool files deleted to respect the spool cap (also in
     ``dropped["queue_full"]``)."""
+    collectors: list[Callable[[], None]] = field(default_factory=list)
+    """Run by :meth:`sync`: they move counts kept elsewhere (the queue's lock-free drop
+    tallies) into these fields. Call ``sync()`` before reading ``dropped`` directly;
+    ``snapshot()`` does."""
     listeners: list[Callable[[int, float, bool], None]] = field(default_factory=list)
     """Called after every export attempt with (spans in the batch, latency in s, success):
     for the batch-size and latency histograms."""
@@ -93,11 +97,19 @@ class ExportMonitor:
         with self._lock:
             self.dropped[reason] += count
 
+    def sync(self) -> None:
+        for collect in self.collectors:
+            try:
+                collect()
+            except Exception as exc:
+                record_internal_error("export monitor collector", exc)
+
     def failing_for(self) -> float:
         since = self.failing_since
         return 0.0 if since is None else time.time() - since
 
     def snapshot(self) -> dict[str, Any]:
+        self.sync()
         with self._lock:
             return {
                 "exporter": self.exporter,

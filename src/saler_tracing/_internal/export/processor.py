@@ -27,7 +27,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from saler_tracing._internal.errors import record_internal_error
-from saler_tracing._internal.export.queue import SpanQueue
+from saler_tracing._internal.export.queue import SpanQueue, Tally
 from saler_tracing._internal.export.sinks import Sink
 from saler_tracing._internal.monitor import ExportMonitor
 
@@ -50,7 +50,10 @@ class ExportProcessor(SpanProcessor):
         self.max_batch = min(max_batch, max_queue_size)
         self.schedule_delay_s = schedule_delay_s
         self.shutdown_timeout_s = shutdown_timeout_s
-        self.queue = SpanQueue(max_queue_size, monitor.drop)
+        self.queue = SpanQueue(max_queue_size)
+        self._late = Tally()  # spans ended after shutdown began (counted lock-free too)
+        self._folded = {"queue_full": 0, "shutdown": 0}
+        monitor.collectors.append(self.fold_drops)
         monitor.queue_depth = self._depth
         monitor.queue_bytes = self._backlog_bytes
         self._start()
@@ -58,6 +61,9 @@ class ExportProcessor(SpanProcessor):
         os.register_at_fork(after_in_child=lambda: (ref() or _noop)())
 
     def _start(self) -> None:
+        # Readers and the export thread take it, never on_end; new after a fork, as a lock
+        # held by another thread at fork time would stay locked in the child.
+        self._fold_lock = threading.Lock()
         self.sink = self._make_sink()
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()  # one flush at a time (never taken by on_end)
@@ -85,13 +91,23 @@ class ExportProcessor(SpanProcessor):
         if ctx is None or not ctx.trace_flags.sampled:
             return
         if self._stopping:
-            self.monitor.drop("shutdown")
+            self._late.add()
             return
         queue = self.queue
         # Wake the export thread once a batch is ready, not on every span after that (while
         # it cannot take more, e.g. the receiver is down, that would wake it on every span).
         if queue.put(span) and len(queue) % self.max_batch == 0 and not self._wake.is_set():
             self._wake.set()
+
+    def fold_drops(self) -> None:
+        """Move the lock-free drop tallies of the request threads into the monitor."""
+        with self._fold_lock:
+            for reason, tally in (("queue_full", self.queue.refused), ("shutdown", self._late)):
+                total = tally.total()
+                delta = total - self._folded[reason]
+                if delta > 0:
+                    self._folded[reason] = total
+                    self.monitor.drop(reason, delta)
 
     def _depth(self) -> int:
         return len(self.queue) + self.sink.pending()
@@ -119,6 +135,7 @@ class ExportProcessor(SpanProcessor):
             if partial:
                 last_partial = now
             try:
+                self.fold_drops()
                 self._cycle(partial, deadline)
                 if deadline is not None:
                     self._after_urgent_cycle(deadline)
@@ -158,6 +175,7 @@ class ExportProcessor(SpanProcessor):
             self._wake.wait(min(due, deadline) - now)
 
     def _finish(self) -> None:
+        self.fold_drops()
         lost = self.sink.finish() + len(self.queue.take(len(self.queue) + 1))
         if lost:
             self.monitor.drop("shutdown", lost)
@@ -173,7 +191,9 @@ class ExportProcessor(SpanProcessor):
             self._flushed.clear()
             self._flush_deadline = time.monotonic() + timeout_millis / 1000
             self._wake.set()
-            return self._flushed.wait(timeout_millis / 1000) and not self._depth()
+            done = self._flushed.wait(timeout_millis / 1000) and not self._depth()
+            self.fold_drops()
+            return done
 
     def shutdown(self) -> None:
         if self._stopping:
@@ -185,6 +205,7 @@ class ExportProcessor(SpanProcessor):
         if self._thread.is_alive() and not self._done:
             # Stuck on a receiver that does not answer: what is left is lost, and counted.
             self._done = True
+            self.fold_drops()
             lost = len(self.queue.take(len(self.queue) + 1)) + self.sink.pending()
             if lost:
                 self.monitor.drop("shutdown", lost)

@@ -3,9 +3,10 @@
 Stage 1, :class:`SpanQueue` — request threads hand finished spans to the export thread. Bounded
 in spans. ``put`` is a ``deque.append`` plus a length check: no lock, no I/O, no waiting, so a
 request thread never waits on anything the export thread holds. When full, the *new* span is
-refused and counted as ``queue_full`` (drop-newest: O(1), and the spans already queued are the
-older ones of the same burst, which keeps traces that started earlier whole). With several
-producers the check can overshoot the bound by at most one span per producer thread.
+refused and counted (lock-free, see :class:`Tally`) as ``queue_full`` (drop-newest: O(1),
+and the spans already queued are the older ones of the same burst, which keeps traces that
+started earlier whole). With several producers the check can overshoot the bound by at most
+one span per producer thread.
 
 Stage 2, :class:`Backlog` — encoded batches waiting to be sent or retried by the export thread.
 Bounded in encoded bytes (``max_queue_bytes``). The export thread only moves spans from stage 1
@@ -23,8 +24,8 @@ thread runs.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -32,21 +33,42 @@ from opentelemetry.sdk.trace import ReadableSpan
 from saler_tracing._internal.export.encode import EncodedSpan
 
 
+class Tally:
+    """A counter request threads bump without any lock: each thread adds to a cell of its
+    own (one writer a cell, so no lost updates); readers sum the cells."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._cells: list[list[int]] = []
+
+    def add(self, n: int = 1) -> None:
+        cell: list[int] | None = getattr(self._local, "cell", None)
+        if cell is None:
+            cell = self._local.cell = [0]
+            self._cells.append(cell)  # list.append is atomic
+        cell[0] += n
+
+    def total(self) -> int:
+        return sum(cell[0] for cell in list(self._cells))
+
+
 class SpanQueue:
     """Stage 1: bounded, lock-free hand-off of finished spans (see module docstring)."""
 
-    def __init__(self, max_spans: int, on_drop: Callable[[str, int], None]) -> None:
+    def __init__(self, max_spans: int) -> None:
         if max_spans <= 0:
             raise ValueError("max_queue_size must be greater than 0")
         self.max_spans = max_spans
         self._items: deque[ReadableSpan] = deque()
-        self._on_drop = on_drop
+        self.refused = Tally()
+        """Spans refused because the queue was full; the export thread moves the count to
+        the monitor (``queue_full``), so the request thread takes no lock even then."""
 
     def put(self, span: ReadableSpan) -> bool:
-        """Queue ``span``; ``False`` (and a counted ``queue_full`` drop) when full."""
+        """Queue ``span``; ``False`` (and one more in :attr:`refused`) when full."""
         items = self._items
         if len(items) >= self.max_spans:
-            self._on_drop("queue_full", 1)
+            self.refused.add()
             return False
         items.append(span)
         return True
