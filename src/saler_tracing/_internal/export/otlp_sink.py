@@ -12,12 +12,13 @@ from saler_tracing._internal.export.encode import EncodedSpan, encode, encode_re
 from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
 from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
 from saler_tracing._internal.export.spool import Spool, SpooledBatch
-from saler_tracing._internal.export.transport import Transport
+from saler_tracing._internal.export.transport import Sender, Transport
 from saler_tracing._internal.monitor import ExportMonitor
 
 logger = logging.getLogger("saler_tracing")
 
 _RESCAN_EVERY_S = 2.0  # look for spool files of other processes this often when idle
+_POLL_INFLIGHT_S = 0.05  # look at a running request this often (the sender also wakes us)
 _YIELD_EVERY = 32  # spans encoded between two GIL yields (about 0.2-0.4 ms of work)
 
 
@@ -50,6 +51,10 @@ class OtlpSink:
         self._failures = 0  # consecutive failed attempts, for the backoff
         self._rescan_at = 0.0
         self._in_transit = 0
+        self.sender = Sender(transport)
+        self._inflight: Batch | SpooledBatch | None = None
+        self._inflight_count = 0
+        self._sent_at = 0.0
 
     # -- taking spans in ----------------------------------------------------------------------
 
@@ -107,12 +112,25 @@ class OtlpSink:
 
     # -- sending ------------------------------------------------------------------------------
 
+    def bind(self, wake: Callable[[], None]) -> None:
+        """``wake`` is called (from the sender thread) when a request has finished."""
+        self.sender.on_done = wake
+
     def next_due(self) -> float | None:
+        if self._inflight is not None:
+            return self.clock() + _POLL_INFLIGHT_S  # woken earlier by the sender when done
         if self.backlog or (self.spool is not None and len(self.spool)):
             return self._next_attempt
         return None
 
     def send_due(self, now: float, deadline: float | None) -> bool:
+        """Collect a finished request, or start the next one; never waits on the network."""
+        if self._inflight is not None:
+            outcome = self.sender.result()
+            if outcome is None:
+                return False
+            self._complete(outcome)
+            return True
         if now < self._next_attempt:
             return False
         timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - now)
@@ -124,29 +142,25 @@ class OtlpSink:
                 self.spool.rescan()
             spooled = self.spool.claim_oldest() if len(self.spool) else None
             if spooled is not None:
-                self._send_spooled(spooled, timeout)
+                self._start(spooled.payload, spooled.count, spooled, timeout)
                 return True
         head = self.backlog.head()
         if head is None:
             return False
-        body = encode_request(head.spans)
-        outcome = self._attempt(body, head.count, timeout)
-        if outcome.ok:
-            self.backlog.pop()
-        elif outcome.verdict is Verdict.RETRY:
-            self._on_retry(head, outcome)
-        elif outcome.verdict is Verdict.SPLIT:
-            self.backlog.pop()
-            self._split(head)
-        else:
-            self.backlog.pop()
-            self.monitor.drop("export_failed", head.count)
+        # The head stays in the backlog while in flight (it still counts against the bound).
+        self._start(encode_request(head.spans), head.count, head, timeout)
         return True
 
-    def _attempt(self, body: bytes, count: int, timeout: float) -> Outcome:
-        start = time.perf_counter()
-        outcome = self.transport.send(body, timeout)
-        self.monitor.record(outcome.ok, count, time.perf_counter() - start, outcome.error)
+    def _start(self, body: bytes, count: int, item: Batch | SpooledBatch, timeout: float) -> None:
+        self._inflight = item
+        self._inflight_count = count
+        self._sent_at = time.perf_counter()
+        self.sender.submit(body, timeout)
+
+    def _complete(self, outcome: Outcome) -> None:
+        item, self._inflight = self._inflight, None
+        count = self._inflight_count
+        self.monitor.record(outcome.ok, count, time.perf_counter() - self._sent_at, outcome.error)
         if outcome.ok:
             self._failures = 0
             self._next_attempt = 0.0
@@ -155,7 +169,20 @@ class OtlpSink:
             delay = self.backoff.delay(self._failures, outcome.retry_after_s)
             self._failures += 1
             self._next_attempt = self.clock() + delay
-        return outcome
+        if isinstance(item, SpooledBatch):
+            self._after_spooled(item, outcome)
+            return
+        assert item is not None  # the backlog head: only appended to while in flight
+        if outcome.ok:
+            self.backlog.pop()
+        elif outcome.verdict is Verdict.RETRY:
+            self._on_retry(item, outcome)
+        elif outcome.verdict is Verdict.SPLIT:
+            self.backlog.pop()
+            self._split(item)
+        else:
+            self.backlog.pop()
+            self.monitor.drop("export_failed", item.count)
 
     def _on_retry(self, head: Batch, outcome: Outcome) -> None:
         now = self.clock()
@@ -185,9 +212,8 @@ class OtlpSink:
         for part in (batch.spans[half:], batch.spans[:half]):
             self.backlog.push_front(Batch(part, sum(len(item[2]) for item in part)))
 
-    def _send_spooled(self, spooled: SpooledBatch, timeout: float) -> None:
+    def _after_spooled(self, spooled: SpooledBatch, outcome: Outcome) -> None:
         assert self.spool is not None
-        outcome = self._attempt(spooled.payload, spooled.count, timeout)
         if outcome.verdict is Verdict.RETRY:
             self.spool.give_back(spooled)
             return
@@ -204,6 +230,14 @@ class OtlpSink:
 
     # -- the end ------------------------------------------------------------------------------
 
+    def idle(self) -> bool:
+        """Nothing to do before a flush can end: no request running, nothing in memory, and
+        no spooled batch that could be sent now (the receiver is not in backoff)."""
+        if self._inflight is not None or self.backlog:
+            return False
+        spooled = self.spool is not None and self.spool.usable and len(self.spool) > 0
+        return not (spooled and self.clock() >= self._next_attempt)
+
     def pending(self) -> int:
         return self.backlog.spans + self._in_transit
 
@@ -214,6 +248,9 @@ class OtlpSink:
         """At shutdown: spool what could not be sent (when on); the rest is returned to be
         counted as dropped (``shutdown``)."""
         lost = 0
+        if isinstance(self._inflight, SpooledBatch) and self.spool is not None:
+            self.spool.give_back(self._inflight)  # still on disk for the next process
+        self._inflight = None
         while self.backlog:
             batch = self.backlog.pop()
             if self.spool is None or not self._to_spool(batch):
@@ -221,7 +258,7 @@ class OtlpSink:
         return lost
 
     def close(self) -> None:
-        self.transport.close()
+        self.sender.close()
 
 
 def _split_request(payload: bytes) -> list[tuple[bytes, int]]:

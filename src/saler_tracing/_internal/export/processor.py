@@ -66,6 +66,7 @@ class ExportProcessor(SpanProcessor):
         self._fold_lock = threading.Lock()
         self.sink = self._make_sink()
         self._wake = threading.Event()
+        self.sink.bind(self._wake.set)
         self._flush_lock = threading.Lock()  # one flush at a time (never taken by on_end)
         self._flush_deadline: float | None = None
         self._flushed = threading.Event()
@@ -160,7 +161,7 @@ class ExportProcessor(SpanProcessor):
     def _after_urgent_cycle(self, deadline: float) -> None:
         """After a cycle under a flush or shutdown deadline: done, or wait for the next retry
         (never past the deadline; a new flush or the stop wakes us early)."""
-        empty = not len(self.queue) and not self.sink.pending()
+        empty = not len(self.queue) and self.sink.idle()
         now = time.monotonic()
         due = self.sink.next_due()
         hopeless = due is None or due >= deadline  # nothing more will happen in time

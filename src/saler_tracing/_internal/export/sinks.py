@@ -15,6 +15,7 @@ Both are used by the export thread only: no locks. :class:`OtlpSink` lives in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -24,11 +25,15 @@ from saler_tracing._internal.monitor import ExportMonitor, MonitoredExporter
 
 
 class Sink(Protocol):
+    def bind(self, wake: Callable[[], None]) -> None: ...
+
     def intake(self, queue: SpanQueue, partial: bool) -> bool: ...
 
     def send_due(self, now: float, deadline: float | None) -> bool: ...
 
     def next_due(self) -> float | None: ...
+
+    def idle(self) -> bool: ...
 
     def pending(self) -> int: ...
 
@@ -44,6 +49,9 @@ class GenericSink:
         self.exporter = MonitoredExporter(exporter, monitor)
         self.max_batch = max_batch
 
+    def bind(self, wake: Callable[[], None]) -> None:
+        pass  # exports synchronously in the export thread: nothing to wake it for
+
     def intake(self, queue: SpanQueue, partial: bool) -> bool:
         moved = False
         while len(queue) >= self.max_batch or (partial and len(queue)):
@@ -56,6 +64,9 @@ class GenericSink:
 
     def next_due(self) -> float | None:
         return None
+
+    def idle(self) -> bool:
+        return True
 
     def pending(self) -> int:
         return 0
