@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export.encode import EncodedSpan, encode, encode_request
@@ -76,7 +77,6 @@ class OtlpSink:
 
     def _encode(self, spans: list) -> Batch:  # type: ignore[type-arg]
         encoded: list[EncodedSpan] = []
-        size = 0
         for i, span in enumerate(spans):
             if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                 # Let a request thread waiting for the GIL run now rather than after the
@@ -88,16 +88,14 @@ class OtlpSink:
                 record_internal_error("span encoder", exc)
                 self.monitor.drop("export_failed")
                 continue
-            length = len(item[2])
-            if length > self.max_request_bytes:
+            if len(item[2]) > self.max_request_bytes:
                 self.monitor.drop("too_large")
                 continue
             encoded.append(item)
-            size += length  # the field as it goes on the wire
-        return Batch(encoded, size)
+        return Batch(encode_request(encoded) if encoded else b"", len(encoded))
 
     def _add(self, batch: Batch) -> None:
-        if not batch.spans:
+        if not batch.count:
             return
         if self._spooling() and self._to_spool(batch):
             return
@@ -108,7 +106,7 @@ class OtlpSink:
 
     def _to_spool(self, batch: Batch) -> bool:
         assert self.spool is not None
-        return self.spool.put(encode_request(batch.spans), batch.count)
+        return self.spool.put(batch.body, batch.count)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -148,7 +146,7 @@ class OtlpSink:
         if head is None:
             return False
         # The head stays in the backlog while in flight (it still counts against the bound).
-        self._start(encode_request(head.spans), head.count, head, timeout)
+        self._start(head.body, head.count, head, timeout)
         return True
 
     def _start(self, body: bytes, count: int, item: Batch | SpooledBatch, timeout: float) -> None:
@@ -208,9 +206,8 @@ class OtlpSink:
         if batch.count <= 1:
             self.monitor.drop("too_large", batch.count)
             return
-        half = batch.count // 2
-        for part in (batch.spans[half:], batch.spans[:half]):
-            self.backlog.push_front(Batch(part, sum(len(item[2]) for item in part)))
+        for body, count in reversed(_split_request(batch.body)):
+            self.backlog.push_front(Batch(body, count))
 
     def _after_spooled(self, spooled: SpooledBatch, outcome: Outcome) -> None:
         assert self.spool is not None
@@ -262,7 +259,8 @@ class OtlpSink:
 
 
 def _split_request(payload: bytes) -> list[tuple[bytes, int]]:
-    """A spooled request cut in two (rare: only after a 413 on a batch from the spool)."""
+    """A request cut in two halves, in order, each grouped by resource and scope as before
+    (only after HTTP 413: rare enough to go through protobuf objects)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -279,9 +277,13 @@ def _split_request(payload: bytes) -> list[tuple[bytes, int]]:
     out = []
     for part in (flat[: len(flat) // 2], flat[len(flat) // 2 :]):
         half = ExportTraceServiceRequest()
+        last: tuple[int, int] | None = None
+        new_ss: Any = None
         for rs, ss, span in part:
-            new_rs = half.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
-            new_ss = new_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
+            if last != (id(rs), id(ss)):
+                new_rs = half.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
+                new_ss = new_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
+                last = (id(rs), id(ss))
             new_ss.spans.append(span)
         out.append((half.SerializeToString(), len(part)))
     return out

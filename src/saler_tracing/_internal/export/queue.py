@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from saler_tracing._internal.export.encode import EncodedSpan
-
 
 class Tally:
     """A counter request threads bump without any lock: each thread adds to a cell of its
@@ -96,17 +94,17 @@ class SpanQueue:
 
 @dataclass
 class Batch:
-    """Encoded spans sent together; ``attempts`` and ``first_failure`` drive retries."""
+    """One request, encoded once: the same bytes are sent again on retry and spooled as
+    they are. One ``bytes`` object a batch also gives the garbage collector nothing to walk
+    while batches wait for a receiver that is down."""
 
-    spans: list[EncodedSpan]
-    size: int
-    attempts: int = 0
+    body: bytes
+    count: int
     first_failure: float | None = None
-    next_attempt: float = 0.0
 
     @property
-    def count(self) -> int:
-        return len(self.spans)
+    def size(self) -> int:
+        return len(self.body)
 
 
 @dataclass
