@@ -6,10 +6,10 @@ costs a small fraction of that (see ``benchmarks/bench_export.py``). The output 
 ``opentelemetry-proto`` to exactly what the official encoder produces, and the bytes come out
 in field-number order as theirs do (``tests/export/test_encode.py`` compares both).
 
-Encoding is split in two: :func:`encode_span` turns one span into the bytes of its ``Span``
-message (done once, in the export thread), and :func:`encode_request` wraps already-encoded
-spans, grouped by resource and scope, into an ``ExportTraceServiceRequest``. A batch that must
-be split (HTTP 413) or spooled is re-wrapped without encoding any span again.
+Encoding is split in two: :func:`encode_span` turns one span into its ``ScopeSpans.spans``
+field, and :func:`encode_request` wraps encoded spans, grouped by resource and scope, into an
+``ExportTraceServiceRequest``. Both run in the export thread, once a batch: retries resend the
+same bytes and the spool stores them.
 
 Quirks of the official encoder that we keep on purpose, so receivers see the same thing:
 ``status`` is always present (empty when unset); ``flags`` carries only the

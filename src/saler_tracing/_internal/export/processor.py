@@ -3,7 +3,8 @@
 
 The request thread only appends the span to :class:`SpanQueue` (no lock, no I/O) and, once a
 batch is ready, sets an event. One daemon export thread does the rest through a sink (see
-``sinks.py``), with instrumentation suppressed so exporting never traces itself.
+``sinks.py``; the OTLP sink sends on a thread of its own), with instrumentation suppressed so
+exporting never traces itself.
 
 Deadlines: ``force_flush(timeout)`` and ``shutdown()`` wait at most their deadline; the
 export thread is given the same deadline so a send never runs past it, and whatever is still
