@@ -159,6 +159,7 @@ class Sender:
         self._cond = threading.Condition()
         self._job: tuple[bytes, float] | None = None
         self._result: Outcome | None = None
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="saler-tracing-send", daemon=True)
         self._thread.start()
 
@@ -176,8 +177,10 @@ class Sender:
         attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # exporting never traces itself
         while True:
             with self._cond:
-                while self._job is None:
+                while self._job is None and not self._closed:
                     self._cond.wait()
+                if self._job is None:
+                    return  # closed: the pipeline was shut down
                 body, timeout_s = self._job
                 self._job = None
             try:
@@ -188,4 +191,7 @@ class Sender:
             self.on_done()
 
     def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
         self.transport.close()
