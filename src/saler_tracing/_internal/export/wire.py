@@ -106,12 +106,14 @@ def attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
     float or tuple value (whose equality would conflate -0.0 with 0.0, or 1 with True) never
     matches: its key carries a type no stored key has.
     """
-    if not attributes:
+    if attributes is None:
+        return []
+    plain = _plain(attributes)
+    if not plain:  # a plain dict's length is read in C; the span's mapping runs Python
         return []
     cache = _kv_caches.get(tag)
     if cache is None:
         cache = _kv_caches.setdefault(tag, {})
-    plain = _plain(attributes)
     values = plain.values()
     try:
         keys = zip(plain, map(type, values), values, strict=True)
