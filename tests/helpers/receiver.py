@@ -84,12 +84,24 @@ class Store:
 
 class OtlpHttpReceiver:
     """``mode``: ``ok``; ``status:NNN`` answers that status; ``hang`` holds requests until
-    :meth:`release`."""
+    :meth:`release`; ``max_spans:N`` answers 413 to a request of more than N spans.
+    ``headers`` are added to every non-2xx answer (``Retry-After``…); ``script`` is a list of
+    statuses answered to the first requests before ``mode`` applies.
+    :meth:`stop` and :meth:`start` take the receiver down and up again on the same port."""
 
-    def __init__(self, mode: str = "ok") -> None:
+    def __init__(
+        self,
+        mode: str = "ok",
+        headers: dict[str, str] | None = None,
+        script: list[int] | None = None,
+        port: int = 0,
+    ) -> None:
         self.mode = mode
         self.store = Store()
         self.released = threading.Event()
+        self.error_headers = dict(headers or {})
+        self.script = list(script or [])
+        self.answered: list[int] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,13 +113,26 @@ class OtlpHttpReceiver:
                 body = self.rfile.read(length)
                 if receiver.mode == "hang":
                     receiver.released.wait(30)
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                status = receiver.script.pop(0) if receiver.script else 200
                 if receiver.mode.startswith("status:"):
-                    self.send_response(int(receiver.mode.split(":")[1]))
+                    status = int(receiver.mode.split(":")[1])
+                if receiver.mode.startswith("max_spans:"):
+                    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                    spans = sum(
+                        len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans
+                    )
+                    if spans > int(receiver.mode.split(":")[1]):
+                        status = 413
+                receiver.answered.append(status)
+                if status != 200:
+                    self.send_response(status)
+                    for key, value in receiver.error_headers.items():
+                        self.send_header(key, value)
                     self.send_header("content-length", "0")
                     self.end_headers()
                     return
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
                 receiver.store.add(body)
                 out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
@@ -116,10 +141,23 @@ class OtlpHttpReceiver:
                 self.end_headers()
                 self.wfile.write(out)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def stop(self) -> None:
+        """Close the listening socket: connections are refused until :meth:`start`."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def start(self) -> None:
+        """Listen again on the same port."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
     @property
     def endpoint(self) -> str:

@@ -21,7 +21,7 @@ def loaded_monitor() -> ExportMonitor:
     monitor.exported_spans = 120
     monitor.failed_exports = 2
     monitor.retries = 3
-    monitor.spool_bytes = 4096
+    monitor.spool_bytes = lambda: 4096
     monitor.dropped.update({"queue_full": 5, "spool_full": 2})
     monitor.dropped_traces["queue_full"] = 1
     monitor.queue_depth = lambda: 7

@@ -103,6 +103,27 @@ MAX_QUEUE_BYTES = s.Setting(
 SPOOL_DIR: s.Setting[str | None] = s.Setting(
     "export.spool_dir", ("SALER_TRACING_SPOOL_DIR",), None, s.as_str, "disk spool"
 )
+SPOOL_MAX_BYTES = s.Setting(
+    "export.spool_max_bytes",
+    ("SALER_TRACING_SPOOL_MAX_BYTES",),
+    256 * 1024 * 1024,
+    s.positive_int,
+    "spool size cap",
+)
+COMPRESSION = s.Setting(
+    "export.compression",
+    ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+    "none",
+    s.choice("none", "gzip"),
+    "OTLP compression",
+)
+RETRY_MAX_BACKOFF_S = s.Setting(
+    "export.retry_max_backoff_s",
+    ("SALER_TRACING_RETRY_MAX_BACKOFF",),
+    30.0,
+    s.non_negative_float,
+    "longest wait between retries",
+)
 SHUTDOWN_TIMEOUT_S = s.Setting(
     "export.shutdown_timeout_s",
     ("SALER_TRACING_SHUTDOWN_TIMEOUT",),
@@ -305,6 +326,9 @@ class ExportConfig:
     spool_dir: str | None
     shutdown_timeout_s: float
     span_exporter: SpanExporter | None = None
+    spool_max_bytes: int = 256 * 1024 * 1024
+    compression: str = "none"
+    retry_max_backoff_s: float = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -420,6 +444,9 @@ def resolve(
             spool_dir=SPOOL_DIR.resolve(export.spool_dir, environ),
             shutdown_timeout_s=SHUTDOWN_TIMEOUT_S.resolve(export.shutdown_timeout_s, environ),
             span_exporter=export.span_exporter,
+            spool_max_bytes=SPOOL_MAX_BYTES.resolve(export.spool_max_bytes, environ),
+            compression=COMPRESSION.resolve(export.compression, environ),
+            retry_max_backoff_s=RETRY_MAX_BACKOFF_S.resolve(export.retry_max_backoff_s, environ),
         ),
         sampling=SamplingConfig(
             sampler=SAMPLER.resolve(sampling.sampler, environ),

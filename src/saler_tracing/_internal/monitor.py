@@ -14,7 +14,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from saler_tracing._internal.metrics import export_timing
+from saler_tracing._internal.errors import record_internal_error
 
 DROP_REASONS = ("queue_full", "too_large", "export_failed", "shutdown")
 
@@ -45,9 +45,28 @@ class ExportMonitor:
     last_error: str | None = None
     dropped: Counter[str] = field(default_factory=Counter)
     queue_depth: Callable[[], int | None] = lambda: None
-    retries: int = 0
-    spool_bytes: int = 0
     dropped_traces: Counter[str] = field(default_factory=Counter)
+    """Local root spans among the dropped ones, where the dropping code still had the spans."""
+    # Added by the export pipeline (issue 7); written by the export thread only.
+    queue_bytes: Callable[[], int | None] = lambda: None
+    """Encoded bytes waiting in memory to be sent (the byte-bounded backlog)."""
+    spool_bytes: Callable[[], int | None] = lambda: None
+    """Bytes in the on-disk spool; ``None`` when the spool is off."""
+    retries: int = 0
+    """Send attempts that failed with a retryable error (each is retried later)."""
+    spool_errors: int = 0
+    spool_last_error: str | None = None
+    spool_corrupt_files: int = 0
+    spool_dropped_spans: int = 0
+    """Spans of the oldest spool files deleted to respect the spool cap (also in
+    ``dropped["queue_full"]``)."""
+    collectors: list[Callable[[], None]] = field(default_factory=list)
+    """Run by :meth:`sync`: they move counts kept elsewhere (the queue's lock-free drop
+    tallies) into these fields. Call ``sync()`` before reading ``dropped`` directly;
+    ``snapshot()`` does."""
+    listeners: list[Callable[[int, float, bool], None]] = field(default_factory=list)
+    """Called after every export attempt with (spans in the batch, latency in s, success):
+    for the batch-size and latency histograms."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, ok: bool, spans: int, latency_s: float, error: str | None = None) -> None:
@@ -66,6 +85,15 @@ class ExportMonitor:
                 self.last_error = error
                 if self.failing_since is None:
                     self.failing_since = now
+        for listener in self.listeners:
+            try:
+                listener(spans, latency_s, ok)
+            except Exception as exc:  # a metrics hook must not stop exporting
+                record_internal_error("export listener", exc)
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
     def drop(self, reason: str, count: int = 1) -> None:
         with self._lock:
@@ -80,11 +108,25 @@ class ExportMonitor:
             if roots:
                 self.dropped_traces[reason] += roots
 
+    def drop_traces(self, reason: str, roots: int) -> None:
+        """Count traces lost with dropped spans that are no longer at hand (encoded)."""
+        if roots:
+            with self._lock:
+                self.dropped_traces[reason] += roots
+
+    def sync(self) -> None:
+        for collect in self.collectors:
+            try:
+                collect()
+            except Exception as exc:
+                record_internal_error("export monitor collector", exc)
+
     def failing_for(self) -> float:
         since = self.failing_since
         return 0.0 if since is None else time.time() - since
 
     def snapshot(self) -> dict[str, Any]:
+        self.sync()
         with self._lock:
             return {
                 "exporter": self.exporter,
@@ -101,6 +143,12 @@ class ExportMonitor:
                 "spans_exported": self.exported_spans,
                 "failed_exports": self.failed_exports,
                 "spans_dropped": {reason: self.dropped.get(reason, 0) for reason in DROP_REASONS},
+                "queue_bytes": self.queue_bytes(),
+                "spool_bytes": self.spool_bytes(),
+                "retries": self.retries,
+                "spool_errors": self.spool_errors,
+                "spool_last_error": self.spool_last_error,
+                "spool_corrupt_files": self.spool_corrupt_files,
             }
 
 
@@ -121,7 +169,6 @@ class MonitoredExporter(SpanExporter):
             latency = time.perf_counter() - start
             self.monitor.record(False, len(spans), latency, repr(exc))
             self.monitor.drop_spans("export_failed", spans)
-            export_timing.observe(len(spans), latency, ok=False)
             return SpanExportResult.FAILURE
         finally:
             detach(token)
@@ -130,7 +177,6 @@ class MonitoredExporter(SpanExporter):
         self.monitor.record(ok, len(spans), latency, None if ok else "exporter failed")
         if not ok:
             self.monitor.drop_spans("export_failed", spans)
-        export_timing.observe(len(spans), latency, ok=ok)
         return result
 
     def shutdown(self) -> None:

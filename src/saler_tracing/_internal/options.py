@@ -38,6 +38,12 @@ class ExportOptions:
     """How long ``shutdown()`` may take at most. Env: SALER_TRACING_SHUTDOWN_TIMEOUT."""
     span_exporter: SpanExporter | None = None
     """An exporter object to use instead of the one named by ``exporter`` (tests, custom sinks)."""
+    spool_max_bytes: int | None = None
+    """Size cap of the spool; the oldest batches go first. Env: SALER_TRACING_SPOOL_MAX_BYTES."""
+    compression: str | None = None
+    """``none`` (default) or ``gzip``. Env: OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION."""
+    retry_max_backoff_s: float | None = None
+    """Longest wait between two retries. Env: SALER_TRACING_RETRY_MAX_BACKOFF."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,15 +13,15 @@ from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from saler_tracing._internal import config as config_mod
 from saler_tracing._internal.config import Config
+from saler_tracing._internal.export import build_tail
 from saler_tracing._internal.exporters import build_exporter
 from saler_tracing._internal.metrics import install as metrics_install
-from saler_tracing._internal.monitor import ExportMonitor, MonitoredExporter
+from saler_tracing._internal.monitor import ExportMonitor
 from saler_tracing._internal.options import (
     ApiOptions,
     ExportOptions,
@@ -137,19 +137,12 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     if cfg.disabled:
         monitor.exporter = "disabled"
         return Active(config=cfg, provider=None, monitor=monitor, root=None)
-    exporter = build_exporter(cfg.export)
     tail: SpanProcessor
-    if exporter is None:
-        tail = _Discard()
+    if cfg.export.span_exporter is None and cfg.export.exporter == "otlp":
+        tail = build_tail(cfg.export, monitor, None)  # fast path: our encoder and transports
     else:
-        batch = BatchSpanProcessor(
-            MonitoredExporter(exporter, monitor),
-            max_queue_size=cfg.export.max_queue_size,
-            schedule_delay_millis=cfg.export.schedule_delay_ms,
-            max_export_batch_size=min(cfg.export.max_export_batch_size, cfg.export.max_queue_size),
-            export_timeout_millis=cfg.export.export_timeout_ms,
-        )
-        tail = batch
+        exporter = build_exporter(cfg.export)
+        tail = _Discard() if exporter is None else build_tail(cfg.export, monitor, exporter)
     # The stages, built last first. Order (DESIGN.md): metrics see every recorded span,
     # then the tail decision, then scrubbing of what is kept, then export.
     head: SpanProcessor = tail
@@ -187,9 +180,11 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
     if provider is None:
         return True
 
+    flushed: list[bool] = []
+
     def work() -> None:
         try:
-            provider.force_flush(int(timeout_s * 1000))
+            flushed.append(provider.force_flush(int(timeout_s * 1000)))
             provider.shutdown()
         except Exception:  # shutting down must not raise into the caller either
             logger.exception("saler_tracing: error while shutting down the span pipeline")
@@ -203,7 +198,7 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
             timeout_s,
         )
         return False
-    return True
+    return bool(flushed) and all(flushed)  # in time, and nothing left unsent
 
 
 def shutdown(timeout_s: float | None = None) -> bool:

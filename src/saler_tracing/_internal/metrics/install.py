@@ -35,6 +35,7 @@ def build_stage(
     with guard("metrics setup"):
         stage = MetricsStage(next_stage, config, monitor)
         export_timing.declare()
+        monitor.listeners.append(export_timing.observe)
         install_collectors()
     stats.register("health_score", health_stats)
     if multiproc.enabled():

@@ -45,7 +45,7 @@ def read(monitor: ExportMonitor | None) -> PipelineFigures:
             dropped=dropped,
             dropped_traces=dict(monitor.dropped_traces),
             queue_depth=0,
-            spool_bytes=monitor.spool_bytes,
+            spool_bytes=monitor.spool_bytes() or 0,
             internal_errors={},
         )
     # Outside the lock: queue_depth is the queue's callable and may take its own lock.

@@ -1,0 +1,295 @@
+"""The OTLP fast path of the export thread: encode, keep in the byte-bounded backlog, send,
+retry with backoff, split on 413, overflow to the disk spool (see ``sinks.py``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export.encode import EncodedSpan, encode, encode_request
+from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
+from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
+from saler_tracing._internal.export.spool import Spool, SpooledBatch
+from saler_tracing._internal.export.transport import Sender, Transport
+from saler_tracing._internal.monitor import ExportMonitor
+
+logger = logging.getLogger("saler_tracing")
+
+_RESCAN_EVERY_S = 2.0  # look for spool files of other processes this often when idle
+_POLL_INFLIGHT_S = 0.05  # look at a running request this often (the sender also wakes us)
+_YIELD_EVERY = 32  # spans encoded between two GIL yields (about 0.2-0.4 ms of work)
+
+
+class OtlpSink:
+    def __init__(
+        self,
+        transport: Transport,
+        monitor: ExportMonitor,
+        *,
+        max_batch: int,
+        max_bytes: int,
+        max_request_bytes: int,
+        timeout_s: float,
+        retry_budget_s: float,
+        backoff: Backoff,
+        spool: Spool | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.monitor = monitor
+        self.max_batch = max_batch
+        self.backlog = Backlog(max_bytes)
+        self.max_request_bytes = max_request_bytes
+        self.timeout_s = timeout_s
+        self.retry_budget_s = retry_budget_s
+        self.backoff = backoff
+        self.spool = spool
+        self.clock = clock
+        self._next_attempt = 0.0  # the receiver said no: nothing is sent before this
+        self._failures = 0  # consecutive failed attempts, for the backoff
+        self._rescan_at = 0.0
+        self._in_transit = 0
+        self.sender = Sender(transport)
+        self._inflight: Batch | SpooledBatch | None = None
+        self._inflight_count = 0
+        self._sent_at = 0.0
+
+    # -- taking spans in ----------------------------------------------------------------------
+
+    def intake(self, queue: SpanQueue, partial: bool) -> bool:
+        moved = False
+        while len(queue) >= self.max_batch or (partial and len(queue)):
+            if not self.backlog.has_room(0):
+                # Memory full (receiver down, spool off or failing): spans wait in the queue,
+                # whose overflow is counted. While spooling works the backlog stays empty.
+                break
+            spans = queue.take(self.max_batch)
+            self._in_transit = len(spans)  # taken from the queue, not yet in the backlog
+            try:
+                self._add(self._encode(spans))
+            finally:
+                self._in_transit = 0
+            moved = True
+        return moved
+
+    def _encode(self, spans: list) -> Batch:  # type: ignore[type-arg]
+        encoded: list[EncodedSpan] = []
+        roots = 0
+        for i, span in enumerate(spans):
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                # Let a request thread waiting for the GIL run now rather than after the
+                # interpreter's 5 ms switch interval: a batch takes milliseconds to encode.
+                time.sleep(0)
+            try:
+                item = encode(span)
+            except Exception as exc:  # a bug in the encoder must not stop the pipeline
+                record_internal_error("span encoder", exc)
+                self.monitor.drop("export_failed")
+                continue
+            if len(item[2]) > self.max_request_bytes:
+                self.monitor.drop("too_large")
+                continue
+            encoded.append(item)
+            parent = span.parent
+            roots += parent is None or parent.is_remote
+        return Batch(encode_request(encoded) if encoded else b"", len(encoded), roots=roots)
+
+    def _add(self, batch: Batch) -> None:
+        if not batch.count:
+            return
+        if self._spooling() and self._to_spool(batch):
+            return
+        self.backlog.push(batch)
+
+    def _spooling(self) -> bool:
+        return self.spool is not None and self.spool.usable and len(self.spool) > 0
+
+    def _to_spool(self, batch: Batch) -> bool:
+        assert self.spool is not None
+        return self.spool.put(batch.body, batch.count)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def bind(self, wake: Callable[[], None]) -> None:
+        """``wake`` is called (from the sender thread) when a request has finished."""
+        self.sender.on_done = wake
+
+    def next_due(self) -> float | None:
+        if self._inflight is not None:
+            return self.clock() + _POLL_INFLIGHT_S  # woken earlier by the sender when done
+        if self.backlog or (self.spool is not None and len(self.spool)):
+            return self._next_attempt
+        return None
+
+    def send_due(self, now: float, deadline: float | None) -> bool:
+        """Collect a finished request, or start the next one; never waits on the network."""
+        if self._inflight is not None:
+            outcome = self.sender.result()
+            if outcome is None:
+                return False
+            self._complete(outcome)
+            return True
+        if now < self._next_attempt:
+            return False
+        timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - now)
+        if timeout <= 0:
+            return False
+        if self.spool is not None and self.spool.usable:
+            if not len(self.spool) and now >= self._rescan_at:
+                self._rescan_at = now + _RESCAN_EVERY_S
+                self.spool.rescan()
+            spooled = self.spool.claim_oldest() if len(self.spool) else None
+            if spooled is not None:
+                self._start(spooled.payload, spooled.count, spooled, timeout)
+                return True
+        head = self.backlog.head()
+        if head is None:
+            return False
+        # The head stays in the backlog while in flight (it still counts against the bound).
+        self._start(head.body, head.count, head, timeout)
+        return True
+
+    def _start(self, body: bytes, count: int, item: Batch | SpooledBatch, timeout: float) -> None:
+        self._inflight = item
+        self._inflight_count = count
+        self._sent_at = time.perf_counter()
+        self.sender.submit(body, timeout)
+
+    def _complete(self, outcome: Outcome) -> None:
+        item, self._inflight = self._inflight, None
+        count = self._inflight_count
+        self.monitor.record(outcome.ok, count, time.perf_counter() - self._sent_at, outcome.error)
+        if outcome.ok:
+            self._failures = 0
+            self._next_attempt = 0.0
+        elif outcome.verdict is Verdict.RETRY:
+            self.monitor.count_retry()
+            delay = self.backoff.delay(self._failures, outcome.retry_after_s)
+            self._failures += 1
+            self._next_attempt = self.clock() + delay
+        if isinstance(item, SpooledBatch):
+            self._after_spooled(item, outcome)
+            return
+        assert item is not None  # the backlog head: only appended to while in flight
+        if outcome.ok:
+            self.backlog.pop()
+        elif outcome.verdict is Verdict.RETRY:
+            self._on_retry(item, outcome)
+        elif outcome.verdict is Verdict.SPLIT:
+            self.backlog.pop()
+            self._split(item)
+        else:
+            self.backlog.pop()
+            self.monitor.drop("export_failed", item.count)
+            self.monitor.drop_traces("export_failed", item.roots)
+
+    def _on_retry(self, head: Batch, outcome: Outcome) -> None:
+        now = self.clock()
+        if head.first_failure is None:
+            head.first_failure = now
+        if self.spool is not None and self.spool.usable:
+            # The receiver is down: move what is in memory to disk, oldest first.
+            while self.backlog:
+                batch = self.backlog.pop()
+                if not self._to_spool(batch):
+                    self.backlog.push_front(batch)
+                    break
+            return
+        if now - head.first_failure > self.retry_budget_s:
+            self.backlog.pop()
+            self.monitor.drop("export_failed", head.count)
+            self.monitor.drop_traces("export_failed", head.roots)
+            logger.debug(
+                "saler_tracing: batch dropped after retrying for %.0fs", now - head.first_failure
+            )
+
+    def _split(self, batch: Batch) -> None:
+        """413: the receiver wants smaller requests; halves go back to the front, in order."""
+        if batch.count <= 1:
+            self.monitor.drop("too_large", batch.count)
+            self.monitor.drop_traces("too_large", batch.roots)
+            return
+        for body, count in reversed(_split_request(batch.body)):
+            self.backlog.push_front(Batch(body, count))
+
+    def _after_spooled(self, spooled: SpooledBatch, outcome: Outcome) -> None:
+        assert self.spool is not None
+        if outcome.verdict is Verdict.RETRY:
+            self.spool.give_back(spooled)
+            return
+        if outcome.verdict is Verdict.SPLIT:
+            parts = _split_request(spooled.payload)
+            if not parts:
+                self.monitor.drop("too_large", spooled.count)
+            for part in parts:
+                if not self.spool.put(part[0], part[1]):
+                    self.monitor.drop("export_failed", part[1])
+        elif not outcome.ok:
+            self.monitor.drop("export_failed", spooled.count)
+        self.spool.done(spooled)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def idle(self) -> bool:
+        """Nothing to do before a flush can end: no request running, nothing in memory, and
+        no spooled batch that could be sent now (the receiver is not in backoff)."""
+        if self._inflight is not None or self.backlog:
+            return False
+        spooled = self.spool is not None and self.spool.usable and len(self.spool) > 0
+        return not (spooled and self.clock() >= self._next_attempt)
+
+    def pending(self) -> int:
+        return self.backlog.spans + self._in_transit
+
+    def pending_bytes(self) -> int:
+        return self.backlog.bytes
+
+    def finish(self) -> int:
+        """At shutdown: spool what could not be sent (when on); the rest is returned to be
+        counted as dropped (``shutdown``)."""
+        lost = 0
+        if isinstance(self._inflight, SpooledBatch) and self.spool is not None:
+            self.spool.give_back(self._inflight)  # still on disk for the next process
+        self._inflight = None
+        while self.backlog:
+            batch = self.backlog.pop()
+            if self.spool is None or not self._to_spool(batch):
+                lost += batch.count
+        return lost
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+def _split_request(payload: bytes) -> list[tuple[bytes, int]]:
+    """A request cut in two halves, in order, each grouped by resource and scope as before
+    (only after HTTP 413: rare enough to go through protobuf objects)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(payload)
+    flat = [
+        (rs, ss, span)
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+    if len(flat) <= 1:
+        return []
+    out = []
+    for part in (flat[: len(flat) // 2], flat[len(flat) // 2 :]):
+        half = ExportTraceServiceRequest()
+        last: tuple[int, int] | None = None
+        new_ss: Any = None
+        for rs, ss, span in part:
+            if last != (id(rs), id(ss)):
+                new_rs = half.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
+                new_ss = new_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
+                last = (id(rs), id(ss))
+            new_ss.spans.append(span)
+        out.append((half.SerializeToString(), len(part)))
+    return out

@@ -1,0 +1,217 @@
+"""Our batch ``SpanProcessor``: the tail of the pipeline, in place of the SDK's
+``BatchSpanProcessor``.
+
+The request thread only appends the span to :class:`SpanQueue` (no lock, no I/O) and, once a
+batch is ready, sets an event. One daemon export thread does the rest through a sink (see
+``sinks.py``; the OTLP sink sends on a thread of its own), with instrumentation suppressed so
+exporting never traces itself.
+
+Deadlines: ``force_flush(timeout)`` and ``shutdown()`` wait at most their deadline; the
+export thread is given the same deadline so a send never runs past it, and whatever is still
+unsent at shutdown is spooled (when the spool is on) or counted as dropped (``shutdown``).
+A receiver that hangs cannot hold shutdown: the thread is a daemon and is left behind.
+
+Fork: ``os.register_at_fork`` gives a child (gunicorn ``--preload``, Celery prefork,
+multiprocessing ``fork``) a fresh queue, a fresh sink (new connection) and a running export
+thread; the spans queued in the parent stay the parent's to export.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export.queue import SpanQueue, Tally
+from saler_tracing._internal.export.sinks import Sink
+from saler_tracing._internal.monitor import ExportMonitor
+
+
+class ExportProcessor(SpanProcessor):
+    def __init__(
+        self,
+        make_sink: Callable[[], Sink],
+        monitor: ExportMonitor,
+        *,
+        max_queue_size: int,
+        max_batch: int,
+        schedule_delay_s: float,
+        shutdown_timeout_s: float,
+    ) -> None:
+        if max_batch <= 0 or schedule_delay_s <= 0:
+            raise ValueError("max_export_batch_size and schedule_delay must be greater than 0")
+        self._make_sink = make_sink
+        self.monitor = monitor
+        self.max_batch = min(max_batch, max_queue_size)
+        self.schedule_delay_s = schedule_delay_s
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.queue = SpanQueue(max_queue_size)
+        self._late = Tally()  # spans ended after shutdown began (counted lock-free too)
+        self._folded = {"queue_full": 0, "shutdown": 0}
+        monitor.collectors.append(self.fold_drops)
+        monitor.queue_depth = self._depth
+        monitor.queue_bytes = self._backlog_bytes
+        self._start()
+        ref = weakref.WeakMethod(self._after_fork_in_child)
+        os.register_at_fork(after_in_child=lambda: (ref() or _noop)())
+
+    def _start(self) -> None:
+        # Readers and the export thread take it, never on_end; new after a fork, as a lock
+        # held by another thread at fork time would stay locked in the child.
+        self._fold_lock = threading.Lock()
+        self.sink = self._make_sink()
+        self._wake = threading.Event()
+        self.sink.bind(self._wake.set)
+        self._flush_lock = threading.Lock()  # one flush at a time (never taken by on_end)
+        self._flush_deadline: float | None = None
+        self._flushed = threading.Event()
+        self._stopping = False
+        self._stop_deadline: float | None = None
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="saler-tracing-export", daemon=True)
+        self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        if self._done:
+            return
+        self.queue.clear()  # the parent exports these
+        self._start()
+
+    # -- request thread -----------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is None or not ctx.trace_flags.sampled:
+            return
+        if self._stopping:
+            self._late.add()
+            return
+        queue = self.queue
+        # Wake the export thread once a batch is ready, not on every span after that (while
+        # it cannot take more, e.g. the receiver is down, that would wake it on every span).
+        if queue.put(span) and len(queue) % self.max_batch == 0 and not self._wake.is_set():
+            self._wake.set()
+
+    def fold_drops(self) -> None:
+        """Move the lock-free drop tallies of the request threads into the monitor."""
+        with self._fold_lock:
+            for reason, tally in (("queue_full", self.queue.refused), ("shutdown", self._late)):
+                total = tally.total()
+                delta = total - self._folded[reason]
+                if delta > 0:
+                    self._folded[reason] = total
+                    self.monitor.drop(reason, delta)
+
+    def _depth(self) -> int:
+        return len(self.queue) + self.sink.pending()
+
+    def _backlog_bytes(self) -> int:
+        return self.sink.pending_bytes()
+
+    # -- export thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        last_partial = time.monotonic()
+        while True:
+            now = time.monotonic()
+            due = self.sink.next_due()
+            sleep = last_partial + self.schedule_delay_s - now
+            if due is not None:
+                sleep = min(sleep, due - now)
+            if self._flush_deadline is None and not self._stopping:
+                self._wake.wait(max(sleep, 0.0))
+            self._wake.clear()
+            deadline = self._stop_deadline if self._stopping else self._flush_deadline
+            now = time.monotonic()
+            partial = deadline is not None or now - last_partial >= self.schedule_delay_s
+            if partial:
+                last_partial = now
+            try:
+                self.fold_drops()
+                self._cycle(partial, deadline)
+                if deadline is not None:
+                    self._after_urgent_cycle(deadline)
+            except Exception as exc:  # keep exporting whatever one cycle hit
+                record_internal_error("export thread", exc)
+                # Do not spin on the same error under a deadline: end the flush (it reports
+                # what is left) or the shutdown.
+                self._flush_deadline = None
+                self._flushed.set()
+                if self._stopping:
+                    self._done = True
+            if self._done:
+                return
+
+    def _cycle(self, partial: bool, deadline: float | None) -> None:
+        while True:
+            moved = self.sink.intake(self.queue, partial)
+            sent = self.sink.send_due(time.monotonic(), deadline)
+            if not moved and not sent:
+                return
+
+    def _after_urgent_cycle(self, deadline: float) -> None:
+        """After a cycle under a flush or shutdown deadline: done, or wait for the next retry
+        (never past the deadline; a new flush or the stop wakes us early)."""
+        empty = not len(self.queue) and self.sink.idle()
+        now = time.monotonic()
+        due = self.sink.next_due()
+        hopeless = due is None or due >= deadline  # nothing more will happen in time
+        if empty or now >= deadline or (hopeless and not len(self.queue)):
+            if self._stopping:
+                self._finish()
+            else:
+                self._flush_deadline = None
+                self._flushed.set()
+            return
+        if due is not None and due > now:
+            self._wake.wait(min(due, deadline) - now)
+
+    def _finish(self) -> None:
+        self.fold_drops()
+        lost = self.sink.finish() + len(self.queue.take(len(self.queue) + 1))
+        if lost:
+            self.monitor.drop("shutdown", lost)
+        self.sink.close()
+        self._done = True
+
+    # -- flush and shutdown -------------------------------------------------------------------
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        if self._done or self._stopping:
+            return not len(self.queue)
+        with self._flush_lock:
+            self._flushed.clear()
+            self._flush_deadline = time.monotonic() + timeout_millis / 1000
+            self._wake.set()
+            done = self._flushed.wait(timeout_millis / 1000) and not self._depth()
+            self.fold_drops()
+            return done
+
+    def shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stop_deadline = time.monotonic() + self.shutdown_timeout_s
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(self.shutdown_timeout_s + 0.05)
+        if self._thread.is_alive() and not self._done:
+            # Stuck on a receiver that does not answer: what is left is lost, and counted.
+            self._done = True
+            self.fold_drops()
+            lost = len(self.queue.take(len(self.queue) + 1)) + self.sink.pending()
+            if lost:
+                self.monitor.drop("shutdown", lost)
+
+
+def _noop() -> None:
+    pass

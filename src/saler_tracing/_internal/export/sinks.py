@@ -1,0 +1,81 @@
+"""What the export thread does with the spans it takes from the queue.
+
+:class:`GenericSink` hands them to any SDK ``SpanExporter`` (console, in-memory, a custom
+one) through :class:`MonitoredExporter`; such an exporter owns its own retries.
+
+:class:`OtlpSink` is the fast path for OTLP: it encodes spans itself, keeps the encoded batches
+in the byte-bounded :class:`Backlog`, sends them through a :class:`Transport`, retries with
+backoff, splits on 413, and overflows to the :class:`Spool` when the receiver stays down.
+Ordering: while the spool holds anything, new batches are appended to it rather than sent
+directly, so batches reach the receiver in the order they were made.
+
+Both are used by the export thread only: no locks. :class:`OtlpSink` lives in
+``otlp_sink.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from saler_tracing._internal.export.queue import SpanQueue
+from saler_tracing._internal.monitor import ExportMonitor, MonitoredExporter
+
+
+class Sink(Protocol):
+    def bind(self, wake: Callable[[], None]) -> None: ...
+
+    def intake(self, queue: SpanQueue, partial: bool) -> bool: ...
+
+    def send_due(self, now: float, deadline: float | None) -> bool: ...
+
+    def next_due(self) -> float | None: ...
+
+    def idle(self) -> bool: ...
+
+    def pending(self) -> int: ...
+
+    def pending_bytes(self) -> int: ...
+
+    def finish(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class GenericSink:
+    def __init__(self, exporter: SpanExporter, monitor: ExportMonitor, max_batch: int) -> None:
+        self.exporter = MonitoredExporter(exporter, monitor)
+        self.max_batch = max_batch
+
+    def bind(self, wake: Callable[[], None]) -> None:
+        pass  # exports synchronously in the export thread: nothing to wake it for
+
+    def intake(self, queue: SpanQueue, partial: bool) -> bool:
+        moved = False
+        while len(queue) >= self.max_batch or (partial and len(queue)):
+            self.exporter.export(queue.take(self.max_batch))
+            moved = True
+        return moved
+
+    def send_due(self, now: float, deadline: float | None) -> bool:
+        return False
+
+    def next_due(self) -> float | None:
+        return None
+
+    def idle(self) -> bool:
+        return True
+
+    def pending(self) -> int:
+        return 0
+
+    def pending_bytes(self) -> int:
+        return 0
+
+    def finish(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.exporter.shutdown()

@@ -1,0 +1,197 @@
+"""Sending encoded OTLP requests: HTTP (``http.client``, keep-alive) and gRPC (pre-encoded bytes).
+
+Each transport turns one attempt into an :class:`~.retry.Outcome` and never raises: the
+export thread decides what to do next. Both are used from the export thread only, and
+re-created in a forked child (a socket or gRPC channel must not be shared across a fork).
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+
+from saler_tracing._internal.export import retry
+from saler_tracing._internal.export.retry import Outcome
+
+
+class Transport(Protocol):
+    def send(self, body: bytes, timeout_s: float) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class HttpTransport:
+    """OTLP/HTTP protobuf on one keep-alive connection, re-opened after any error."""
+
+    def __init__(self, endpoint: str, headers: dict[str, str], compression: str = "none") -> None:
+        parts = urlsplit(endpoint)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (443 if self.https else 80)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.gzip = compression == "gzip"
+        self.headers = {
+            "Content-Type": "application/x-protobuf",
+            "User-Agent": "saler-tracing",
+            **headers,
+        }
+        if self.gzip:
+            self.headers["Content-Encoding"] = "gzip"
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self.https:
+                self._conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=timeout_s, context=ssl.create_default_context()
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
+        self._conn.timeout = timeout_s
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(timeout_s)
+        return self._conn
+
+    def send(self, body: bytes, timeout_s: float) -> Outcome:
+        payload = gzip.compress(body, compresslevel=1) if self.gzip else body
+        try:
+            conn = self._connection(max(timeout_s, 0.001))
+            conn.request("POST", self.path, body=payload, headers=self.headers)
+            response = conn.getresponse()
+            response.read()  # drain so the connection can be reused
+            status = response.status
+            retry_after = response.getheader("Retry-After")
+            if response.will_close:
+                self.close()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return retry.from_exception(exc)
+        return retry.from_http(status, retry_after)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+class GrpcTransport:
+    """OTLP/gRPC sending bytes we encoded ourselves (no protobuf objects on the way)."""
+
+    def __init__(self, endpoint: str, headers: dict[str, str], compression: str = "none") -> None:
+        import grpc
+
+        self._grpc = grpc
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        target = f"{parts.hostname}:{parts.port or 4317}"
+        if parts.scheme == "https":
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+        else:
+            self._channel = grpc.insecure_channel(target)
+        self._metadata = tuple((k.lower(), v) for k, v in headers.items())
+        self._compression = grpc.Compression.Gzip if compression == "gzip" else None
+        # No serializers: grpc passes our bytes through and hands back the raw response.
+        self._call = self._channel.unary_unary(_EXPORT_METHOD)
+
+    def send(self, body: bytes, timeout_s: float) -> Outcome:
+        grpc = self._grpc
+        try:
+            self._call(
+                body,
+                timeout=max(timeout_s, 0.001),
+                metadata=self._metadata,
+                compression=self._compression,
+            )
+        except grpc.RpcError as err:
+            code = err.code() if hasattr(err, "code") else None
+            value = code.value[0] if code is not None else 2
+            name = code.name if code is not None else "UNKNOWN"
+            return retry.from_grpc(value, name, _retry_info(err))
+        except Exception as exc:
+            return retry.from_exception(exc)
+        return retry.OK
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _retry_info(err: Any) -> float | None:
+    """The delay in ``google.rpc.RetryInfo`` from the error's status details, if any."""
+    try:
+        from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+
+        for key, value in err.trailing_metadata() or ():
+            if key != "grpc-status-details-bin":
+                continue
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    info = error_details_pb2.RetryInfo()
+                    detail.Unpack(info)
+                    return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+    except Exception:  # details are a hint; a malformed one is ignored
+        return None
+    return None
+
+
+class Sender:
+    """One daemon thread doing the blocking sends, one at a time.
+
+    The export thread hands it a request and goes on encoding: while a receiver is slow or
+    hangs, spans still become compact bytes in the byte-bounded backlog instead of piling up
+    as span objects (which the garbage collector would walk through again and again, time
+    taken from the application's threads). Only the export thread and this thread touch its
+    lock.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.on_done: Callable[[], None] = lambda: None
+        self._cond = threading.Condition()
+        self._job: tuple[bytes, float] | None = None
+        self._result: Outcome | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="saler-tracing-send", daemon=True)
+        self._thread.start()
+
+    def submit(self, body: bytes, timeout_s: float) -> None:
+        with self._cond:
+            self._result = None
+            self._job = (body, timeout_s)
+            self._cond.notify()
+
+    def result(self) -> Outcome | None:
+        """The outcome of the last request, ``None`` while it is still running."""
+        return self._result
+
+    def _run(self) -> None:
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # exporting never traces itself
+        while True:
+            with self._cond:
+                while self._job is None and not self._closed:
+                    self._cond.wait()
+                if self._job is None:
+                    return  # closed: the pipeline was shut down
+                body, timeout_s = self._job
+                self._job = None
+            try:
+                outcome = self.transport.send(body, timeout_s)
+            except Exception as exc:  # a transport bug must not kill the thread
+                outcome = retry.from_exception(exc)
+            self._result = outcome
+            self.on_done()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self.transport.close()
