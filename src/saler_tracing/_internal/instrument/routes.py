@@ -38,17 +38,34 @@ class RouteResolver:
 
 
 def _match(routes: Any, scope: MutableMapping[str, Any], prefix: str) -> str | None:
-    from starlette.routing import Match, Mount
+    from starlette._utils import get_route_path
+    from starlette.routing import Match, Mount, Route, WebSocketRoute
 
+    route_path = get_route_path(scope)
+    is_http = scope["type"] == "http"
+    method = scope.get("method")
     partial: str | None = None
     for route in routes:
+        path = getattr(route, "path", "")
+        # Plain routes: one regex test, as the router itself does, without building the
+        # child scope and converting path parameters as ``route.matches()`` would.
+        if isinstance(route, Route):
+            if not is_http or not route.path_regex.match(route_path):
+                continue
+            if route.methods and method not in route.methods:
+                partial = partial or prefix + path  # the router answers 405 for it
+                continue
+            return prefix + path
+        if isinstance(route, WebSocketRoute):
+            if not is_http and route.path_regex.match(route_path):
+                return prefix + path
+            continue
         try:
             match, child = route.matches(scope)
         except Exception:  # a custom route that cannot match this scope type
             continue
         if match is Match.NONE:
             continue
-        path = getattr(route, "path", "")
         if isinstance(route, Mount):
             inner = dict(scope)
             inner.update(child)
@@ -60,6 +77,7 @@ def _match(routes: Any, scope: MutableMapping[str, Any], prefix: str) -> str | N
             continue
         if match is Match.FULL:
             return prefix + path
-        if partial is None:  # right path, other method: the router answers 405 for it
+        if partial is None:
             partial = prefix + path
     return partial
+
