@@ -13,6 +13,7 @@ PUBLIC = {
     "ExportOptions",
     "MissingExtraError",
     "SamplingOptions",
+    "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

@@ -16,6 +16,7 @@ from saler_tracing._internal.options import (
     SamplingOptions,
     ScrubbingOptions,
 )
+from saler_tracing._internal.scrub.scrubber import ScrubMatch
 from saler_tracing._internal.setup import configure, force_flush, shutdown
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ExportOptions",
     "MissingExtraError",
     "SamplingOptions",
+    "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

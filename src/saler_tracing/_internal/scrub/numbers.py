@@ -1,0 +1,158 @@
+"""Phone numbers and payment cards: the detectors that read runs of digits.
+
+A run is digits with the separators people type between them (spaces, dashes, brackets),
+so ``+966 50 123 4567`` and ``4111-1111-1111-1111`` are each one run. Within a run,
+windows of whole digit groups are tried from the longest: a card needs 13–19 digits, a
+known issuer prefix and the Luhn checksum; a phone needs ``+`` or ``00`` with a country code,
+or the exact shape of a Saudi/UAE (``05…``, 10 digits) or Egyptian (``01[0125]…``, 11 digits)
+mobile number, or ``966 5…``/``971 5…``/``20 1…`` written without the plus. Eastern Arabic
+digits count as digits. Runs glued to letters (hex ids, ``SKU123…``) are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+Match = tuple[int, int, str]
+
+_RUN = re.compile(r"[+(\d][\d \-()]*\d")
+_GROUP = re.compile(r"\d+")
+_TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# Country codes accepted after a ``00`` international prefix (where ``00`` is ambiguous
+# with zero-padded numbers, only the regions the platform serves, plus a few large ones).
+_CALLING_CODES = (
+    "966",
+    "971",
+    "20",
+    "965",
+    "974",
+    "973",
+    "968",
+    "962",
+    "961",
+    "964",
+    "963",
+    "967",
+    "212",
+    "216",
+    "213",
+    "218",
+    "249",
+    "90",
+    "92",
+    "91",
+    "44",
+    "33",
+    "49",
+    "1",
+)
+_EGYPT_MOBILE = frozenset({"010", "011", "012", "015"})
+
+
+def ascii_digits(text: str) -> str:
+    return text.translate(_TO_ASCII)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, ch in enumerate(reversed(digits)):
+        n = ord(ch) - 48
+        if index % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def issuer_known(d: str) -> bool:
+    """Prefixes of the card networks (Visa, Mastercard, Amex, Discover, JCB, Diners,
+    UnionPay, Maestro, mada, Meeza). Epoch timestamps (``17…``) and most ids fail here."""
+    first = d[0]
+    if first in "456":
+        return True
+    if first == "3":
+        return d[1] in "04678" or "3528" <= d[:4] <= "3589"
+    if first == "2":
+        return "2221" <= d[:4] <= "2720"
+    return d.startswith("9682")
+
+
+def card(d: str, groups: list[str]) -> bool:
+    if not 13 <= len(d) <= 19 or not issuer_known(d):
+        return False
+    # Typed cards come in groups of 4 (Amex 4-6-5); digits split into many short groups
+    # are a list of small numbers, not a card.
+    if len(groups) > 1 and min(len(g) for g in groups) < 3:
+        return False
+    return luhn_valid(d)
+
+
+def phone(d: str, plus: bool) -> bool:
+    n = len(d)
+    if plus:
+        return 8 <= n <= 15 and d[0] != "0"
+    if d.startswith("00"):
+        return 10 <= n <= 17 and d[2:].startswith(_CALLING_CODES)
+    if n == 10:
+        return d.startswith("05")
+    if n == 11:
+        return d[:3] in _EGYPT_MOBILE
+    if n == 12:
+        return d[:4] in ("9665", "9715") or (d[:3] == "201" and d[3] in "0125")
+    return False
+
+
+def digit_runs(text: str) -> list[Match]:
+    out: list[Match] = []
+    for run in _RUN.finditer(text):
+        start, end = run.span()
+        if end - start < 8:
+            continue
+        glued_before = start > 0 and (
+            text[start - 1] in _LETTERS
+            or (text[start - 1] in "-." and start > 1 and text[start - 2] in _ALNUM)
+        )
+        plus = text[start] == "+"
+        groups = [
+            (g.start() + start, g.end() + start, ascii_digits(g.group()))
+            for g in _GROUP.finditer(run.group())
+        ]
+        out.extend(_windows(text, groups, plus, glued_before, start))
+    return out
+
+
+def _windows(
+    text: str, groups: list[tuple[int, int, str]], plus: bool, glued: bool, run_start: int
+) -> list[Match]:
+    out: list[Match] = []
+    i = 0
+    while i < len(groups):
+        if i == 0 and glued:
+            i += 1
+            continue
+        hit = None
+        for j in range(len(groups) - 1, i - 1, -1):
+            parts = [g[2] for g in groups[i : j + 1]]
+            d = "".join(parts)
+            if len(d) < 8:
+                break
+            end = groups[j][1]
+            if end < len(text) and text[end] in _LETTERS:
+                continue
+            if not d.isascii():
+                continue
+            if card(d, parts):
+                hit = (j, "card_number")
+                break
+            if phone(d, plus and i == 0):
+                hit = (j, "phone")
+                break
+        if hit is None:
+            i += 1
+            continue
+        j, rule = hit
+        begin = run_start if (i == 0 and plus) else groups[i][0]
+        out.append((begin, groups[j][1], rule))
+        i = j + 1
+    return out
