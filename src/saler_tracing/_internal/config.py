@@ -155,6 +155,13 @@ SCRUB_CLIENT_IP = s.Setting(
 API_TOKEN: s.Setting[str | None] = s.Setting(
     "api.token", ("SALER_TRACING_API_TOKEN",), None, s.as_str, "stats bearer token"
 )
+API_ALLOW_LOOPBACK = s.Setting(
+    "api.allow_loopback",
+    ("SALER_TRACING_API_ALLOW_LOOPBACK",),
+    False,
+    s.as_bool,
+    "open stats to loopback clients when no token or dependency is set",
+)
 UNHEALTHY_AFTER_S = s.Setting(
     "api.unhealthy_after_s",
     ("SALER_TRACING_UNHEALTHY_AFTER",),
@@ -205,6 +212,7 @@ class ScrubbingConfig:
 class ApiConfig:
     token: str | None
     unhealthy_after_s: float
+    allow_loopback: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,5 +335,6 @@ def resolve(
         api=ApiConfig(
             token=API_TOKEN.resolve(api.token, environ),
             unhealthy_after_s=UNHEALTHY_AFTER_S.resolve(api.unhealthy_after_s, environ),
+            allow_loopback=API_ALLOW_LOOPBACK.resolve(api.allow_loopback, environ),
         ),
     )

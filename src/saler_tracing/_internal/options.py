@@ -90,3 +90,7 @@ class ApiOptions:
     unhealthy_after_s: float | None = None
     """Health answers 503 once exports have failed this long.
     Env: SALER_TRACING_UNHEALTHY_AFTER."""
+    allow_loopback: bool | None = None
+    """With no token and no ``authorize`` dependency, let loopback clients (without forwarding
+    headers) read stats; off by default because a same-host proxy makes every caller loopback.
+    Env: SALER_TRACING_API_ALLOW_LOOPBACK."""
