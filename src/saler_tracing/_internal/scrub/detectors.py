@@ -68,8 +68,12 @@ def auth_credentials(text: str) -> list[Match]:
     for m in _AUTH_SCHEME.finditer(text):
         scheme, value = m.group(1).lower(), m.group(2)
         if scheme == "basic":
-            if _is_basic(value):
-                out.append((m.start(), m.end(), "basic_auth"))
+            # Base64 may contain ``/``: in a path the credential ends at one of them.
+            cuts = [len(value)] + [i for i in range(len(value) - 1, 7, -1) if value[i] == "/"]
+            for cut in cuts:
+                if _is_basic(value[:cut]):
+                    out.append((m.start(), m.start(2) + cut, "basic_auth"))
+                    break
         elif _looks_like_secret(value):
             out.append((m.start(), m.end(), "bearer"))
     return out

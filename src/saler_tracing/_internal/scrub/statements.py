@@ -46,11 +46,16 @@ _SQL_ITEM = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^,()'\"]+|[(),]")
 def assignments(text: str, rule_for: RuleFor) -> list[Match]:
     out: list[Match] = []
     if "=" in text or ":" in text or "：" in text:
-        for m in _ASSIGN.finditer(text):
+        pos = 0
+        while (m := _ASSIGN.search(text, pos)) is not None:
             key = m.group("key")
             rule = rule_for(key.rsplit(".", 1)[-1]) or rule_for(key)
             if rule is not None and not m.group("value").startswith("[REDACTED"):
                 out.append((m.start("value"), m.end("value"), rule))
+                pos = m.end()
+            else:
+                # ``failed: password=x``: the value of a harmless key may hold the next key.
+                pos = m.start("value")
     if "رقم" in text or "كلمة" in text or "رمز" in text:
         for m in _ARABIC.finditer(text):
             out.append((m.start("value"), m.end("value"), _ARABIC_WORDS[m.group("key")]))
