@@ -174,20 +174,20 @@ class Scrubber:
                 found = number_rule(item)
                 if found is not None:
                     # A list must keep one type: the whole list becomes markers.
-                    return self._decided(key, value, found, [marker(found)] * len(items), report)
+                    return self._decided(key, value, found, (marker(found),) * len(items), report)
         if not rules:
             return None
-        return self._decided(key, value, rules[0], items, report, rules)
+        return self._decided(key, value, rules[0], tuple(items), report, rules)
 
     def _markers(self, value: Any, rule: str) -> AttributeValue:
         if isinstance(value, (list, tuple)):
-            return [self.text.mark(rule, str(item)) for item in value]
+            return tuple(self.text.mark(rule, str(item)) for item in value)
         return self.text.mark(rule, str(value))
 
     def _pseudo(self, value: Any) -> AttributeValue:
         assert self.pseudonymizer is not None
         if isinstance(value, (list, tuple)):
-            return [self.pseudonymizer.token(str(item)) for item in value]
+            return tuple(self.pseudonymizer.token(str(item)) for item in value)
         return self.pseudonymizer.token(str(value))
 
     def _decided(
@@ -217,5 +217,5 @@ def _attribute(value: Any) -> AttributeValue:
     if isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
+        return tuple(value)
     return str(value)

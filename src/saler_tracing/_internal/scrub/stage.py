@@ -71,7 +71,7 @@ class ScrubStage(Stage):
             return span
         self.spans_scrubbed += 1
         new_attrs = dict(attrs if attrs is not None else (span.attributes or {}))
-        new_attrs[REPORT_KEY] = sorted(set(report))
+        new_attrs[REPORT_KEY] = tuple(sorted(set(report)))
         return _ScrubbedSpan(
             name=name,
             context=span.context,
