@@ -15,7 +15,8 @@ import re
 
 Match = tuple[int, int, str]
 
-_RUN = re.compile(r"[+(\d][\d \-()]*\d")
+# At least 8 characters: shorter runs (versions, prices, years) never reach Python code.
+_RUN = re.compile(r"[+(\d][\d \-()]{6,}\d")
 _GROUP = re.compile(r"\d+")
 _TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
@@ -106,9 +107,7 @@ def phone(d: str, plus: bool) -> bool:
 def digit_runs(text: str) -> list[Match]:
     out: list[Match] = []
     for run in _RUN.finditer(text):
-        start, end = run.span()
-        if end - start < 8:
-            continue
+        start = run.start()
         glued_before = start > 0 and (
             text[start - 1] in _LETTERS
             or (text[start - 1] in "-." and start > 1 and text[start - 2] in _ALNUM)
@@ -126,6 +125,9 @@ def _windows(
     text: str, groups: list[tuple[int, int, str]], plus: bool, glued: bool, run_start: int
 ) -> list[Match]:
     out: list[Match] = []
+    cum = [0]
+    for g in groups:
+        cum.append(cum[-1] + len(g[2]))
     i = 0
     while i < len(groups):
         if i == 0 and glued:
@@ -133,10 +135,13 @@ def _windows(
             continue
         hit = None
         for j in range(len(groups) - 1, i - 1, -1):
+            n = cum[j + 1] - cum[i]
+            if n < 8:
+                break
+            if n > 19:  # longer than any card or phone: no need to build the string
+                continue
             parts = [g[2] for g in groups[i : j + 1]]
             d = "".join(parts)
-            if len(d) < 8:
-                break
             end = groups[j][1]
             if end < len(text) and text[end] in _LETTERS:
                 continue

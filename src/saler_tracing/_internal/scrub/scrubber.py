@@ -53,6 +53,8 @@ _IP_KEYS = frozenset(
 # These rules cannot describe a number, so ``email_count=3`` stays a number.
 _TEXT_ONLY = frozenset({"email", "name", "address"})
 Plan = tuple[str, str]
+_MAX_CLEAN = 8192
+_MAX_CACHED_LEN = 512
 
 
 class Scrubber:
@@ -75,6 +77,7 @@ class Scrubber:
         self.redact_ip = redact_ip
         self.callback = callback
         self._plans: dict[str, Plan] = {}
+        self._clean: dict[tuple[str, str], None] = {}
 
     def plan(self, key: str) -> Plan:
         try:
@@ -153,11 +156,23 @@ class Scrubber:
         return None
 
     def _search(self, kind: str, value: str) -> tuple[str, list[str]] | None:
+        # Most values repeat (user agents, statuses, templated SQL); one found clean is
+        # remembered, so the detectors run once per distinct value, not once per span.
+        # Only clean values are kept: nothing sensitive is held here.
+        cache_key = (kind, value)
+        if cache_key in self._clean:
+            return None
         if kind == "statement":
-            return self.text.statement(value)
-        if kind == "query":
-            return self.text.query(value)
-        return self.text.scrub(value)
+            done = self.text.statement(value)
+        elif kind == "query":
+            done = self.text.query(value)
+        else:
+            done = self.text.scrub(value)
+        if done is None and len(value) <= _MAX_CACHED_LEN:
+            if len(self._clean) >= _MAX_CLEAN:
+                self._clean.clear()
+            self._clean[cache_key] = None
+        return done
 
     def _sequence(
         self, key: str, kind: str, value: Sequence[Any], report: list[str]
