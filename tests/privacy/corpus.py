@@ -54,9 +54,22 @@ def _group(text: str, size: int, sep: str) -> str:
 
 def cards() -> list[Secret]:
     out = []
-    prefixes = [("4", 16), ("51", 16), ("55", 16), ("2223", 16), ("34", 15), ("37", 15),
-                ("6011", 16), ("4", 19), ("588845", 16), ("440647", 16), ("9682", 16),
-                ("62", 16), ("3528", 16), ("507803", 16)]
+    prefixes = [
+        ("4", 16),
+        ("51", 16),
+        ("55", 16),
+        ("2223", 16),
+        ("34", 15),
+        ("37", 15),
+        ("6011", 16),
+        ("4", 19),
+        ("588845", 16),
+        ("440647", 16),
+        ("9682", 16),
+        ("62", 16),
+        ("3528", 16),
+        ("507803", 16),
+    ]
     for i, (prefix, length) in enumerate(prefixes * 3):
         number = luhn_complete(prefix, length)
         style = i % 3
@@ -71,10 +84,32 @@ def cards() -> list[Secret]:
 
 
 def ibans() -> list[Secret]:
-    specs = {"SA": "80" + "000", "AE": "033", "KW": "CBKU", "QA": "DOHB", "BH": "NBOB",
-             "OM": "018", "EG": "0019", "GB": "NWBK", "DE": "3704", "JO": "CBJO", "TR": "00061"}
-    lengths = {"SA": 24, "AE": 23, "KW": 30, "QA": 29, "BH": 22, "OM": 23, "EG": 29,
-               "GB": 22, "DE": 22, "JO": 30, "TR": 26}
+    specs = {
+        "SA": "80" + "000",
+        "AE": "033",
+        "KW": "CBKU",
+        "QA": "DOHB",
+        "BH": "NBOB",
+        "OM": "018",
+        "EG": "0019",
+        "GB": "NWBK",
+        "DE": "3704",
+        "JO": "CBJO",
+        "TR": "00061",
+    }
+    lengths = {
+        "SA": 24,
+        "AE": 23,
+        "KW": 30,
+        "QA": 29,
+        "BH": 22,
+        "OM": 23,
+        "EG": 29,
+        "GB": 22,
+        "DE": 22,
+        "JO": 30,
+        "TR": 26,
+    }
     out = []
     for i, (country, bank) in enumerate(list(specs.items()) * 2):
         bban = bank + _digits(lengths[country] - 4 - len(bank))
@@ -88,8 +123,9 @@ def phones() -> list[Secret]:
     out = []
     for _ in range(5):
         d = _digits(7)
-        out.append(Secret("phone", f"+966 5{_rng.choice('034569')} {d[:3]} {d[3:]}",
-                          (f"5{d}"[-8:], d)))
+        out.append(
+            Secret("phone", f"+966 5{_rng.choice('034569')} {d[:3]} {d[3:]}", (f"5{d}"[-8:], d))
+        )
         d = _digits(7)
         out.append(Secret("phone", f"+9715{_rng.choice('0256')}{d}", (d,)))
         d = _digits(8)
@@ -110,11 +146,33 @@ def phones() -> list[Secret]:
 
 
 def emails() -> list[Secret]:
-    names = ["ahmed.alsaud", "fatima.zahra", "mohammed_92", "noura+orders", "omar.elsayed",
-             "layla.hassan", "john.smith", "sara-k", "abdullah.alqahtani", "mariam.ali",
-             "khalid1987", "emily.chen", "yousef.mansour", "hala.othman", "r.fernandes"]
-    domains = ["gmail.com", "example.com.sa", "mail.ae", "company.eg", "outlook.com",
-               "shop.example.co.uk", "hotmail.com", "stc.com.sa"]
+    names = [
+        "ahmed.alsaud",
+        "fatima.zahra",
+        "mohammed_92",
+        "noura+orders",
+        "omar.elsayed",
+        "layla.hassan",
+        "john.smith",
+        "sara-k",
+        "abdullah.alqahtani",
+        "mariam.ali",
+        "khalid1987",
+        "emily.chen",
+        "yousef.mansour",
+        "hala.othman",
+        "r.fernandes",
+    ]
+    domains = [
+        "gmail.com",
+        "example.com.sa",
+        "mail.ae",
+        "company.eg",
+        "outlook.com",
+        "shop.example.co.uk",
+        "hotmail.com",
+        "stc.com.sa",
+    ]
     out = []
     for i, name in enumerate(names * 3):
         domain = domains[i % len(domains)]
@@ -131,8 +189,13 @@ def tokens() -> list[Secret]:
     out = []
     for i in range(8):
         sig = base64.urlsafe_b64encode(_rng.randbytes(32)).rstrip(b"=").decode()
-        jwt = ".".join([_b64url({"alg": "HS256", "typ": "JWT"}),
-                        _b64url({"sub": f"user-{i}", "email": f"u{i}@x.com"}), sig])
+        jwt = ".".join(
+            [
+                _b64url({"alg": "HS256", "typ": "JWT"}),
+                _b64url({"sub": f"user-{i}", "email": f"u{i}@x.com"}),
+                sig,
+            ]
+        )
         out.append(Secret("jwt", jwt, (jwt.split(".")[1], sig)))
     for i in range(6):
         raw = base64.b64encode(_rng.randbytes(24)).decode()
@@ -157,19 +220,28 @@ def tokens() -> list[Secret]:
 def keyed() -> list[Secret]:
     """Values nobody could recognise without the name they are stored under."""
     values = [
-        ("password", "hunter2-Blue!"), ("password", "P@ssw0rd!2024"), ("password", "كلمةسر٢٠٢٤xyz"),
-        ("password", "correct horse battery staple"), ("secret", "s3cr3t-webhook-key-9981"),
-        ("national_id", "1098765432"), ("national_id", "2287654321"),
-        ("national_id", "784-1990-1234567-1"), ("national_id", "29001011234567"),
-        ("cvv", "739"), ("cvv", "0412"), ("session", "sess_7f3a9c2e11b04d8f"),
-        ("session", "a81f2c0d9e7b4c3a8d6e"), ("cookie", "sid=af83kd93jd02ks; theme=dark"),
-        ("csrf", "csrf-Zx81Qp02Lm77"), ("otp", "482913"), ("pin", "8524"),
-        ("api_key", "live_9f8e7d6c5b4a3f2e1d0c"), ("token", "tok_1QwErTy2UiOp3AsDf"),
+        ("password", "hunter2-Blue!"),
+        ("password", "P@ssw0rd!2024"),
+        ("password", "كلمةسر٢٠٢٤xyz"),
+        ("password", "correct horse battery staple"),
+        ("secret", "s3cr3t-webhook-key-9981"),
+        ("national_id", "1098765432"),
+        ("national_id", "2287654321"),
+        ("national_id", "784-1990-1234567-1"),
+        ("national_id", "29001011234567"),
+        ("cvv", "739"),
+        ("cvv", "0412"),
+        ("session", "sess_7f3a9c2e11b04d8f"),
+        ("session", "a81f2c0d9e7b4c3a8d6e"),
+        ("cookie", "sid=af83kd93jd02ks; theme=dark"),
+        ("csrf", "csrf-Zx81Qp02Lm77"),
+        ("otp", "482913"),
+        ("pin", "8524"),
+        ("api_key", "live_9f8e7d6c5b4a3f2e1d0c"),
+        ("token", "tok_1QwErTy2UiOp3AsDf"),
         ("ssn", "078-05-1120"),
     ]
-    return [
-        Secret(f"keyed:{rule}", value, (), by_value=False) for rule, value in values
-    ]
+    return [Secret(f"keyed:{rule}", value, (), by_value=False) for rule, value in values]
 
 
 def sensitive() -> list[Secret]:
@@ -177,12 +249,38 @@ def sensitive() -> list[Secret]:
 
 
 LOOK_ALIKES = (
-    "ORD-2024-000123", "ORD-2025-118842", "SKU-88421-BLK", "SKU-10293-XL-RED",
-    "2024-03-15T10:22:33+03:00", "2025-01-01T00:00:00Z", "1710498153123", "1710498153123456",
-    "550e8400-e29b-41d4-a716-446655440000", "9b2f4c3e-1d7a-4e8b-9c0d-2f3e4a5b6c7d",
-    "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "1,299.00 SAR", "ر.س 149.99",
-    "AED 2,450.50", "EGP 18500", "INV/2024/00017", "1Z999AA10123456784", "طلب رقم 4521",
-    "978-3-16-148410-0", "15/03/2024", "v2.14.3", "10.0.0.5", "GET /orders/{order_id}",
-    "شحنة رقم 88213", "qty 3 × 49.90", "batch 20240315-0007", "+15.00", "200", "31.5 ms",
-    "1234567890", "Order 77812345 shipped", "HTTP/1.1", "pool size 16 of 32",
+    "ORD-2024-000123",
+    "ORD-2025-118842",
+    "SKU-88421-BLK",
+    "SKU-10293-XL-RED",
+    "2024-03-15T10:22:33+03:00",
+    "2025-01-01T00:00:00Z",
+    "1710498153123",
+    "1710498153123456",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "9b2f4c3e-1d7a-4e8b-9c0d-2f3e4a5b6c7d",
+    "4bf92f3577b34da6a3ce929d0e0e4736",
+    "00f067aa0ba902b7",
+    "1,299.00 SAR",
+    "ر.س 149.99",
+    "AED 2,450.50",
+    "EGP 18500",
+    "INV/2024/00017",
+    "1Z999AA10123456784",
+    "طلب رقم 4521",
+    "978-3-16-148410-0",
+    "15/03/2024",
+    "v2.14.3",
+    "10.0.0.5",
+    "GET /orders/{order_id}",
+    "شحنة رقم 88213",
+    "qty 3 × 49.90",
+    "batch 20240315-0007",
+    "+15.00",
+    "200",
+    "31.5 ms",
+    "1234567890",
+    "Order 77812345 shipped",
+    "HTTP/1.1",
+    "pool size 16 of 32",
 )

@@ -25,8 +25,12 @@ KEYED_NAMES = {
     "token": ("oauth.access_token", "access_token"),
     "ssn": ("applicant.ssn", "ssn"),
 }
-ARABIC_LABELS = {"password": "كلمة المرور", "otp": "رمز التحقق", "pin": "الرقم السري",
-                 "national_id": "رقم الهوية"}
+ARABIC_LABELS = {
+    "password": "كلمة المرور",
+    "otp": "رمز التحقق",
+    "pin": "الرقم السري",
+    "national_id": "رقم الهوية",
+}
 
 
 def emit_by_value(tracer: trace.Tracer, index: int, secret: Secret) -> None:
@@ -36,8 +40,9 @@ def emit_by_value(tracer: trace.Tracer, index: int, secret: Secret) -> None:
         "corpus.index": index,
         "customer.note": f"العميل {v} طلب التوصيل مساءً",
         "note.en": f"Customer contact: {v}, call after 5pm",
-        "payload": json.dumps({"customer": {"contact": v, "order": "ORD-2024-000123"}},
-                              ensure_ascii=False),
+        "payload": json.dumps(
+            {"customer": {"contact": v, "order": "ORD-2024-000123"}}, ensure_ascii=False
+        ),
         "wrapper": json.dumps({"body": json.dumps({"nested": [v]})}),
         "url.full": f"https://api.example.com/v1/lookup?q={q}&page=2",
         "url.query": f"contact={q}&lang=ar",
@@ -50,8 +55,14 @@ def emit_by_value(tracer: trace.Tracer, index: int, secret: Secret) -> None:
         "baggage.customer.contact": v,
         "tags": ["vip", v],
     }
-    _emit(tracer, f"GET /customers/{v}/orders", attrs, {"message": f"تم الدفع من {v}"},
-          f"payment failed for {v}", f"declined: {v}")
+    _emit(
+        tracer,
+        f"GET /customers/{v}/orders",
+        attrs,
+        {"message": f"تم الدفع من {v}"},
+        f"payment failed for {v}",
+        f"declined: {v}",
+    )
 
 
 def emit_by_key(tracer: trace.Tracer, index: int, secret: Secret) -> None:

@@ -29,8 +29,7 @@ REFUSED = [
 
 @contextmanager
 def app_with(api: ApiOptions, authorize: Callable[..., Any] | None = None) -> Iterator[str]:
-    configure(service_name="api-test", export=ExportOptions(exporter="none"), api=api,
-              environ={})
+    configure(service_name="api-test", export=ExportOptions(exporter="none"), api=api, environ={})
     app = FastAPI()
     app.include_router(health_router(authorize=authorize))
     with serve(app) as url:

@@ -10,8 +10,24 @@ from saler_tracing._internal.scrub import detectors, numbers
 from tests.privacy.corpus import iban_for
 
 DIGIT = st.sampled_from("0123456789")
-ISSUERS = st.sampled_from(["4", "51", "55", "2221", "2720", "34", "37", "6011", "65", "62",
-                           "3528", "588845", "9682", "507803"])
+ISSUERS = st.sampled_from(
+    [
+        "4",
+        "51",
+        "55",
+        "2221",
+        "2720",
+        "34",
+        "37",
+        "6011",
+        "65",
+        "62",
+        "3528",
+        "588845",
+        "9682",
+        "507803",
+    ]
+)
 CONTEXT = st.sampled_from(["", "card: ", "رقم البطاقة ", "paid with ", "(", "«"])
 
 
@@ -29,8 +45,9 @@ def _luhn_digit(body: str) -> str:
 def cards(draw: st.DrawFn) -> str:
     prefix = draw(ISSUERS)
     length = draw(st.integers(min_value=max(13, len(prefix) + 2), max_value=19))
-    body = prefix + "".join(draw(st.lists(DIGIT, min_size=length - len(prefix) - 1,
-                                          max_size=length - len(prefix) - 1)))
+    body = prefix + "".join(
+        draw(st.lists(DIGIT, min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1))
+    )
     number = body + _luhn_digit(body)
     sep = draw(st.sampled_from(["", " ", "-"]))
     if sep and len(number) == 16:
@@ -62,8 +79,11 @@ COUNTRIES = st.sampled_from(sorted(detectors.IBAN_LENGTHS))
 def ibans(draw: st.DrawFn) -> str:
     country = draw(COUNTRIES)
     n = detectors.IBAN_LENGTHS[country] - 4
-    bban = "".join(draw(st.lists(st.sampled_from("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"),
-                                 min_size=n, max_size=n)))
+    bban = "".join(
+        draw(
+            st.lists(st.sampled_from("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"), min_size=n, max_size=n)
+        )
+    )
     return iban_for(country, bban)
 
 
@@ -88,8 +108,12 @@ LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max
 TLD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=6)
 
 
-@given(LOCAL, st.lists(LABEL, min_size=1, max_size=3), TLD, st.sampled_from(["", "البريد: ",
-                                                                             "mail to "]))
+@given(
+    LOCAL,
+    st.lists(LABEL, min_size=1, max_size=3),
+    TLD,
+    st.sampled_from(["", "البريد: ", "mail to "]),
+)
 @settings(max_examples=300)
 def test_emails_are_found(local: str, labels: list[str], tld: str, before: str) -> None:
     address = f"{local}@{'.'.join(labels)}.{tld}"
@@ -101,8 +125,11 @@ def test_emails_are_found(local: str, labels: list[str], tld: str, before: str) 
     assert text[start:end].endswith(tld)
 
 
-@given(st.sampled_from(["+966 5", "+9665", "+971 5", "+20 10", "+20 12", "00966 5"]),
-       st.text(alphabet="0123456789", min_size=8, max_size=8), st.sampled_from([" ", "-", ""]))
+@given(
+    st.sampled_from(["+966 5", "+9665", "+971 5", "+20 10", "+20 12", "00966 5"]),
+    st.text(alphabet="0123456789", min_size=8, max_size=8),
+    st.sampled_from([" ", "-", ""]),
+)
 def test_gulf_and_egyptian_mobiles_are_found(prefix: str, digits: str, sep: str) -> None:
     number = prefix + digits[:4] + sep + digits[4:]
     if prefix.startswith(("+966", "+971", "00966")):

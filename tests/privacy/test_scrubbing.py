@@ -27,7 +27,9 @@ def test_on_by_default_and_the_marker_never_echoes_the_secret(span_capture: Span
 
 def test_the_live_span_the_application_holds_is_not_modified(span_capture: SpanCapture) -> None:
     tracer = trace.get_tracer("t")
-    with tracer.start_as_current_span("GET /u/ahmed@example.com", attributes={"token": "t0k3n-abc"}) as live:
+    with tracer.start_as_current_span(
+        "GET /u/ahmed@example.com", attributes={"token": "t0k3n-abc"}
+    ) as live:
         live.add_event("e", {"email": "a@b.com"})
     exported = span_capture.one("GET /u/[REDACTED:email]")
     assert exported is not live
@@ -47,12 +49,23 @@ def test_a_clean_span_is_passed_on_uncopied(span_capture: SpanCapture) -> None:
 @pytest.mark.parametrize(
     ("key", "rule"),
     [
-        ("password", "password"), ("user.passwordHash", "password"), ("x-api-key", "api_key"),
-        ("http.request.header.authorization", "authorization"), ("set-cookie", "cookie"),
-        ("session_id", "session"), ("sessionId", "session"), ("user.session", "session"),
-        ("csrf_token", "csrf"), ("private_key", "private_key"), ("cardNumber", "card_number"),
-        ("cvv", "cvv"), ("iban", "iban"), ("national_id", "national_id"), ("ssn", "ssn"),
-        ("access_token", "token"), ("http.request.header.x-auth", "authorization"),
+        ("password", "password"),
+        ("user.passwordHash", "password"),
+        ("x-api-key", "api_key"),
+        ("http.request.header.authorization", "authorization"),
+        ("set-cookie", "cookie"),
+        ("session_id", "session"),
+        ("sessionId", "session"),
+        ("user.session", "session"),
+        ("csrf_token", "csrf"),
+        ("private_key", "private_key"),
+        ("cardNumber", "card_number"),
+        ("cvv", "cvv"),
+        ("iban", "iban"),
+        ("national_id", "national_id"),
+        ("ssn", "ssn"),
+        ("access_token", "token"),
+        ("http.request.header.x-auth", "authorization"),
     ],
 )
 def test_sensitive_keys(key: str, rule: str) -> None:
@@ -61,9 +74,23 @@ def test_sensitive_keys(key: str, rule: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["browser_session_length", "token_count", "llm.usage.input_tokens", "author", "authority",
-     "passenger_count", "keyboard.layout", "db.operation.name", "http.route", "cache.key",
-     "idempotency_key", "session_count", "tokenizer", "pinned", "spin_rate"],
+    [
+        "browser_session_length",
+        "token_count",
+        "llm.usage.input_tokens",
+        "author",
+        "authority",
+        "passenger_count",
+        "keyboard.layout",
+        "db.operation.name",
+        "http.route",
+        "cache.key",
+        "idempotency_key",
+        "session_count",
+        "tokenizer",
+        "pinned",
+        "spin_rate",
+    ],
 )
 def test_harmless_keys(key: str) -> None:
     assert KeyRules().rule_for(key) is None
@@ -83,8 +110,14 @@ def test_the_allow_list_skips_keys_and_values(span_capture: SpanCapture) -> None
     )
 )
 def test_user_allow_list_extra_keys_and_patterns(span_capture: SpanCapture) -> None:
-    with span("s", **{"support.contact": "ahmed@example.com", "loyalty_number": "LN-88",
-                      "note": "code OS-123456 used"}):
+    with span(
+        "s",
+        **{
+            "support.contact": "ahmed@example.com",
+            "loyalty_number": "LN-88",
+            "note": "code OS-123456 used",
+        },
+    ):
         pass
     attrs = span_capture.one("s").attributes or {}
     assert attrs["support.contact"] == "ahmed@example.com"
@@ -138,8 +171,14 @@ def test_pseudonyms_need_a_key_of_16_bytes() -> None:
 
 @pytest.mark.saler_tracing(environ={"SALER_TRACING_SCRUB_CLIENT_IP": "true"})
 def test_client_ips_only_when_asked(span_capture: SpanCapture) -> None:
-    with span("s", **{"client.address": "203.0.113.7", "server.address": "10.0.0.5",
-                      "note": "from 2001:db8::1 via 198.51.100.2"}):
+    with span(
+        "s",
+        **{
+            "client.address": "203.0.113.7",
+            "server.address": "10.0.0.5",
+            "note": "from 2001:db8::1 via 198.51.100.2",
+        },
+    ):
         pass
     attrs = span_capture.one("s").attributes or {}
     assert attrs["client.address"] == "[REDACTED:ip]"

@@ -60,9 +60,11 @@ def _is_basic(value: str) -> bool:
         return False
 
 
+_AUTH_HINT = re.compile(r"(?i)bearer|basic|digest|negotiate")
+
+
 def auth_credentials(text: str) -> list[Match]:
-    low = text.lower()
-    if "bearer" not in low and "basic" not in low and "digest" not in low and "negot" not in low:
+    if _AUTH_HINT.search(text) is None:
         return []
     out = []
     for m in _AUTH_SCHEME.finditer(text):
@@ -144,6 +146,8 @@ def iban_valid(compact: str) -> bool:
 
 def ibans(text: str) -> list[Match]:
     out: list[Match] = []
+    if text.islower() or len(text) < 15:  # an IBAN has upper-case letters and 15+ characters
+        return out
     for m in _IBAN.finditer(text):
         if m.start() > 0 and text[m.start() - 1] in _ALNUM:
             continue

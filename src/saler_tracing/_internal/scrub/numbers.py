@@ -56,14 +56,14 @@ def ascii_digits(text: str) -> str:
     return text.translate(_TO_ASCII)
 
 
+# A doubled digit's digit sum, as a translation: 5 → 1 (10), 9 → 9 (18).
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
 def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
-        if index % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
+    """ASCII digits only. Every second digit from the right counts doubled (digit sum)."""
+    doubled = digits[-2::-2].translate(_DOUBLED)
+    return (sum(map(int, digits[-1::-2])) + sum(map(int, doubled))) % 10 == 0
 
 
 def issuer_known(d: str) -> bool:
@@ -107,15 +107,30 @@ def phone(d: str, plus: bool) -> bool:
 def digit_runs(text: str) -> list[Match]:
     out: list[Match] = []
     for run in _RUN.finditer(text):
+        seg = run.group()
+        # Cheap counts before any per-group work: most runs (dates, order numbers) end here.
+        digits = len(seg) - seg.count(" ") - seg.count("-") - seg.count("(") - seg.count(")")
+        digits -= seg.count("+")
+        if digits < 8:
+            continue
         start = run.start()
         glued_before = start > 0 and (
             text[start - 1] in _LETTERS
             or (text[start - 1] in "-." and start > 1 and text[start - 2] in _ALNUM)
         )
-        plus = text[start] == "+"
+        if glued_before:
+            first = _GROUP.search(seg)
+            if first is None or digits - len(first.group()) < 8:
+                continue
+        plus = seg[0] == "+"
+        ascii_run = seg.isascii()
         groups = [
-            (g.start() + start, g.end() + start, ascii_digits(g.group()))
-            for g in _GROUP.finditer(run.group())
+            (
+                g.start() + start,
+                g.end() + start,
+                g.group() if ascii_run else ascii_digits(g.group()),
+            )
+            for g in _GROUP.finditer(seg)
         ]
         out.extend(_windows(text, groups, plus, glued_before, start))
     return out

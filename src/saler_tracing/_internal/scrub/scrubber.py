@@ -130,12 +130,12 @@ class Scrubber:
                 return None
             return self._decided(key, value, rule, self._markers(value, rule), report)
         if isinstance(value, bytes):
-            done = self._search(kind, value.decode("utf-8", "replace"))
+            done = self.search(value.decode("utf-8", "replace"), kind)
             if done is None:
                 return None
             return self._decided(key, value, done[1][0], done[0], report, done[1])
         if isinstance(value, str):
-            done = self._search(kind, value)
+            done = self.search(value, kind)
             if done is None:
                 return None
             return self._decided(key, value, done[1][0], done[0], report, done[1])
@@ -155,7 +155,7 @@ class Scrubber:
             return self._sequence(key, kind, value, report)
         return None
 
-    def _search(self, kind: str, value: str) -> tuple[str, list[str]] | None:
+    def search(self, value: str, kind: str = "text") -> tuple[str, list[str]] | None:
         # Most values repeat (user agents, statuses, templated SQL); one found clean is
         # remembered, so the detectors run once per distinct value, not once per span.
         # Only clean values are kept: nothing sensitive is held here.
@@ -181,7 +181,7 @@ class Scrubber:
         rules: list[str] = []
         for index, item in enumerate(items):
             if isinstance(item, str):
-                done = self._search(kind, item)
+                done = self.search(item, kind)
                 if done is not None:
                     items[index] = done[0]
                     rules.extend(done[1])

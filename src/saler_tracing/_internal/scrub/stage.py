@@ -54,7 +54,7 @@ class ScrubStage(Stage):
         report: list[str] = []
         s = self.scrubber
         name = span.name
-        done = s.text.scrub(name)
+        done = s.search(name)
         if done is not None:
             name = done[0]
             report.extend(f"span.name:{rule}" for rule in dict.fromkeys(done[1]))
@@ -63,7 +63,7 @@ class ScrubStage(Stage):
         links = self._links(span.links, report)
         status = span.status
         if status.description:
-            done = s.text.scrub(status.description)
+            done = s.search(status.description)
             if done is not None:
                 status = Status(status.status_code, done[0])
                 report.extend(f"status.description:{rule}" for rule in dict.fromkeys(done[1]))
@@ -92,7 +92,7 @@ class ScrubStage(Stage):
         out: list[Event] | None = None
         for index, event in enumerate(events):
             name = event.name
-            done = self.scrubber.text.scrub(name)
+            done = self.scrubber.search(name)
             if done is not None:
                 name = done[0]
                 report.extend(f"event.name:{rule}" for rule in dict.fromkeys(done[1]))

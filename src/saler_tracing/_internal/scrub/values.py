@@ -98,8 +98,18 @@ class TextScrubber:
     def _plain(self, text: str, extra: list[detectors.Match] | None = None) -> Result | None:
         found: list[detectors.Match] = list(extra or ())
         for detect in self.detectors:
-            found.extend(detect(text))
-        found.extend(statements.assignments(text, self.rule_for))
+            hits = detect(text)
+            if hits:
+                found += hits
+        if (
+            "=" in text
+            or ":" in text
+            or "：" in text
+            or "رقم" in text
+            or "كلمة" in text
+            or ("رمز" in text)
+        ):
+            found += statements.assignments(text, self.rule_for)
         if not found:
             return None
         return _apply(text, found, self.mark)
