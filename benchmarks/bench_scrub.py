@@ -23,7 +23,6 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from saler_tracing._internal.config import ScrubbingConfig
 from saler_tracing._internal.scrub.build import build_stage
 
-
 _rng = random.Random(7)
 
 

@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-
 from tests.privacy.corpus import Secret
 
 # rule → (attribute key, header/param/column name) for values only their name gives away

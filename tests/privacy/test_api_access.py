@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Header
+from tests.helpers.servers import serve
 
 from saler_tracing import ApiOptions, ExportOptions, configure, health_router
-from tests.helpers.servers import serve
 
 TOKEN = "st-7c1f0a9e4b2d48c6a3e5f7091b2c4d6e"
 STATS = "/api/v1/tracing/stats"
@@ -54,9 +54,11 @@ def test_the_token_opens_stats_and_health_details() -> None:
     auth = {"authorization": f"Bearer {TOKEN}"}
     with app_with(ApiOptions(token=TOKEN)) as url:
         stats = httpx.get(url + STATS, headers=auth)
-        assert stats.status_code == 200 and stats.json()["health"]["service"] == "api-test"
+        assert stats.status_code == 200
+        assert stats.json()["health"]["service"] == "api-test"
         detailed = httpx.get(url + HEALTH, headers=auth).json()
-        assert detailed["status"] == "ok" and "export" in detailed
+        assert detailed["status"] == "ok"
+        assert "export" in detailed
 
 
 @pytest.mark.parametrize("headers", REFUSED)

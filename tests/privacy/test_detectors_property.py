@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.privacy.corpus import iban_for
 
 from saler_tracing._internal.scrub import detectors, numbers
-from tests.privacy.corpus import iban_for
 
 DIGIT = st.sampled_from("0123456789")
 ISSUERS = st.sampled_from(
@@ -121,7 +121,9 @@ def test_emails_are_found(local: str, labels: list[str], tld: str, before: str) 
     found = detectors.emails(text)
     assert len(found) == 1
     start, end, rule = found[0]
-    assert rule == "email" and start <= text.index(address) and end >= text.index("@") + 1
+    assert rule == "email"
+    assert start <= text.index(address)
+    assert end >= text.index("@") + 1
     assert text[start:end].endswith(tld)
 
 

@@ -22,7 +22,8 @@ def test_on_by_default_and_the_marker_never_echoes_the_secret(span_capture: Span
     assert attrs["password"] == "[REDACTED:password]"
     assert attrs["note"] == "mail [REDACTED:email] please"
     assert attrs["saler.scrubbed"] == ("note:email", "password:password")
-    assert "hunter" not in repr(attrs) and "ahmed" not in repr(attrs)
+    assert "hunter" not in repr(attrs)
+    assert "ahmed" not in repr(attrs)
 
 
 def test_the_live_span_the_application_holds_is_not_modified(span_capture: SpanCapture) -> None:
@@ -157,7 +158,8 @@ def test_pseudonyms_correlate_without_revealing(span_capture: SpanCapture) -> No
     assert all(re.fullmatch(r"\[HMAC:[0-9a-f]{16}\]", str(t)) for t in tokens)
     assert tokens[0] == tokens[1] != tokens[2]  # the same customer, whatever the case
     ids = {(s.attributes or {})["enduser.id"] for s in spans}
-    assert len(ids) == 1 and "cust-1001" not in str(ids)
+    assert len(ids) == 1
+    assert "cust-1001" not in str(ids)
 
 
 def test_pseudonyms_need_a_key_of_16_bytes() -> None:
