@@ -56,6 +56,7 @@ def test_the_token_opens_stats_and_health_details() -> None:
         stats = httpx.get(url + STATS, headers=auth)
         assert stats.status_code == 200
         assert stats.json()["health"]["service"] == "api-test"
+        assert stats.json()["scrubbing"] == {"spans_scrubbed": 0, "redactions": {}}
         detailed = httpx.get(url + HEALTH, headers=auth).json()
         assert detailed["status"] == "ok"
         assert "export" in detailed

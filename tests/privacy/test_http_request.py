@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
-
-from saler_tracing import ExportOptions, configure, force_flush, instrument_fastapi
 from tests.helpers.receiver import OtlpHttpReceiver
 from tests.helpers.servers import serve
+
+from saler_tracing import ExportOptions, configure, force_flush, instrument_fastapi
 
 EMAIL = "layla.hassan77@example.com.sa"
 CARD = "5500 0000 0000 0004"
@@ -51,8 +51,18 @@ def test_a_real_request_arrives_scrubbed() -> None:
             spans = rx.store.wait_for(1)
         assert spans, "the OTLP receiver got no span"
         wire = b"".join(rx.store.raw)
-    for secret in (EMAIL, "layla.hassan77", CARD, "0000 0004", JWT, "9f8e7d6c5b4a39281706",
-                   "tok-8c7b6a5d4e3f", "55 123 4567", "123 4567", "%2B966"):
+    for secret in (
+        EMAIL,
+        "layla.hassan77",
+        CARD,
+        "0000 0004",
+        JWT,
+        "9f8e7d6c5b4a39281706",
+        "tok-8c7b6a5d4e3f",
+        "55 123 4567",
+        "123 4567",
+        "%2B966",
+    ):
         assert secret.encode() not in wire, secret
     server = next(s for s in spans if s.span.kind == s.span.SPAN_KIND_SERVER)
     attrs = server.attributes

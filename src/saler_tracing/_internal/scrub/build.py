@@ -6,6 +6,7 @@ import re
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from saler_tracing._internal import stats
 from saler_tracing._internal.config import ScrubbingConfig
 from saler_tracing._internal.scrub import detectors
 from saler_tracing._internal.scrub.keys import KeyRules
@@ -43,4 +44,6 @@ def build_scrubber(cfg: ScrubbingConfig) -> Scrubber:
 
 
 def build_stage(next_stage: SpanProcessor, cfg: ScrubbingConfig) -> ScrubStage:
-    return ScrubStage(next_stage, build_scrubber(cfg))
+    stage = ScrubStage(next_stage, build_scrubber(cfg))
+    stats.register("scrubbing", stage.figures)  # the next configure() replaces it
+    return stage

@@ -8,6 +8,8 @@ parts; when nothing must, the same object is passed on (no copy, no cost).
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -46,6 +48,13 @@ class ScrubStage(Stage):
         super().__init__(next_stage)
         self.scrubber = scrubber
         self.spans_scrubbed = 0
+        self.by_rule: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def figures(self) -> dict[str, object]:
+        """For ``/api/v1/tracing/stats``: how much was redacted, by rule (never values)."""
+        with self._lock:
+            return {"spans_scrubbed": self.spans_scrubbed, "redactions": dict(self.by_rule)}
 
     def on_end(self, span: ReadableSpan) -> None:
         self.next.on_end(self.scrub(span))
@@ -69,7 +78,9 @@ class ScrubStage(Stage):
                 report.extend(f"status.description:{rule}" for rule in dict.fromkeys(done[1]))
         if not report:
             return span
-        self.spans_scrubbed += 1
+        with self._lock:  # only spans that needed scrubbing pay for the lock
+            self.spans_scrubbed += 1
+            self.by_rule.update(entry.rpartition(":")[2] for entry in report)
         new_attrs = dict(attrs if attrs is not None else (span.attributes or {}))
         new_attrs[REPORT_KEY] = tuple(sorted(set(report)))
         return _ScrubbedSpan(
