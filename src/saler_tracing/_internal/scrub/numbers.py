@@ -15,8 +15,10 @@ import re
 
 Match = tuple[int, int, str]
 
-# At least 8 characters: shorter runs (versions, prices, years) never reach Python code.
-_RUN = re.compile(r"[+(\d][\d \-()]{6,}\d")
+# At least 8 characters, so shorter runs (versions, prices, years) never reach Python code;
+# and not glued to a word (``SKU123…``, ``ORD-2024-…``, hex ids): the look-behinds refuse a
+# start after a letter/digit/underscore or after ``-``/``.`` that follows one.
+_RUN = re.compile(r"(?<![A-Za-z_\d])(?<![A-Za-z0-9][-.])[+(\d][\d \-()]{6,}\d")
 _GROUP = re.compile(r"\d+")
 _TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
@@ -114,14 +116,6 @@ def digit_runs(text: str) -> list[Match]:
         if digits < 8:
             continue
         start = run.start()
-        glued_before = start > 0 and (
-            text[start - 1] in _LETTERS
-            or (text[start - 1] in "-." and start > 1 and text[start - 2] in _ALNUM)
-        )
-        if glued_before:
-            first = _GROUP.search(seg)
-            if first is None or digits - len(first.group()) < 8:
-                continue
         plus = seg[0] == "+"
         ascii_run = seg.isascii()
         groups = [
@@ -132,12 +126,12 @@ def digit_runs(text: str) -> list[Match]:
             )
             for g in _GROUP.finditer(seg)
         ]
-        out.extend(_windows(text, groups, plus, glued_before, start))
+        out.extend(_windows(text, groups, plus, start))
     return out
 
 
 def _windows(
-    text: str, groups: list[tuple[int, int, str]], plus: bool, glued: bool, run_start: int
+    text: str, groups: list[tuple[int, int, str]], plus: bool, run_start: int
 ) -> list[Match]:
     out: list[Match] = []
     cum = [0]
@@ -145,9 +139,6 @@ def _windows(
         cum.append(cum[-1] + len(g[2]))
     i = 0
     while i < len(groups):
-        if i == 0 and glued:
-            i += 1
-            continue
         hit = None
         for j in range(len(groups) - 1, i - 1, -1):
             n = cum[j + 1] - cum[i]

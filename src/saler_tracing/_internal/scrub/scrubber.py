@@ -77,7 +77,7 @@ class Scrubber:
         self.redact_ip = redact_ip
         self.callback = callback
         self._plans: dict[str, Plan] = {}
-        self._clean: dict[tuple[str, str], None] = {}
+        self._clean: dict[str, set[str]] = {"text": set(), "statement": set(), "query": set()}
 
     def plan(self, key: str) -> Plan:
         try:
@@ -111,7 +111,16 @@ class Scrubber:
     ) -> dict[str, AttributeValue] | None:
         """A scrubbed copy of ``attrs``, or ``None`` when nothing needed scrubbing."""
         out: dict[str, AttributeValue] | None = None
+        plans = self._plans
+        clean = self._clean["text"]
         for key, value in attrs.items():
+            # The hot path, inlined: a known key, a string already seen clean, a short one.
+            plan = plans.get(key) or self.plan(key)
+            kind = plan[0]
+            if kind == "safe":
+                continue
+            if kind == "text" and type(value) is str and (len(value) < 6 or value in clean):
+                continue
             new = self.value(key, value, report)
             if new is not None:
                 if out is None:
@@ -159,8 +168,8 @@ class Scrubber:
         # Most values repeat (user agents, statuses, templated SQL); one found clean is
         # remembered, so the detectors run once per distinct value, not once per span.
         # Only clean values are kept: nothing sensitive is held here.
-        cache_key = (kind, value)
-        if cache_key in self._clean:
+        clean = self._clean[kind]
+        if value in clean:
             return None
         if kind == "statement":
             done = self.text.statement(value)
@@ -169,9 +178,9 @@ class Scrubber:
         else:
             done = self.text.scrub(value)
         if done is None and len(value) <= _MAX_CACHED_LEN:
-            if len(self._clean) >= _MAX_CLEAN:
-                self._clean.clear()
-            self._clean[cache_key] = None
+            if len(clean) >= _MAX_CLEAN:
+                clean.clear()  # bounded: high-cardinality values must not grow memory
+            clean.add(value)
         return done
 
     def _sequence(

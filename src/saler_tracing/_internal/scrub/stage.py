@@ -68,8 +68,10 @@ class ScrubStage(Stage):
             name = done[0]
             report.extend(f"span.name:{rule}" for rule in dict.fromkeys(done[1]))
         attrs = s.attributes(span.attributes or {}, report)
-        events = self._events(span.events, report)
-        links = self._links(span.links, report)
+        span_events = span.events
+        events = self._events(span_events, report) if span_events else None
+        span_links = span.links
+        links = self._links(span_links, report) if span_links else None
         status = span.status
         if status.description:
             done = s.search(status.description)
@@ -89,8 +91,8 @@ class ScrubStage(Stage):
             parent=span.parent,
             resource=span.resource,
             attributes=MappingProxyType(new_attrs),
-            events=events if events is not None else span.events,
-            links=links if links is not None else span.links,
+            events=events if events is not None else span_events,
+            links=links if links is not None else span_links,
             kind=span.kind,
             status=status,
             start_time=span.start_time,
