@@ -9,7 +9,9 @@ import pytest
 from opentelemetry import trace
 
 from saler_tracing import ConfigurationError, ScrubbingOptions, ScrubMatch, configure, span
+from saler_tracing._internal.errors import internal_error_counts, reset_internal_errors
 from saler_tracing._internal.scrub.keys import KeyRules
+from saler_tracing._internal.scrub.scrubber import Scrubber
 from saler_tracing.testing import SpanCapture
 
 KEY = "k" * 32
@@ -216,3 +218,35 @@ def test_redis_auth_and_sql_bind_parameters(span_capture: SpanCapture) -> None:
     assert got["db.query.parameter.password"] == "[REDACTED:password]"
     assert got["db.query.parameter.0"] == "[REDACTED:card_number]"
     assert got["count"] == "[REDACTED:card_number]"
+
+
+def _broken_callback(match: ScrubMatch) -> object:
+    raise RuntimeError("bug in the user's callback")
+
+
+@pytest.mark.saler_tracing(scrubbing=ScrubbingOptions(callback=_broken_callback))
+def test_a_failing_callback_leaves_the_redaction_in_place(
+    span_capture: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALER_TRACING_RAISE_INTERNAL_ERRORS", "0")
+    reset_internal_errors()
+    with span("s", password="hunter2-Blue!"):
+        pass
+    assert (span_capture.one("s").attributes or {})["password"] == "[REDACTED:password]"
+    assert internal_error_counts() == {"scrubbing callback": 1}
+
+
+def test_a_span_the_scrubber_fails_on_is_dropped_not_exported_raw(
+    span_capture: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALER_TRACING_RAISE_INTERNAL_ERRORS", "0")
+    reset_internal_errors()
+
+    def broken(self: Scrubber, attrs: object, report: list[str]) -> None:
+        raise RuntimeError("scrubber bug")
+
+    monkeypatch.setattr(Scrubber, "attributes", broken)
+    with span("s", password="hunter2-Blue!"):  # the application sees no error
+        pass
+    assert span_capture.spans() == []  # fail closed: nothing unscrubbed leaves
+    assert internal_error_counts() == {"span processor on_end": 1}
