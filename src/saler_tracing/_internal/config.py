@@ -16,7 +16,7 @@ from saler_tracing._internal.options import (
     SamplingOptions,
     ScrubbingOptions,
 )
-from saler_tracing._internal.scrub.scrubber import ScrubMatch
+from saler_tracing._internal.scrub.match import ScrubMatch
 
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")

@@ -31,7 +31,6 @@ from saler_tracing._internal.pipeline import GuardedRoot
 from saler_tracing._internal.provider import install_global_proxy, proxy
 from saler_tracing._internal.resource import build_resource
 from saler_tracing._internal.sampling import build_sampler
-from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
 
 logger = logging.getLogger("saler_tracing")
 
@@ -136,6 +135,8 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     # then the tail decision, then scrubbing of what is kept, then export.
     head: SpanProcessor = tail
     if cfg.scrubbing.enabled:
+        from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
+
         head = build_scrub_stage(head, cfg.scrubbing)
     # tail-sampling stage goes here
     # metrics stage goes here

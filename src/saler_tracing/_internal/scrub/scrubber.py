@@ -9,28 +9,15 @@ sees the planned redaction first and may keep or replace the value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.scrub.keys import KeyRules
+from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing._internal.scrub.values import TextScrubber, marker, number_rule
-
-
-@dataclass(frozen=True)
-class ScrubMatch:
-    """What the scrubber is about to redact; given to ``ScrubbingOptions.callback``.
-
-    Return ``None`` to redact as planned, or the value to export instead (``match.value``
-    keeps the original)."""
-
-    key: str
-    value: AttributeValue
-    rule: str
-
 
 Callback = Callable[[ScrubMatch], Any]
 _STATEMENT_KEYS = frozenset({"db.query.text", "db.statement", "db.redis.command"})
