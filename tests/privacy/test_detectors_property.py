@@ -3,11 +3,16 @@ checksum is not."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.privacy.corpus import iban_for
 
 from saler_tracing._internal.scrub import detectors, numbers
+
+# Other tests' exporters retry with random jitter in background threads; hypothesis would
+# take the global random state changing under it for a strategy using ``random``.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 # No timing checks: the suite runs on shared CI machines where generation can be slow.
 SLOW_MACHINE = [HealthCheck.too_slow]

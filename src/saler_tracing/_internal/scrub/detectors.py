@@ -22,7 +22,9 @@ Detector = Callable[[str], list[Match]]
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 # --- e-mail ---------------------------------------------------------------------------
-_EMAIL = re.compile(r"[\w.+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
+# Bounded like RFC 5321 (local part ≤ 64, labels ≤ 63): the bounds also keep the scan
+# linear on long runs of word characters.
+_EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]{1,64}(?:@|%40)[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 
 def emails(text: str) -> list[Match]:
@@ -37,7 +39,9 @@ def emails(text: str) -> list[Match]:
 
 
 # --- JWT and credentials in Authorization-style text -----------------------------------
-_JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
+# Look-behinds make a token start only where a word starts: without them every ``eyJ`` inside
+# one long word would rescan it to its end (quadratic), in the application's thread.
+_JWT = re.compile(r"(?<![\w-])eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest|negotiate)\s+([\w.~+/=-]{8,})")
 
 
@@ -90,7 +94,7 @@ def auth_credentials(text: str) -> list[Match]:
 
 # --- cloud and service keys ------------------------------------------------------------
 _CLOUD = re.compile(
-    r"(?P<aws_access_key>(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)"
+    r"(?<![\w-])(?:(?P<aws_access_key>(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)"
     r"[A-Z0-9]{16})"
     r"|(?P<gcp_api_key>AIza[\w-]{35})"
     r"|(?P<github_token>gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{22,})"
@@ -98,7 +102,7 @@ _CLOUD = re.compile(
     r"|(?P<stripe_key>[sr]k_(?:live|test)_[A-Za-z0-9]{16,})"
     r"|(?P<azure_key>(?:AccountKey|SharedAccessKey)=[A-Za-z0-9+/=]{20,})"
     r"|(?P<private_key>-----BEGIN[A-Z ]*PRIVATE KEY-----(?:.|\n)*?"
-    r"(?:-----END[A-Z ]*PRIVATE KEY-----|\Z))"
+    r"(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)))"
 )
 
 

@@ -51,6 +51,7 @@ _CALLING_CODES = (
     "49",
     "1",
 )
+_MAX_GROUPS = 8
 _EGYPT_MOBILE = frozenset({"010", "011", "012", "015"})
 
 
@@ -140,7 +141,9 @@ def _windows(
     i = 0
     while i < len(groups):
         hit = None
-        for j in range(len(groups) - 1, i - 1, -1):
+        # A card or phone spans at most 8 groups: bounding the window keeps a long run of
+        # spaced digits (``1 2 3 …``) linear instead of quadratic.
+        for j in range(min(len(groups), i + _MAX_GROUPS) - 1, i - 1, -1):
             n = cum[j + 1] - cum[i]
             if n < 8:
                 break

@@ -15,13 +15,18 @@ from collections.abc import Callable
 Match = tuple[int, int, str]
 RuleFor = Callable[[str], "str | None"]
 
+# Quoted (escaped, double, single), then a quote never closed (a value cut short by an
+# attribute length limit must not leak its start), then a bare word.
 _VALUE = (
     r'(?P<value>\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
+    r"|\"[^\"\n]*|'[^'\n]*"
     r"|(?:(?:bearer|basic|digest)\s+)?[^\s,;&\"'<>(){}\[\]]+)"
 )
-_ASSIGN = re.compile(
-    r"(?P<key>[A-Za-z_][\w.-]{0,60})\\?[\"']?[ \t]*(?:=|:|：)[ \t]*" + _VALUE, re.IGNORECASE
-)
+# Keys are found first (non-overlapping, linear); a value is read only after a sensitive key.
+# Matching key and value in one pattern would rescan the rest of the text after every
+# harmless ``a:`` — quadratic on long ``a:b:c:…`` strings, in the application's thread.
+_KEY_SEP = re.compile(r"(?<![\w.-])(?P<key>[A-Za-z_][\w.-]{0,60})\\?[\"']?[ \t]*(?:=|:|：)[ \t]*")
+_VALUE_AT = re.compile(_VALUE, re.IGNORECASE)
 _ARABIC_WORDS = {
     "كلمة المرور": "password",
     "كلمة السر": "password",
@@ -38,7 +43,7 @@ _REDIS_AUTH = re.compile(
     r"|MIGRATE\b[^\n]*?AUTH2?)[ \t]+(?P<value>[^\n]+)"
 )
 _INSERT = re.compile(
-    r"(?is)\binsert\s+into\s+[\w.\"`\[\]]+\s*\((?P<cols>[^)]*)\)\s*values\s*(?P<rows>.*)"
+    r"(?is)\binsert\s+into\s+[\w.\"`\[\]]+\s*\((?P<cols>[^)]{0,4000})\)\s*values\s*(?P<rows>.*)"
 )
 _SQL_ITEM = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^,()'\"]+|[(),]")
 
@@ -46,16 +51,14 @@ _SQL_ITEM = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^,()'\"]+|[(),]")
 def assignments(text: str, rule_for: RuleFor) -> list[Match]:
     out: list[Match] = []
     if "=" in text or ":" in text or "：" in text:
-        pos = 0
-        while (m := _ASSIGN.search(text, pos)) is not None:
+        for m in _KEY_SEP.finditer(text):
             key = m.group("key")
             rule = rule_for(key.rsplit(".", 1)[-1]) or rule_for(key)
-            if rule is not None and not m.group("value").startswith("[REDACTED"):
-                out.append((m.start("value"), m.end("value"), rule))
-                pos = m.end()
-            else:
-                # ``failed: password=x``: the value of a harmless key may hold the next key.
-                pos = m.start("value")
+            if rule is None:
+                continue
+            value = _VALUE_AT.match(text, m.end())
+            if value is not None and not value.group().startswith("[REDACTED"):
+                out.append((value.start(), value.end(), rule))
     if "رقم" in text or "كلمة" in text or "رمز" in text:
         for m in _ARABIC.finditer(text):
             out.append((m.start("value"), m.end("value"), _ARABIC_WORDS[m.group("key")]))

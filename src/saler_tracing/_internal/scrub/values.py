@@ -22,7 +22,9 @@ Mark = Callable[[str, str], str]
 """``mark(rule, original)``: the text that replaces ``original``."""
 _MIN_LEN = 6  # the shortest thing found is an e-mail such as ``a@b.co``
 _MAX_JSON = 256 * 1024
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+_URL = re.compile(
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s\"'<>]+"
+)  # bounded scheme: linear
 _QUERY_LIKE = re.compile(r"[^\s=&?/]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)*")
 
 
