@@ -250,3 +250,11 @@ def test_a_span_the_scrubber_fails_on_is_dropped_not_exported_raw(
         pass
     assert span_capture.spans() == []  # fail closed: nothing unscrubbed leaves
     assert internal_error_counts() == {"span processor on_end": 1}
+
+
+def test_percent_encoded_paths_are_judged_decoded(span_capture: SpanCapture) -> None:
+    with span("s", **{"url.path": "/customers/%2B966501234567/orders"}):
+        pass
+    assert (span_capture.one("s").attributes or {})["url.path"] == (
+        "/customers/[REDACTED:phone]/orders"
+    )

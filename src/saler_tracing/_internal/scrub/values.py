@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from saler_tracing._internal.scrub import detectors, statements
 from saler_tracing._internal.scrub.keys import KeyRules
@@ -69,6 +69,13 @@ class TextScrubber:
             return self._urls(text)
         if "=" in text and "&" in text and _QUERY_LIKE.fullmatch(text):
             return self.query(text)
+        if "%" in text:
+            # A percent-encoded path (``/customers/%2B966501234567``): judge it decoded.
+            decoded = unquote(text)
+            if decoded != text:
+                done = self._plain(decoded)
+                if done is not None:
+                    return done
         return self._plain(text)
 
     def statement(self, text: str) -> Result | None:
