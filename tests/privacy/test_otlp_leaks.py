@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from opentelemetry import trace
@@ -74,7 +75,9 @@ def test_no_sensitive_value_reaches_the_wire(receiver: OtlpHttpReceiver) -> None
     leaks = []
     for index, secret in enumerate(secrets):
         texts = "\n".join(strings_of(by_index[index]))
-        for fragment in secret.all_fragments():
+        # The forms the value took in URLs and baggage count as the value.
+        encoded = {quote(secret.value, safe=""), quote_plus(secret.value)} - {secret.value}
+        for fragment in (*secret.all_fragments(), *encoded):
             # Long fragments are searched in the raw bytes; short ones (a CVV) could occur by
             # chance in binary ids, so they are searched in every decoded string instead.
             found = fragment.encode() in wire if len(fragment) >= 6 else fragment in texts
