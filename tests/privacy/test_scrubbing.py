@@ -258,3 +258,13 @@ def test_percent_encoded_paths_are_judged_decoded(span_capture: SpanCapture) -> 
     assert (span_capture.one("s").attributes or {})["url.path"] == (
         "/customers/[REDACTED:phone]/orders"
     )
+
+
+def test_userinfo_already_redacted_by_semantic_conventions_is_kept(
+    span_capture: SpanCapture,
+) -> None:
+    with span("s", **{"url.full": "https://REDACTED:REDACTED@api.example.com/v1?page=2"}):
+        pass
+    attrs = span_capture.one("s").attributes or {}
+    assert attrs["url.full"] == "https://REDACTED:REDACTED@api.example.com/v1?page=2"
+    assert "saler.scrubbed" not in attrs

@@ -29,6 +29,11 @@ _LOCAL = re.compile(r"[\w.+'-]{1,64}\Z")
 _DOMAIN = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 
+def _semconv_userinfo(text: str, start: int, local: str) -> bool:
+    """``https://REDACTED:REDACTED@host``: credentials already hidden the standard way."""
+    return local == "REDACTED" and text[max(0, start - 9) : start] == "REDACTED:"
+
+
 def emails(text: str) -> list[Match]:
     out: list[Match] = []
     for sign in ("@", "%40"):
@@ -37,7 +42,12 @@ def emails(text: str) -> list[Match]:
             local = _LOCAL.search(text, max(0, at - 64), at)
             domain = _DOMAIN.match(text, at + len(sign)) if local else None
             # ``pkg@1.2.3`` is a version, not an address: the last label needs a letter.
-            if local and domain and not domain.group().rsplit(".", 1)[-1].isdigit():
+            if (
+                local
+                and domain
+                and not domain.group().rsplit(".", 1)[-1].isdigit()
+                and not _semconv_userinfo(text, local.start(), local.group())
+            ):
                 out.append((local.start(), domain.end(), "email"))
             at = text.find(sign, at + len(sign))
     return out

@@ -143,8 +143,11 @@ class TextScrubber:
     def _url(self, url: str, rules: list[str]) -> str:
         scheme, _, rest = url.partition("://")
         authority, slash, tail = rest.partition("/")
-        if "@" in authority:
-            authority = marker("userinfo") + "@" + authority.rpartition("@")[2]  # never hashed
+        userinfo, at, host = authority.rpartition("@")
+        # ``REDACTED:REDACTED@`` is how instrumentations following the HTTP semantic
+        # conventions already hide credentials; anything else in userinfo goes.
+        if at and userinfo != "REDACTED:REDACTED":
+            authority = marker("userinfo") + "@" + host  # never hashed
             rules.append("userinfo")
         path, qmark, query = tail.partition("?")
         query, hash_, fragment = query.partition("#")
