@@ -3,6 +3,7 @@ points, pseudonyms, and the live span left alone."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -268,3 +269,15 @@ def test_userinfo_already_redacted_by_semantic_conventions_is_kept(
     attrs = span_capture.one("s").attributes or {}
     assert attrs["url.full"] == "https://REDACTED:REDACTED@api.example.com/v1?page=2"
     assert "saler.scrubbed" not in attrs
+
+
+def test_json_documents_are_judged_key_by_key(span_capture: SpanCapture) -> None:
+    doc = '{"by_customer": {"ahmed@example.com": 3}, "cvv": 123, "order": "ORD-2024-000123"}'
+    with span("s", payload=doc):
+        pass
+    attrs = span_capture.one("s").attributes or {}
+    assert json.loads(str(attrs["payload"])) == {
+        "by_customer": {"[REDACTED:email]": 3},
+        "cvv": "[REDACTED:cvv]",
+        "order": "ORD-2024-000123",
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus
 
 from saler_tracing._internal.scrub import detectors, statements
@@ -22,9 +22,8 @@ Mark = Callable[[str, str], str]
 """``mark(rule, original)``: the text that replaces ``original``."""
 _MIN_LEN = 6  # the shortest thing found is an e-mail such as ``a@b.co``
 _MAX_JSON = 256 * 1024
-_URL = re.compile(
-    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s\"'<>]+"
-)  # bounded scheme: linear
+# The look-behind and the bounded scheme keep the scan linear on long words.
+_URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s\"'<>]+")
 _QUERY_LIKE = re.compile(r"[^\s=&?/]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)*")
 
 
@@ -62,9 +61,10 @@ class TextScrubber:
             return None
         first = text[0]
         if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
-            done = self._json(text, depth)
-            if done is not None:
-                return done
+            parsed = self._json(text, depth)
+            if parsed is not False:
+                # Every key and value of the document was judged: no second, textual pass.
+                return parsed
         if "://" in text:
             return self._urls(text)
         if "=" in text and "&" in text and _QUERY_LIKE.fullmatch(text):
@@ -168,13 +168,14 @@ class TextScrubber:
                 rules.extend(done[1])
         return f"{scheme}://{authority}{slash}{path}{qmark}{query}{hash_}{fragment}"
 
-    def _json(self, text: str, depth: int) -> Result | None:
+    def _json(self, text: str, depth: int) -> Result | Literal[False] | None:
+        """The scrubbed document, ``None`` when clean, ``False`` when ``text`` is not JSON."""
         try:
             doc = json.loads(text)
         except ValueError:
-            return None
+            return False
         if not isinstance(doc, (dict, list)):
-            return None
+            return False
         rules: list[str] = []
         new = self.walk(doc, rules, depth)
         if not rules:
@@ -194,7 +195,10 @@ class TextScrubber:
                 rules.append(rule)
                 return self.mark(rule, str(node)) if isinstance(node, str) else marker(rule)
         if isinstance(node, Mapping):
-            return {k: self.walk(v, rules, depth, str(k)) for k, v in node.items()}
+            return {
+                self._key(str(k), rules, depth): self.walk(v, rules, depth, str(k))
+                for k, v in node.items()
+            }
         if isinstance(node, (list, tuple)):
             return [self.walk(v, rules, depth) for v in node]
         if isinstance(node, str):
@@ -208,6 +212,14 @@ class TextScrubber:
                 rules.append(rule)
                 return marker(rule)
         return node
+
+    def _key(self, key: str, rules: list[str], depth: int) -> str:
+        # Documents keyed by customer (``{"ahmed@example.com": 3}``) hide data in keys too.
+        done = self.scrub(key, depth + 1)
+        if done is None:
+            return key
+        rules.extend(done[1])
+        return done[0]
 
 
 def number_rule(value: int) -> str | None:
