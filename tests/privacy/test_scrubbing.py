@@ -10,8 +10,10 @@ import pytest
 from opentelemetry import trace
 
 from saler_tracing import ConfigurationError, ScrubbingOptions, ScrubMatch, configure, span
+from saler_tracing._internal import stats
 from saler_tracing._internal.errors import internal_error_counts, reset_internal_errors
 from saler_tracing._internal.scrub.keys import KeyRules
+from saler_tracing._internal.scrub.numbers import luhn_valid
 from saler_tracing._internal.scrub.scrubber import Scrubber
 from saler_tracing.testing import SpanCapture
 
@@ -202,6 +204,7 @@ def test_scrubbing_can_be_turned_off(span_capture: SpanCapture) -> None:
     with span("s", password="visible"):
         pass
     assert (span_capture.one("s").attributes or {})["password"] == "visible"
+    assert "scrubbing" not in stats.collect()  # no stale figures from an earlier pipeline
 
 
 def test_redis_auth_and_sql_bind_parameters(span_capture: SpanCapture) -> None:
@@ -281,3 +284,15 @@ def test_json_documents_are_judged_key_by_key(span_capture: SpanCapture) -> None
         "cvv": "[REDACTED:cvv]",
         "order": "ORD-2024-000123",
     }
+
+
+def test_emirates_ids_are_found_by_their_shape(span_capture: SpanCapture) -> None:
+    # 784-1985-1234567-? with the Luhn check digit computed for it
+    body = "78419851234567"
+    check = next(str(c) for c in range(10) if luhn_valid(body + str(c)))
+    with span("s", note=f"الهوية 784-1985-1234567-{check} مسجلة", other="784-1985-1234567-0"):
+        pass
+    attrs = span_capture.one("s").attributes or {}
+    assert attrs["note"] == "الهوية [REDACTED:national_id] مسجلة"
+    if check != "0":
+        assert attrs["other"] == "784-1985-1234567-0"  # a wrong check digit is not an id

@@ -134,10 +134,9 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     # The stages, built last first. Order (DESIGN.md): metrics see every recorded span,
     # then the tail decision, then scrubbing of what is kept, then export.
     head: SpanProcessor = tail
-    if cfg.scrubbing.enabled:
-        from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
+    from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
 
-        head = build_scrub_stage(head, cfg.scrubbing)
+    head = build_scrub_stage(head, cfg.scrubbing)  # ``head`` itself when scrubbing is off
     # tail-sampling stage goes here
     # metrics stage goes here
     root = GuardedRoot(head)

@@ -43,7 +43,11 @@ def build_scrubber(cfg: ScrubbingConfig) -> Scrubber:
     )
 
 
-def build_stage(next_stage: SpanProcessor, cfg: ScrubbingConfig) -> ScrubStage:
+def build_stage(next_stage: SpanProcessor, cfg: ScrubbingConfig) -> SpanProcessor:
+    """The scrub stage in front of ``next_stage``; ``next_stage`` itself when scrubbing is off."""
+    if not cfg.enabled:
+        stats.unregister("scrubbing")
+        return next_stage
     stage = ScrubStage(next_stage, build_scrubber(cfg))
     stats.register("scrubbing", stage.figures)  # the next configure() replaces it
     return stage

@@ -110,6 +110,11 @@ def phone(d: str, plus: bool) -> bool:
     return False
 
 
+def emirates_id(d: str) -> bool:
+    """UAE identity numbers: ``784-YYYY-NNNNNNN-C``, 15 digits, Luhn check digit."""
+    return len(d) == 15 and d.startswith("784") and luhn_valid(d)
+
+
 def digit_runs(text: str) -> list[Match]:
     out: list[Match] = []
     for run in _RUN.finditer(text):
@@ -135,6 +140,9 @@ def digit_runs(text: str) -> list[Match]:
                     continue
             elif phone(compact, plus):
                 out.append((first, end, "phone"))
+                continue
+            elif emirates_id(compact):
+                out.append((first, end, "national_id"))
                 continue
         groups = [
             (
