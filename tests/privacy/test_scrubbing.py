@@ -71,6 +71,10 @@ def test_a_clean_span_is_passed_on_uncopied(span_capture: SpanCapture) -> None:
         ("national_id", "national_id"),
         ("ssn", "ssn"),
         ("access_token", "token"),
+        ("user.email", "email"),
+        ("customer_email_address", "email"),
+        ("phone_number", "phone"),
+        ("customer.mobile", "phone"),
         ("http.request.header.x-auth", "authorization"),
     ],
 )
@@ -96,6 +100,9 @@ def test_sensitive_keys(key: str, rule: str) -> None:
         "tokenizer",
         "pinned",
         "spin_rate",
+        "email_template",
+        "phone_country_code",
+        "mobile_app_version",
     ],
 )
 def test_harmless_keys(key: str) -> None:
@@ -296,3 +303,13 @@ def test_emirates_ids_are_found_by_their_shape(span_capture: SpanCapture) -> Non
     assert attrs["note"] == "الهوية [REDACTED:national_id] مسجلة"
     if check != "0":
         assert attrs["other"] == "784-1985-1234567-0"  # a wrong check digit is not an id
+
+
+def test_booleans_and_counts_under_sensitive_keys_stay(span_capture: SpanCapture) -> None:
+    with span("s", is_mobile=True, email_verified=False, email_count=3, cvv=123):
+        pass
+    attrs = span_capture.one("s").attributes or {}
+    assert attrs["is_mobile"] is True
+    assert attrs["email_verified"] is False
+    assert attrs["email_count"] == 3
+    assert attrs["cvv"] == "[REDACTED:cvv]"

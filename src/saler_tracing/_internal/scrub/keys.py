@@ -53,15 +53,14 @@ STRONG: dict[str, tuple[str, ...]] = {
     "ssn": ("ssn", "social security"),
     "credential": ("credential", "credentials"),
     "otp": ("otp", "totp", "one time password"),
-    "email": ("email", "e mail", "mail address"),
+    "email": ("mail address", "email address", "emailaddress"),
     "phone": (
-        "phone",
         "phone number",
+        "phonenumber",
         "mobile number",
         "mobile phone",
         "mobile no",
         "msisdn",
-        "telephone",
     ),
     "name": ("first name", "last name", "full name", "given name", "family name", "surname"),
     "address": (
@@ -73,6 +72,9 @@ STRONG: dict[str, tuple[str, ...]] = {
     ),
 }
 WEAK: dict[str, tuple[str, ...]] = {
+    # ``user.email`` and ``email_hash`` are addresses; ``email_template`` is not.
+    "email": ("email", "e mail"),
+    "phone": ("phone", "telephone", "mobile"),
     "token": ("token", "jwt", "bearer"),
     "session": ("session",),
     "authorization": ("auth",),
@@ -80,7 +82,9 @@ WEAK: dict[str, tuple[str, ...]] = {
     "signature": ("signature",),
 }
 # Words after a weak rule that still make the key sensitive: ``session_id``, ``token_value``.
-_IDENTIFYING = frozenset({"id", "key", "value", "string", "str", "raw", "hash", "code"})
+_IDENTIFYING = frozenset(
+    {"id", "key", "value", "string", "str", "raw", "hash", "code", "address", "number", "no"}
+)
 
 DEFAULT_SAFE_KEYS: tuple[str, ...] = (
     "http.route",

@@ -40,7 +40,7 @@ _IP_KEYS = frozenset(
 # These rules cannot describe a number, so ``email_count=3`` stays a number.
 _TEXT_ONLY = frozenset({"email", "name", "address"})
 Plan = tuple[str, str]
-_MAX_CLEAN = 8192
+_MAX_CLEAN = 4096  # per kind; with _MAX_CACHED_LEN, a few MB at worst
 _MAX_CACHED_LEN = 512
 
 
