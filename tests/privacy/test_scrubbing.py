@@ -313,3 +313,11 @@ def test_booleans_and_counts_under_sensitive_keys_stay(span_capture: SpanCapture
     assert attrs["email_verified"] is False
     assert attrs["email_count"] == 3
     assert attrs["cvv"] == "[REDACTED:cvv]"
+
+
+def test_a_url_inside_a_query_parameter_loses_its_credentials(span_capture: SpanCapture) -> None:
+    query = "page=2&next=https%3A%2F%2Fmerchant%3As3cret-pass%40pay.example%2Fcb"
+    with span("s", **{"url.query": query}):
+        pass
+    got = str((span_capture.one("s").attributes or {})["url.query"])
+    assert got == "page=2&next=https://[REDACTED:userinfo]@pay.example/cb"

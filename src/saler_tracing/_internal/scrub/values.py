@@ -96,7 +96,10 @@ class TextScrubber:
                 rules.append(rule)
                 changed = True
                 continue
-            done = self._plain(unquote_plus(value) if "%" in value or "+" in value else value)
+            # ``scrub``, not ``_plain``: a parameter may hold a URL or JSON of its own
+            # (``next=https%3A%2F%2Fuser%3Apass%40host``).
+            decoded = unquote_plus(value) if "%" in value or "+" in value else value
+            done = self.scrub(decoded) if len(decoded) < len(text) else self._plain(decoded)
             if done is not None:
                 parts[index] = f"{name}{sep}{done[0]}"
                 rules.extend(done[1])
