@@ -83,7 +83,8 @@ class ScrubStage(Stage):
         with self._lock:  # only spans that needed scrubbing pay for the lock
             self.spans_scrubbed += 1
             self.by_rule.update(entry.rpartition(":")[2] for entry in report)
-        new_attrs = dict(attrs if attrs is not None else (span.attributes or {}))
+        # ``attrs`` is already a fresh dict when an attribute changed.
+        new_attrs = attrs if attrs is not None else dict(span.attributes or {})
         new_attrs[REPORT_KEY] = tuple(sorted(set(report)))
         return _ScrubbedSpan(
             name=name,
