@@ -15,6 +15,7 @@ PUBLIC = {
     "MissingExtraError",
     "SamplingOptions",
     "SamplingRule",
+    "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

@@ -27,6 +27,7 @@ from saler_tracing._internal.options import (
     SamplingRule,
     ScrubbingOptions,
 )
+from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.setup import configure, force_flush, shutdown
 from saler_tracing._internal.worker_http import serve_telemetry
 
@@ -38,6 +39,7 @@ __all__ = [
     "MissingExtraError",
     "SamplingOptions",
     "SamplingRule",
+    "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
     "configure",

@@ -12,6 +12,9 @@ from tests.core.apps import make_app
 from tests.helpers.receiver import OtlpHttpReceiver, free_port
 from tests.helpers.servers import serve
 
+TOKEN = "health-test-token"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
 
 def _app_with_health() -> object:
     app = make_app()
@@ -25,14 +28,14 @@ def test_refused_connection_requests_succeed_and_health_turns_503() -> None:
     saler_tracing.configure(
         service_name="shop",
         export=ExportOptions(traces_endpoint=dead, schedule_delay_ms=20, timeout_ms=500),
-        api=ApiOptions(unhealthy_after_s=0),
+        api=ApiOptions(unhealthy_after_s=0, token=TOKEN),
         environ={},
     )
     with serve(_app_with_health()) as base:
         for _ in range(5):
             assert httpx.get(f"{base}/items/1").status_code == 200
         saler_tracing.force_flush(timeout_s=10)
-        health = httpx.get(f"{base}/api/v1/tracing/health")
+        health = httpx.get(f"{base}/api/v1/tracing/health", headers=AUTH)
     assert health.status_code == 503
     body = health.json()
     assert body["status"] == "unhealthy"
@@ -71,13 +74,16 @@ def test_health_is_200_with_details_when_exports_succeed() -> None:
                 headers={"authorization": "Bearer s3cret"},
                 schedule_delay_ms=20,
             ),
+            api=ApiOptions(token=TOKEN),
             environ={},
         )
         with serve(_app_with_health()) as base:
             assert httpx.get(f"{base}/items/1").status_code == 200
             assert saler_tracing.force_flush()
-            health = httpx.get(f"{base}/api/v1/tracing/health")
-            stats = httpx.get(f"{base}/api/v1/tracing/stats")
+            anonymous = httpx.get(f"{base}/api/v1/tracing/health")
+            health = httpx.get(f"{base}/api/v1/tracing/health", headers=AUTH)
+            stats = httpx.get(f"{base}/api/v1/tracing/stats", headers=AUTH)
+    assert anonymous.json() == {"status": "ok"}  # status for anyone, details for the token
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok"

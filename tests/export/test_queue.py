@@ -18,7 +18,10 @@ def test_burst_bigger_than_the_queue_drops_counted_and_never_blocks() -> None:
     # The receiver holds every request: the export thread is stuck in its first send, so
     # nothing leaves the process while the burst runs.
     with OtlpHttpReceiver(mode="hang") as rx:
-        monitor = configure_to(rx.endpoint, max_queue_size=200, max_export_batch_size=50)
+        # A small byte bound too: otherwise the encoded backlog holds the whole burst.
+        monitor = configure_to(
+            rx.endpoint, max_queue_size=200, max_export_batch_size=50, max_queue_bytes=16_384
+        )
         created = 2_000
         done = threading.Event()
 

@@ -44,6 +44,9 @@ def traced_producer(receiver: OtlpHttpReceiver) -> Iterator[None]:
     saler_tracing.uninstrument_arq()
 
 
+TOKEN = "worker-telemetry-token"
+
+
 @contextmanager
 def arq_worker(
     receiver: OtlpHttpReceiver, queue: str, redis: Any, log: Path, **env: str
@@ -51,7 +54,13 @@ def arq_worker(
     environ = worker_env(
         receiver.endpoint,
         WORKER,
-        {"JOBS_QUEUE": queue, "JOBS_REDIS_DB": str(REDIS_DB), "JOBS_POSTGRES": POSTGRES_DSN, **env},
+        {
+            "JOBS_QUEUE": queue,
+            "JOBS_REDIS_DB": str(REDIS_DB),
+            "JOBS_POSTGRES": POSTGRES_DSN,
+            "SALER_TRACING_API_TOKEN": TOKEN,
+            **env,
+        },
     )
     with process([python(), "-m", "arq", "arq_worker_app.WorkerSettings"], environ, log) as proc:
         wait_until(lambda: redis.get(f"{queue}:ready"), 30, "the arq worker to start", log)
@@ -95,8 +104,9 @@ def test_request_to_worker_to_second_job_is_one_trace(
         )
         telemetry = redis_client.get(f"{unique}:telemetry").decode()
         metrics = httpx.get(f"{telemetry}/metrics", timeout=10).text
-        stats = httpx.get(f"{telemetry}/api/v1/tracing/stats", timeout=10).json()
-        health = httpx.get(f"{telemetry}/api/v1/tracing/health", timeout=10)
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        stats = httpx.get(f"{telemetry}/api/v1/tracing/stats", headers=auth, timeout=10).json()
+        health = httpx.get(f"{telemetry}/api/v1/tracing/health", headers=auth, timeout=10)
     assert redis_client.lrange(f"{unique}:second", 0, -1) == [b"42"]
     saler_tracing.force_flush()
 

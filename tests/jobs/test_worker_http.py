@@ -19,11 +19,11 @@ def server() -> Iterator[TelemetryServer]:
     running.close()
 
 
-def configure(token: str | None = None) -> None:
+def configure(token: str | None = None, allow_loopback: bool | None = None) -> None:
     saler_tracing.configure(
         service_name="worker",
         export=saler_tracing.ExportOptions(exporter="none"),
-        api=saler_tracing.ApiOptions(token=token),
+        api=saler_tracing.ApiOptions(token=token, allow_loopback=allow_loopback),
         environ={},
     )
 
@@ -34,8 +34,14 @@ def test_not_configured_is_503(server: TelemetryServer) -> None:
     assert response.json() == {"status": "not_configured"}
 
 
-def test_loopback_without_token_sees_details_and_stats(server: TelemetryServer) -> None:
+def test_without_token_or_loopback_opt_in_only_status_is_told(server: TelemetryServer) -> None:
     configure()
+    assert httpx.get(f"{server.url}/api/v1/tracing/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/api/v1/tracing/stats").status_code == 401
+
+
+def test_loopback_opt_in_without_token_sees_details_and_stats(server: TelemetryServer) -> None:
+    configure(allow_loopback=True)
     messaging.register_stats()
     health = httpx.get(f"{server.url}/api/v1/tracing/health")
     assert health.status_code == 200

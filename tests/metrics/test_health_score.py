@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 import saler_tracing
-from saler_tracing import ExportOptions, MetricsOptions
+from saler_tracing import ApiOptions, ExportOptions, MetricsOptions
 from saler_tracing._internal.health_score import Objectives, classify, health_score
 from saler_tracing._internal.metrics.health import HealthWindow
 from saler_tracing._internal.monitor import ExportMonitor
@@ -116,7 +116,11 @@ OBJECTIVES = MetricsOptions(latency_objective_s=10.0, max_error_rate=0.2)
 def test_gauge_and_stats_match_the_formula_for_a_known_mix() -> None:
     service = f"svc-{uuid.uuid4().hex[:8]}"
     saler_tracing.configure(
-        service_name=service, export=ExportOptions(exporter="none"), metrics=OBJECTIVES, environ={}
+        service_name=service,
+        export=ExportOptions(exporter="none"),
+        metrics=OBJECTIVES,
+        api=ApiOptions(allow_loopback=True),
+        environ={},
     )
     with serve(make_app()) as base:
         drive_known_mix(base)

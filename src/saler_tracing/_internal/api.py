@@ -1,25 +1,37 @@
 """FastAPI router: ``GET /api/v1/tracing/health`` and ``GET /api/v1/tracing/stats``.
 
-No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
-runtime, and ``Request`` is imported inside ``health_router()`` (fastapi is optional).
+Access (docs/privacy.md, "Access control"):
 
-Access: health answers its status to anyone and its details only to an authorised caller;
-stats only to an authorised caller. Authorised means: the bearer token configured
-(``SALER_TRACING_API_TOKEN``), compared in constant time; or, when the user passes a FastAPI
-dependency, whatever that dependency accepts; with neither configured, loopback clients only.
+* ``/health`` answers its status (``{"status": "ok"}`` and the HTTP code) to anyone, so load
+  balancers and orchestrators need no credentials; its details only with the bearer token.
+* ``/stats`` and every data endpoint (``api_routes.access_dependency``) need the caller to
+  pass every check that is configured: the bearer token (``SALER_TRACING_API_TOKEN``,
+  compared in constant time) and/or the FastAPI dependency given as ``authorize``.
+* With neither configured they are closed to everyone (401), not open to "local" clients:
+  behind a reverse proxy or a service-mesh sidecar on the same host every request arrives
+  from 127.0.0.1. ``ApiOptions(allow_loopback=True)`` opens them to loopback clients whose
+  request carries no forwarding header, for development.
 """
+
+from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from saler_tracing._internal import setup, stats
+from saler_tracing._internal import setup
 from saler_tracing._internal.errors import internal_error_counts
 from saler_tracing._internal.extras import require
 
 PREFIX = "/api/v1/tracing"
+NO_STORE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+CHALLENGE = {**NO_STORE, "www-authenticate": 'Bearer realm="saler-tracing"'}
+_FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
+logger = logging.getLogger("saler_tracing")
+_warned_closed = False
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -37,7 +49,39 @@ def bearer_ok(header: str | None, token: str) -> bool:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
+    # compare_digest: the time taken does not tell how much of the token was right.
     return hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def token() -> str | None:
+    pipeline = setup.active()
+    return pipeline.config.api.token if pipeline else None
+
+
+def allow_loopback() -> bool:
+    pipeline = setup.active()
+    return bool(pipeline and pipeline.config.api.allow_loopback)
+
+
+def caller_allowed(request: Any, *, user_dependency: bool) -> bool:
+    """The checks that are not the user's dependency (that one already ran and accepted)."""
+    configured = token()
+    if configured:
+        return bearer_ok(request.headers.get("authorization"), configured)
+    if user_dependency:
+        return True
+    if allow_loopback():
+        forwarded = any(name in request.headers for name in _FORWARDING)
+        return not forwarded and _is_loopback(request.client.host if request.client else None)
+    global _warned_closed
+    if not _warned_closed:
+        _warned_closed = True
+        logger.warning(
+            "saler_tracing: %s refused: configure a bearer token (SALER_TRACING_API_TOKEN or"
+            " ApiOptions(token=...)) or health_router(authorize=...) to open it",
+            request.url.path,
+        )
+    return False
 
 
 def health_document(detailed: bool) -> tuple[int, dict[str, Any]]:
@@ -74,46 +118,9 @@ def health_document(detailed: bool) -> tuple[int, dict[str, Any]]:
 
 def health_router(*, authorize: Callable[..., Any] | None = None, prefix: str = PREFIX) -> Any:
     """A router to ``app.include_router()``. ``authorize`` is an optional FastAPI dependency
-    that raises (e.g. ``HTTPException(401)``) for callers who may not see details and stats."""
+    that raises (e.g. ``HTTPException(401)``) or returns ``False`` for callers who may not
+    see stats; it is added to the bearer token when both are configured."""
     require("fastapi", "fastapi")
-    from fastapi import APIRouter, Depends, Request
-    from fastapi.responses import JSONResponse
+    from saler_tracing._internal import api_routes
 
-    def authorised(request: Request) -> bool:
-        token = _token()
-        if token:
-            return bearer_ok(request.headers.get("authorization"), token)
-        if authorize is not None:
-            return True  # the user's dependency already ran and accepted the caller
-        return _is_loopback(request.client.host if request.client else None)
-
-    dependencies = [Depends(authorize)] if authorize is not None else []
-    router = APIRouter(prefix=prefix, tags=["tracing"])
-
-    @router.get("/health", include_in_schema=True)
-    async def health(request: Request) -> JSONResponse:
-        # With a user dependency, health details need the token: the dependency guards
-        # /stats, while health must answer load balancers without credentials.
-        detailed = authorised(request) if authorize is None or _token() else False
-        code, body = health_document(detailed)
-        return JSONResponse(body, status_code=code, headers={"cache-control": "no-store"})
-
-    @router.get("/stats", dependencies=dependencies)
-    async def stats_endpoint(request: Request) -> JSONResponse:
-        if not authorised(request):
-            return JSONResponse(
-                {"error": "unauthorized"},
-                status_code=401,
-                headers={"www-authenticate": "Bearer", "cache-control": "no-store"},
-            )
-        _, health_body = health_document(True)
-        return JSONResponse(
-            {"health": health_body, **stats.collect()}, headers={"cache-control": "no-store"}
-        )
-
-    return router
-
-
-def _token() -> str | None:
-    pipeline = setup.active()
-    return pipeline.config.api.token if pipeline else None
+    return api_routes.build_router(authorize, prefix)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from saler_tracing._internal.options import (
     ScrubbingOptions,
 )
 from saler_tracing._internal.sampling.rules import parse_rules
+from saler_tracing._internal.scrub.match import ScrubMatch
 
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -217,8 +219,41 @@ TAIL_MAX_SPANS = s.Setting(
     "tail buffer spans",
 )
 SCRUB = s.Setting("scrubbing.enabled", ("SALER_TRACING_SCRUB",), True, s.as_bool, "PII scrub")
+SCRUB_SAFE_KEYS: s.Setting[tuple[str, ...]] = s.Setting(
+    "scrubbing.safe_keys", ("SALER_TRACING_SCRUB_SAFE_KEYS",), (), s.string_list, "never scrubbed"
+)
+SCRUB_EXTRA_KEYS: s.Setting[tuple[str, ...]] = s.Setting(
+    "scrubbing.extra_keys", ("SALER_TRACING_SCRUB_EXTRA_KEYS",), (), s.string_list, "sensitive"
+)
+SCRUB_PSEUDO_KEYS: s.Setting[tuple[str, ...]] = s.Setting(
+    "scrubbing.pseudonymize_keys",
+    ("SALER_TRACING_SCRUB_PSEUDONYMIZE_KEYS",),
+    (),
+    s.string_list,
+    "HMAC-token keys",
+)
+SCRUB_PSEUDO_RULES: s.Setting[tuple[str, ...]] = s.Setting(
+    "scrubbing.pseudonymize_rules",
+    ("SALER_TRACING_SCRUB_PSEUDONYMIZE_RULES",),
+    (),
+    s.string_list,
+    "HMAC-token rules",
+)
+SCRUB_HMAC_KEY: s.Setting[str | None] = s.Setting(
+    "scrubbing.hmac_key", ("SALER_TRACING_SCRUB_HMAC_KEY",), None, s.as_str, "pseudonym key"
+)
+SCRUB_CLIENT_IP = s.Setting(
+    "scrubbing.redact_client_ip", ("SALER_TRACING_SCRUB_CLIENT_IP",), False, s.as_bool, "IPs"
+)
 API_TOKEN: s.Setting[str | None] = s.Setting(
     "api.token", ("SALER_TRACING_API_TOKEN",), None, s.as_str, "stats bearer token"
+)
+API_ALLOW_LOOPBACK = s.Setting(
+    "api.allow_loopback",
+    ("SALER_TRACING_API_ALLOW_LOOPBACK",),
+    False,
+    s.as_bool,
+    "open stats to loopback clients when no token or dependency is set",
 )
 UNHEALTHY_AFTER_S = s.Setting(
     "api.unhealthy_after_s",
@@ -354,12 +389,19 @@ class ScrubbingConfig:
     enabled: bool
     extra_patterns: dict[str, str] = field(default_factory=dict)
     safe_keys: tuple[str, ...] = ()
+    extra_keys: tuple[str, ...] = ()
+    callback: Callable[[ScrubMatch], object] | None = None
+    pseudonymize_keys: tuple[str, ...] = ()
+    pseudonymize_rules: tuple[str, ...] = ()
+    hmac_key: bytes | None = field(default=None, repr=False)
+    redact_client_ip: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class ApiConfig:
     token: str | None
     unhealthy_after_s: float
+    allow_loopback: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,6 +436,46 @@ def _endpoint(opts: ExportOptions, protocol: str, environ: Mapping[str, str]) ->
         return base or "http://localhost:4317"
     # The spec: a signal path is appended to the base endpoint for OTLP/HTTP only.
     return (base or "http://localhost:4318").rstrip("/") + "/v1/traces"
+
+
+def _scrubbing(opts: ScrubbingOptions, environ: Mapping[str, str]) -> ScrubbingConfig:
+    for name, pattern in (opts.extra_patterns or {}).items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigurationError(
+                f"configure(scrubbing.extra_patterns[{name!r}]=...): invalid regular expression"
+                f" {pattern!r}: {exc}"
+            ) from exc
+    key: bytes | None
+    if isinstance(opts.hmac_key, bytes):
+        key = opts.hmac_key
+    else:
+        text = SCRUB_HMAC_KEY.resolve(opts.hmac_key, environ)
+        key = text.encode() if text else None
+    pseudo_keys = SCRUB_PSEUDO_KEYS.resolve(opts.pseudonymize_keys, environ)
+    pseudo_rules = SCRUB_PSEUDO_RULES.resolve(opts.pseudonymize_rules, environ)
+    if (pseudo_keys or pseudo_rules) and not key:
+        raise ConfigurationError(
+            "scrubbing.pseudonymize_keys/pseudonymize_rules need scrubbing.hmac_key"
+            " (env SALER_TRACING_SCRUB_HMAC_KEY): a secret of 16 bytes or more"
+        )
+    if key is not None and len(key) < 16:
+        raise ConfigurationError(
+            "scrubbing.hmac_key (env SALER_TRACING_SCRUB_HMAC_KEY): too short; accepted: a"
+            " secret of 16 bytes or more"
+        )
+    return ScrubbingConfig(
+        enabled=SCRUB.resolve(opts.enabled, environ),
+        extra_patterns=dict(opts.extra_patterns or {}),
+        safe_keys=SCRUB_SAFE_KEYS.resolve(opts.safe_keys, environ),
+        extra_keys=SCRUB_EXTRA_KEYS.resolve(opts.extra_keys, environ),
+        callback=opts.callback,
+        pseudonymize_keys=pseudo_keys,
+        pseudonymize_rules=pseudo_rules,
+        hmac_key=key,
+        redact_client_ip=SCRUB_CLIENT_IP.resolve(opts.redact_client_ip, environ),
+    )
 
 
 def resolve(
@@ -454,14 +536,11 @@ def resolve(
             critical_routes=CRITICAL_ROUTES.resolve(sampling.critical_routes, environ),
             **_sampling_extras(sampling, environ),
         ),
-        scrubbing=ScrubbingConfig(
-            enabled=SCRUB.resolve(scrubbing.enabled, environ),
-            extra_patterns=dict(scrubbing.extra_patterns or {}),
-            safe_keys=tuple(scrubbing.safe_keys or ()),
-        ),
+        scrubbing=_scrubbing(scrubbing, environ),
         api=ApiConfig(
             token=API_TOKEN.resolve(api.token, environ),
             unhealthy_after_s=UNHEALTHY_AFTER_S.resolve(api.unhealthy_after_s, environ),
+            allow_loopback=API_ALLOW_LOOPBACK.resolve(api.allow_loopback, environ),
         ),
         metrics=MetricsConfig(
             enabled=METRICS_ENABLED.resolve(metrics.enabled, environ),

@@ -3,10 +3,12 @@ environment, then to the default declared in :mod:`saler_tracing._internal.confi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.sdk.trace.export import SpanExporter
+
+from saler_tracing._internal.scrub.match import ScrubMatch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,7 +116,25 @@ class ScrubbingOptions:
     extra_patterns: Mapping[str, str] | None = None
     """Rule name → regular expression of further values to redact."""
     safe_keys: Sequence[str] | None = None
-    """Attribute keys never scrubbed (added to the documented allow-list)."""
+    """Attribute keys never scrubbed (added to the documented allow-list); ``prefix.*`` allowed.
+    Env: SALER_TRACING_SCRUB_SAFE_KEYS (comma-separated)."""
+    extra_keys: Sequence[str] | None = None
+    """Further sensitive key words (``loyalty_number``), matched on whole words like the
+    built-in ones. Env: SALER_TRACING_SCRUB_EXTRA_KEYS."""
+    callback: Callable[[ScrubMatch], object] | None = None
+    """Called before each redaction with a :class:`ScrubMatch`; return ``None`` to redact,
+    or the value to export instead (``match.value`` keeps it)."""
+    pseudonymize_keys: Sequence[str] | None = None
+    """Attribute keys (``enduser.id``) whose values become a keyed HMAC token instead of a
+    marker, so one customer correlates across traces. Env: SALER_TRACING_SCRUB_PSEUDONYMIZE_KEYS."""
+    pseudonymize_rules: Sequence[str] | None = None
+    """Value rules (``email``, ``phone``) whose finds become HMAC tokens instead of markers.
+    Env: SALER_TRACING_SCRUB_PSEUDONYMIZE_RULES."""
+    hmac_key: str | bytes | None = None
+    """Secret key (16 bytes or more) of the pseudonyms. Env: SALER_TRACING_SCRUB_HMAC_KEY."""
+    redact_client_ip: bool | None = None
+    """Also redact client IP addresses (``client.address``, ``X-Forwarded-For``, IPv4/IPv6
+    inside values). Env: SALER_TRACING_SCRUB_CLIENT_IP."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +146,10 @@ class ApiOptions:
     unhealthy_after_s: float | None = None
     """Health answers 503 once exports have failed this long.
     Env: SALER_TRACING_UNHEALTHY_AFTER."""
+    allow_loopback: bool | None = None
+    """With no token and no ``authorize`` dependency, let loopback clients (without forwarding
+    headers) read stats; off by default because a same-host proxy makes every caller loopback.
+    Env: SALER_TRACING_API_ALLOW_LOOPBACK."""
 
 
 @dataclass(frozen=True, kw_only=True)

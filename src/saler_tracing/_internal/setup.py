@@ -146,7 +146,9 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     # The stages, built last first. Order (DESIGN.md): metrics see every recorded span,
     # then the tail decision, then scrubbing of what is kept, then export.
     head: SpanProcessor = tail
-    # scrub stage (PII) goes here
+    from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
+
+    head = build_scrub_stage(head, cfg.scrubbing)  # ``head`` itself when scrubbing is off
     sampling = build_sampling(cfg)
     head = sampling.tail_stage(head)
     metrics_stage = None

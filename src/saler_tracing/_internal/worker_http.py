@@ -18,7 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from saler_tracing._internal import api, setup, stats
+from saler_tracing._internal import api, stats
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.exposition import render_metrics
 
@@ -47,11 +47,15 @@ class TelemetryServer:
 
 
 def _authorised(handler: BaseHTTPRequestHandler) -> bool:
-    pipeline = setup.active()
-    token = pipeline.config.api.token if pipeline else None
-    if token:
-        return api.bearer_ok(handler.headers.get("authorization"), token)
-    return api._is_loopback(handler.client_address[0])
+    """The library router's rule: the bearer token; else, only when allowed, a loopback
+    caller without forwarding headers; else no one."""
+    configured = api.token()
+    if configured:
+        return api.bearer_ok(handler.headers.get("authorization"), configured)
+    if api.allow_loopback():
+        forwarded = any(name in handler.headers for name in api._FORWARDING)
+        return not forwarded and api._is_loopback(handler.client_address[0])
+    return False
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -80,4 +80,3 @@ def _match(routes: Any, scope: MutableMapping[str, Any], prefix: str) -> str | N
         if partial is None:
             partial = prefix + path
     return partial
-

@@ -1,0 +1,232 @@
+"""Scrubbing one attribute mapping: a plan per key (cached), then the value.
+
+Plans: ``safe`` (allow-listed, untouched), ``pseudo`` (whole value → keyed token),
+``key`` (the key itself is sensitive: whole value → marker), ``statement``/``query``/``text``
+(the value is searched). Each redaction is reported as ``"<key>:<rule>"``; the user's callback
+sees the planned redaction first and may keep or replace the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from saler_tracing._internal.errors import guard
+from saler_tracing._internal.scrub.keys import KeyRules
+from saler_tracing._internal.scrub.match import ScrubMatch
+from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
+from saler_tracing._internal.scrub.values import TextScrubber, marker, number_rule
+
+Callback = Callable[[ScrubMatch], Any]
+_STATEMENT_KEYS = frozenset({"db.query.text", "db.statement", "db.redis.command"})
+_QUERY_KEYS = frozenset({"url.query", "http.query"})
+_IP_KEYS = frozenset(
+    {
+        "client.address",
+        "network.peer.address",
+        "net.peer.ip",
+        "net.sock.peer.addr",
+        "http.client_ip",
+        "source.address",
+        "http.request.header.x-forwarded-for",
+        "http.request.header.x-real-ip",
+        "http.request.header.forwarded",
+        "http.request.header.true-client-ip",
+        "http.request.header.cf-connecting-ip",
+    }
+)
+# These rules cannot describe a number, so ``email_count=3`` stays a number.
+_TEXT_ONLY = frozenset({"email", "name", "address"})
+Plan = tuple[str, str]
+_MAX_CLEAN = 4096  # per kind; with _MAX_CACHED_LEN, a few MB at worst
+_MAX_CACHED_LEN = 512
+
+
+class Scrubber:
+    _MAX_PLANS = 4096
+
+    def __init__(
+        self,
+        keys: KeyRules,
+        text: TextScrubber,
+        *,
+        pseudonymize_keys: Sequence[str] = (),
+        pseudonymizer: Pseudonymizer | None = None,
+        redact_ip: bool = False,
+        callback: Callback | None = None,
+    ) -> None:
+        self.keys = keys
+        self.text = text
+        self.pseudo_keys = frozenset(pseudonymize_keys)
+        self.pseudonymizer = pseudonymizer
+        self.redact_ip = redact_ip
+        self.callback = callback
+        self._plans: dict[str, Plan] = {}
+        self._clean: dict[str, set[str]] = {"text": set(), "statement": set(), "query": set()}
+
+    def plan(self, key: str) -> Plan:
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        plan = self._decide(key)
+        if len(self._plans) >= self._MAX_PLANS:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _decide(self, key: str) -> Plan:
+        if key in self.pseudo_keys and self.pseudonymizer is not None:
+            return ("pseudo", "hmac")
+        if self.redact_ip and key in _IP_KEYS:
+            return ("key", "ip")
+        if self.keys.is_safe(key):
+            return ("safe", "")
+        rule = self.keys.rule_for(key)
+        if rule is not None:
+            return ("key", rule)
+        if key in _STATEMENT_KEYS:
+            return ("statement", "")
+        if key in _QUERY_KEYS:
+            return ("query", "")
+        return ("text", "")
+
+    def attributes(
+        self, attrs: Mapping[str, AttributeValue], report: list[str]
+    ) -> dict[str, AttributeValue] | None:
+        """A scrubbed copy of ``attrs``, or ``None`` when nothing needed scrubbing."""
+        out: dict[str, AttributeValue] | None = None
+        plans = self._plans
+        clean = self._clean["text"]
+        for key, value in attrs.items():
+            # The hot path, inlined: a known key, a string already seen clean, a short one.
+            plan = plans.get(key) or self.plan(key)
+            kind = plan[0]
+            if kind == "safe":
+                continue
+            if kind == "text" and type(value) is str and (len(value) < 6 or value in clean):
+                continue
+            new = self.value(key, value, report)
+            if new is not None:
+                if out is None:
+                    out = dict(attrs)
+                out[key] = new
+        return out
+
+    def value(self, key: str, value: AttributeValue, report: list[str]) -> AttributeValue | None:
+        kind, rule = self.plan(key)
+        if kind == "safe" or isinstance(value, (bool, float)):
+            return None
+        if kind == "pseudo":
+            return self._decided(key, value, "hmac", self._pseudo(value), report)
+        if kind == "key":
+            if isinstance(value, int) and rule in _TEXT_ONLY:
+                return None
+            return self._decided(key, value, rule, self._markers(value, rule), report)
+        if isinstance(value, bytes):
+            done = self.search(value.decode("utf-8", "replace"), kind)
+            if done is None:
+                return None
+            return self._decided(key, value, done[1][0], done[0], report, done[1])
+        if isinstance(value, str):
+            done = self.search(value, kind)
+            if done is None:
+                return None
+            return self._decided(key, value, done[1][0], done[0], report, done[1])
+        if isinstance(value, int):
+            found = number_rule(value)
+            if found is None:
+                return None
+            return self._decided(key, value, found, marker(found), report)
+        if isinstance(value, Mapping):
+            # Newer OTel APIs accept nested maps: walk them like a JSON document.
+            rules: list[str] = []
+            walked = self.text.walk(dict(value), rules)
+            if not rules:
+                return None
+            return self._decided(key, value, rules[0], walked, report, rules)
+        if isinstance(value, (list, tuple)):
+            return self._sequence(key, kind, value, report)
+        return None
+
+    def search(self, value: str, kind: str = "text") -> tuple[str, list[str]] | None:
+        # Most values repeat (user agents, statuses, templated SQL); one found clean is
+        # remembered, so the detectors run once per distinct value, not once per span.
+        # Only clean values are kept: nothing sensitive is held here.
+        clean = self._clean[kind]
+        if value in clean:
+            return None
+        if kind == "statement":
+            done = self.text.statement(value)
+        elif kind == "query":
+            done = self.text.query(value)
+        else:
+            done = self.text.scrub(value)
+        if done is None and len(value) <= _MAX_CACHED_LEN:
+            if len(clean) >= _MAX_CLEAN:
+                clean.clear()  # bounded: high-cardinality values must not grow memory
+            clean.add(value)
+        return done
+
+    def _sequence(
+        self, key: str, kind: str, value: Sequence[Any], report: list[str]
+    ) -> AttributeValue | None:
+        items: list[Any] = list(value)
+        rules: list[str] = []
+        for index, item in enumerate(items):
+            if isinstance(item, str):
+                done = self.search(item, kind)
+                if done is not None:
+                    items[index] = done[0]
+                    rules.extend(done[1])
+            elif isinstance(item, int) and not isinstance(item, bool):
+                found = number_rule(item)
+                if found is not None:
+                    # A list must keep one type: the whole list becomes markers.
+                    return self._decided(key, value, found, (marker(found),) * len(items), report)
+        if not rules:
+            return None
+        return self._decided(key, value, rules[0], tuple(items), report, rules)
+
+    def _markers(self, value: Any, rule: str) -> AttributeValue:
+        if isinstance(value, (list, tuple)):
+            return tuple(self.text.mark(rule, str(item)) for item in value)
+        return self.text.mark(rule, str(value))
+
+    def _pseudo(self, value: Any) -> AttributeValue:
+        assert self.pseudonymizer is not None
+        if isinstance(value, (list, tuple)):
+            return tuple(self.pseudonymizer.token(str(item)) for item in value)
+        return self.pseudonymizer.token(str(value))
+
+    def _decided(
+        self,
+        key: str,
+        original: AttributeValue,
+        rule: str,
+        planned: AttributeValue,
+        report: list[str],
+        rules: Sequence[str] = (),
+    ) -> AttributeValue | None:
+        result = planned
+        if self.callback is not None:
+            # A failing callback must not leak: the planned redaction stands.
+            with guard("scrubbing callback"):
+                chosen = self.callback(ScrubMatch(key, original, rule))
+                if chosen is not None:
+                    result = _attribute(chosen)
+        if result == original:
+            return None
+        for name in dict.fromkeys(rules or (rule,)):
+            report.append(f"{key}:{name}")
+        return result
+
+
+def _attribute(value: Any) -> AttributeValue:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return str(value)

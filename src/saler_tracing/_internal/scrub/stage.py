@@ -1,0 +1,133 @@
+"""The pipeline stage: every ended span leaves here as a scrubbed copy.
+
+It sits at the root of the pipeline (DESIGN.md), so every exporter — OTLP, console, the
+local server — sees only what it lets through. The span the application holds is never
+touched: when something must change, a new :class:`ReadableSpan` is built from the old one's
+parts; when nothing must, the same object is passed on (no copy, no cost).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from types import MappingProxyType
+
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.trace import Link, Status
+from opentelemetry.util.types import Attributes
+
+from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.scrub.scrubber import Scrubber
+
+REPORT_KEY = "saler.scrubbed"
+
+
+class _ScrubbedSpan(ReadableSpan):
+    """A copy that keeps the original's dropped-attribute/event/link counts."""
+
+    def __init__(self, *args: object, dropped: tuple[int, int, int], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._dropped = dropped
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._dropped[0]
+
+    @property
+    def dropped_events(self) -> int:
+        return self._dropped[1]
+
+    @property
+    def dropped_links(self) -> int:
+        return self._dropped[2]
+
+
+class ScrubStage(Stage):
+    def __init__(self, next_stage: SpanProcessor, scrubber: Scrubber) -> None:
+        super().__init__(next_stage)
+        self.scrubber = scrubber
+        self.spans_scrubbed = 0
+        self.by_rule: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def figures(self) -> dict[str, object]:
+        """For ``/api/v1/tracing/stats``: how much was redacted, by rule (never values)."""
+        with self._lock:
+            return {"spans_scrubbed": self.spans_scrubbed, "redactions": dict(self.by_rule)}
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.next.on_end(self.scrub(span))
+
+    def scrub(self, span: ReadableSpan) -> ReadableSpan:
+        report: list[str] = []
+        s = self.scrubber
+        name = span.name
+        done = s.search(name)
+        if done is not None:
+            name = done[0]
+            report.extend(f"span.name:{rule}" for rule in dict.fromkeys(done[1]))
+        attrs = s.attributes(span.attributes or {}, report)
+        span_events = span.events
+        events = self._events(span_events, report) if span_events else None
+        span_links = span.links
+        links = self._links(span_links, report) if span_links else None
+        status = span.status
+        if status.description:
+            done = s.search(status.description)
+            if done is not None:
+                status = Status(status.status_code, done[0])
+                report.extend(f"status.description:{rule}" for rule in dict.fromkeys(done[1]))
+        if not report:
+            return span
+        with self._lock:  # only spans that needed scrubbing pay for the lock
+            self.spans_scrubbed += 1
+            self.by_rule.update(entry.rpartition(":")[2] for entry in report)
+        # ``attrs`` is already a fresh dict when an attribute changed.
+        new_attrs = attrs if attrs is not None else dict(span.attributes or {})
+        new_attrs[REPORT_KEY] = tuple(sorted(set(report)))
+        return _ScrubbedSpan(
+            name=name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=MappingProxyType(new_attrs),
+            events=events if events is not None else span_events,
+            links=links if links is not None else span_links,
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+            dropped=(span.dropped_attributes, span.dropped_events, span.dropped_links),
+        )
+
+    def _events(self, events: Sequence[Event], report: list[str]) -> list[Event] | None:
+        out: list[Event] | None = None
+        for index, event in enumerate(events):
+            name = event.name
+            done = self.scrubber.search(name)
+            if done is not None:
+                name = done[0]
+                report.extend(f"event.name:{rule}" for rule in dict.fromkeys(done[1]))
+            attrs = self.scrubber.attributes(event.attributes or {}, report)
+            if attrs is None and done is None:
+                continue
+            if out is None:
+                out = list(events)
+            new_attrs: Attributes = MappingProxyType(
+                attrs if attrs is not None else dict(event.attributes or {})
+            )
+            out[index] = Event(name, new_attrs, event.timestamp)
+        return out
+
+    def _links(self, links: Sequence[Link], report: list[str]) -> list[Link] | None:
+        out: list[Link] | None = None
+        for index, link in enumerate(links):
+            attrs = self.scrubber.attributes(link.attributes or {}, report)
+            if attrs is None:
+                continue
+            if out is None:
+                out = list(links)
+            out[index] = Link(link.context, MappingProxyType(attrs))
+        return out
