@@ -1,0 +1,250 @@
+"""The DuckDB backend: one file, one writer thread, readers on their own cursors.
+
+The receiver's threads only put batches on a bounded queue (:meth:`DuckDBStore.write` never
+waits); the writer thread drains it, merges what is waiting into one Arrow table and inserts it
+in one statement — DuckDB's fast path, far quicker than row inserts. Readers open a cursor per
+call: DuckDB's MVCC lets them read while the writer appends, so neither waits for the other.
+Retention runs on the writer thread between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from saler_tracing._internal.extras import require
+from saler_tracing.server.model import (
+    BATCH_COLUMNS,
+    COLUMN_NAMES,
+    COLUMNS,
+    DERIVED,
+    SpanBatch,
+    SpanRecord,
+)
+from saler_tracing.server.store import reader_sql
+from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
+from saler_tracing.server.store.retention import apply_retention
+
+logger = logging.getLogger("saler_tracing.server")
+
+_ARROW_TYPES = {
+    "VARCHAR": "string",
+    "UTINYINT": "uint8",
+    "BIGINT": "int64",
+    "INTEGER": "int32",
+}
+_MAX_MERGE = 50_000  # spans merged into one insert
+
+
+def _schema_sql() -> str:
+    cols = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS spans ({cols})"
+
+
+def _insert_sql() -> str:
+    """INSERT … SELECT from the incoming batch, computing the derived columns in DuckDB: one
+    ``json_extract_string`` with a list of paths parses each span's attributes once."""
+    types = dict(COLUMNS)
+    paths: list[str] = []
+    exprs: list[str] = []
+    for name in COLUMN_NAMES:
+        if name == "duration_ns":
+            exprs.append("greatest(end_ns - start_ns, 0)")
+        elif name in DERIVED:
+            picks = []
+            for key in DERIVED[name]:
+                paths.append(reader_sql.json_path(key).replace("'", "''"))
+                picks.append(f"_d[{len(paths)}]")
+            expr = f"coalesce({', '.join(picks)})" if len(picks) > 1 else picks[0]
+            exprs.append(expr if types[name] == "VARCHAR" else f"TRY_CAST({expr} AS {types[name]})")
+        else:
+            exprs.append(name)
+    path_list = ", ".join(f"'{p}'" for p in paths)
+    return (
+        f"INSERT INTO spans SELECT {', '.join(exprs)} FROM "
+        f"(SELECT *, json_extract_string(attributes, [{path_list}]) AS _d FROM _incoming)"
+    )
+
+
+_INSERT = _insert_sql()
+
+
+class StoreStats:
+    def __init__(self) -> None:
+        self.written = 0
+        self.batches = 0
+        self.dropped_queue_full = 0
+        self.dropped_write_error = 0
+        self.deleted_by_retention = 0
+
+
+class DuckDBStore:
+    """``SpanWriter`` and ``SpanReader`` over a DuckDB database (``":memory:"`` or a file)."""
+
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        retention: Retention | None = None,
+        max_queued_batches: int = 2000,
+        read_only: bool = False,
+    ) -> None:
+        duckdb = require("duckdb", "server")
+        self._pa = require("pyarrow", "server")
+        self.path = path
+        self.read_only = read_only
+        self.retention = retention or Retention()
+        self.stats = StoreStats()
+        self._con = duckdb.connect(path, read_only=read_only)
+        if not read_only:
+            self._con.execute(_schema_sql())
+        # The writer thread's own connection; readers take fresh cursors from ``_con``.
+        self._wcon = self._con.cursor()
+        self._write_lock = threading.Lock()  # inserts vs. an explicit retention call
+        self._arrow_schema = self._pa.schema(
+            [(name, getattr(self._pa, _ARROW_TYPES[dict(COLUMNS)[name]])()) for name in BATCH_COLUMNS]
+        )
+        self._queue: queue.Queue[SpanBatch | None] = queue.Queue(max_queued_batches)
+        self._submitted = 0
+        self._done = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if not read_only:
+            self._thread = threading.Thread(target=self._run, name="saler-trace-writer", daemon=True)
+            self._thread.start()
+
+    # -- SpanWriter -------------------------------------------------------------------------
+    def write(self, batch: SpanBatch) -> bool:
+        if self._closed or self.read_only:
+            return False
+        if not len(batch):
+            return True
+        with self._cond:
+            try:
+                self._queue.put_nowait(batch)
+            except queue.Full:
+                self.stats.dropped_queue_full += len(batch)
+                return False
+            self._submitted += 1
+        return True
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        with self._cond:
+            target = self._submitted
+            return self._cond.wait_for(lambda: self._done >= target, timeout_s)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush(30.0)
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(30.0)
+        self._wcon.close()
+        self._con.close()
+
+    def _run(self) -> None:
+        last_retention = time.monotonic()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            merged, taken = item, 1
+            while len(merged) < _MAX_MERGE:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # seen again after this insert: stop then
+                    break
+                if merged is item:
+                    merged = SpanBatch()
+                    merged.extend(item)
+                merged.extend(more)
+                taken += 1
+            self._insert(merged)
+            with self._cond:
+                self._done += taken
+                self._cond.notify_all()
+            if time.monotonic() - last_retention >= self.retention.check_every_s:
+                last_retention = time.monotonic()
+                self.enforce_retention()
+
+    def _insert(self, batch: SpanBatch) -> None:
+        with self._write_lock:
+            self._insert_locked(batch)
+
+    def _insert_locked(self, batch: SpanBatch) -> None:
+        try:
+            table = self._pa.Table.from_pydict(batch.columns, schema=self._arrow_schema)
+            self._wcon.register("_incoming", table)
+            try:
+                self._wcon.execute(_INSERT)
+            finally:
+                self._wcon.unregister("_incoming")
+            self.stats.written += len(batch)
+            self.stats.batches += 1
+        except Exception:
+            # A batch the database refuses is counted and logged; the server keeps running.
+            self.stats.dropped_write_error += len(batch)
+            logger.exception("saler-trace: could not write %d spans", len(batch))
+
+    def enforce_retention(self, now_ns: int | None = None) -> int:
+        """Apply the retention policy now (the writer thread also runs it periodically)."""
+        with self._write_lock:
+            deleted = apply_retention(self._wcon, self.retention, now_ns or time.time_ns())
+        self.stats.deleted_by_retention += deleted
+        return deleted
+
+    # -- SpanReader -------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._con.cursor()
+        try:
+            return list(cursor.execute(query, list(params)).fetchall())
+        finally:
+            cursor.close()
+
+    def get_trace(self, trace_id: str) -> list[SpanRecord]:
+        cols = ", ".join(COLUMN_NAMES)
+        cursor = self._con.cursor()
+        try:
+            result = cursor.execute(
+                f"SELECT {cols} FROM spans WHERE trace_id = ? ORDER BY start_ns, span_id",
+                [trace_id.lower()],
+            ).fetchall()
+        finally:
+            cursor.close()
+        return [SpanRecord.from_row(dict(zip(COLUMN_NAMES, row, strict=True))) for row in result]
+
+    def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
+        sql, params = reader_sql.find_traces(query)
+        return [
+            TraceSummary(
+                trace_id=row[0],
+                start_ns=int(row[1]),
+                duration_ns=int(row[2]),
+                span_count=int(row[3]),
+                error_count=int(row[4]),
+                root_service=row[5],
+                root_name=row[6],
+                services=sorted(row[7]),
+            )
+            for row in self.sql(sql, params)
+        ]
+
+    def services(self) -> list[str]:
+        return [row[0] for row in self.sql("SELECT DISTINCT service FROM spans ORDER BY 1")]
+
+    def span_count(self) -> int:
+        return int(self.sql("SELECT count(*) FROM spans")[0][0])
+
+    def time_bounds(self) -> tuple[int, int] | None:
+        low, high = self.sql("SELECT min(start_ns), max(start_ns) FROM spans")[0]
+        return None if low is None else (int(low), int(high))
