@@ -72,6 +72,9 @@ class SpanWriter(Protocol):
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything queued so far is readable; ``False`` on timeout."""
 
+    def enforce_retention(self, now_ns: int | None = None) -> int:
+        """Apply the retention policy now; returns the spans deleted."""
+
     def close(self) -> None: ...
 
 

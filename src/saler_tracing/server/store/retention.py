@@ -13,9 +13,12 @@ logger = logging.getLogger("saler_tracing.server")
 def used_bytes(con: Any) -> int:
     """Bytes the database's live blocks take (freed blocks are reused, so this is what grows)."""
     row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
-    if row is None or row[0] is None:
-        return 0
-    return int(row[0]) * int(row[1])
+    on_disk = int(row[0] or 0) * int(row[1] or 0) if row else 0
+    if on_disk:
+        return on_disk
+    # An in-memory database has no blocks on disk: count the memory its data holds.
+    mem = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return int(mem[0] or 0) if mem else 0
 
 
 def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
