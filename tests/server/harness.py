@@ -62,7 +62,7 @@ def server_process(tmp_path: Path, *args: str) -> Iterator[dict[str, Any]]:
     finally:
         proc.terminate()
         try:
-            proc.wait(20)
+            proc.communicate(timeout=20)  # also closes the pipes
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
+            proc.communicate(timeout=5)
