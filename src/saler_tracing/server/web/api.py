@@ -3,7 +3,6 @@ slow query never holds up the receiver on the same event loop."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +38,7 @@ def window_of(reader: SpanReader, request: Request) -> Window:
     return Window.last(reader, since)
 
 
-def trace_query(request: Request) -> TraceQuery:
+def trace_query(reader: SpanReader, request: Request) -> TraceQuery:
     params = request.query_params
     attributes: dict[str, str] = {}
     for item in params.getlist("attr"):
@@ -54,7 +53,8 @@ def trace_query(request: Request) -> TraceQuery:
     end = _float(request, "end_ns")
     since = _float(request, "since")
     if since is not None and start is None:
-        start = time.time_ns() - since * 1e9
+        # The same window as every other view: the last ``since`` seconds of data.
+        start = Window.last(reader, since).start_ns
     limit = int(_float(request, "limit") or 50)
     return TraceQuery(
         service=params.get("service") or None,
@@ -101,7 +101,7 @@ def api_routes(reader: SpanReader, stats: Callable[[], dict[str, Any]]) -> list[
     table: dict[str, Callable[[Request], Any]] = {
         "/api/services": lambda r: {"services": reader.services()},
         "/api/traces": lambda r: {
-            "traces": [t.to_json() for t in reader.find_traces(trace_query(r))]
+            "traces": [t.to_json() for t in reader.find_traces(trace_query(reader, r))]
         },
         "/api/traces/{trace_id:str}": get_trace,
         "/api/routes": lambda r: {
