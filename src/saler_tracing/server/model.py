@@ -43,6 +43,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("http_status", "INTEGER"),
     ("db_system", "VARCHAR"),
     ("db_statement", "VARCHAR"),
+    ("db_statement_norm", "VARCHAR"),
     ("server_address", "VARCHAR"),
     ("peer_service", "VARCHAR"),
     ("messaging_system", "VARCHAR"),
@@ -65,9 +66,11 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "peer_service": ("peer.service",),
     "messaging_system": ("messaging.system",),
 }
-# What a decoder fills: every column but the derived ones and ``duration_ns``.
+# Computed by the store from other columns.
+COMPUTED = ("duration_ns", "db_statement_norm")
+# What a decoder fills: every column but the derived and computed ones.
 BATCH_COLUMNS: tuple[str, ...] = tuple(
-    name for name in COLUMN_NAMES if name not in DERIVED and name != "duration_ns"
+    name for name in COLUMN_NAMES if name not in DERIVED and name not in COMPUTED
 )
 
 

@@ -44,3 +44,14 @@ def top_frame(stacktrace: str) -> str:
         return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{function}"
     java = _JAVA_FRAME.search(stacktrace)
     return java.group(1) if java else ""
+
+
+def statement_sql(column: str) -> str:
+    """:func:`statement` as a DuckDB expression over ``column``. The store computes it for every
+    span at insert, vectorised, so grouping by statement needs no regular expression later."""
+    return (
+        "trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace("
+        + column
+        + r", '''(?:[^'']|'''')*''', '?', 'g'), '(^|[^\w.])-?\d+(\.\d+)?', '\1?', 'g'),"
+        r" '\(\s*\?(\s*,\s*\?)+\s*\)', '(?)', 'g'), '\s+', ' ', 'g'))"
+    )

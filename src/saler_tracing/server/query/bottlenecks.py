@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from saler_tracing.server.query import critical_path as cp
-from saler_tracing.server.query.window import ENTRY, NORMALIZED_STATEMENT, OPERATION, Window
+from saler_tracing.server.query.window import ENTRY, OPERATION, Window
 from saler_tracing.server.store.api import SpanReader
 
 
@@ -96,7 +96,7 @@ class SlowStatement:
 
 def slow_statements(reader: SpanReader, window: Window, limit: int = 10) -> list[SlowStatement]:
     rows = reader.sql(
-        f"SELECT service, coalesce(db_system, ''), {NORMALIZED_STATEMENT} AS st, count(*),"
+        f"SELECT service, coalesce(db_system, ''), db_statement_norm AS st, count(*),"
         " sum(duration_ns), quantile_disc(duration_ns, 0.95), arg_max(trace_id, duration_ns)"
         f" FROM spans WHERE db_statement IS NOT NULL AND {window.sql()}"
         " GROUP BY ALL ORDER BY sum(duration_ns) DESC LIMIT ?",
@@ -127,7 +127,7 @@ def n_plus_one(
     """The same statement issued ``min_repeats`` times or more under one parent span."""
     rows = reader.sql(
         "WITH reps AS ("
-        f" SELECT trace_id, parent_span_id, service, {NORMALIZED_STATEMENT} AS st,"
+        f" SELECT trace_id, parent_span_id, service, db_statement_norm AS st,"
         " count(*) AS n, sum(duration_ns) AS t"
         f" FROM spans WHERE db_statement IS NOT NULL AND {window.sql()}"
         " GROUP BY ALL HAVING count(*) >= ?)"

@@ -1,7 +1,8 @@
 """The service dependency map: nodes and edges with calls, error rate and P95.
 
-Edges come from two sources. A request span (SERVER/CONSUMER) whose parent belongs to another
-service is an edge parent service → its service, measured on the callee's side. A CLIENT or
+Edges come from two sources. A request span (SERVER/CONSUMER) whose parent (the CLIENT or
+PRODUCER span that called it) belongs to another service is an edge parent service → its
+service, measured on the callee's side. A CLIENT or
 PRODUCER span with no instrumented callee is an edge to what it names: ``peer.service``, then
 ``db.system.name``, ``messaging.system``, ``server.address``.
 """
@@ -52,7 +53,7 @@ def dependency_map(reader: SpanReader, window: Window) -> DependencyMap:
         f" peer_service, db_system, messaging_system, server_address FROM spans"
         f" WHERE kind IN (3, 4) AND {w}),"
         " parents AS (SELECT p.service AS src, e.service AS dst, e.duration_ns, e.status_code,"
-        " e.trace_id, e.parent_span_id FROM entries e JOIN spans p"
+        " e.trace_id, e.parent_span_id FROM entries e JOIN callers p"
         f" ON p.trace_id = e.trace_id AND p.span_id = e.parent_span_id WHERE p.service <> e.service),"
         " external AS (SELECT c.service AS src,"
         " coalesce(c.peer_service, c.db_system, c.messaging_system, c.server_address, 'unknown')"

@@ -29,19 +29,28 @@ class ServiceHealth:
         return asdict(self)
 
 
-def _counts(
-    reader: SpanReader, window: Window, objectives: Objectives
-) -> dict[str, tuple[int, int, int, int]]:
+Counts = dict[str, tuple[int, int, int, int]]
+
+
+def _counts(reader: SpanReader, window: Window, objectives: Objectives) -> tuple[Counts, Counts]:
+    """(this window, the previous one) in one scan."""
     t_ns = int(objectives.latency_s * 1e9)
+    both = Window(window.previous().start_ns, window.end_ns)
     rows = reader.sql(
-        "SELECT service, count(*),"
+        "SELECT service, start_ns >= ? AS current, count(*),"
         f" count(*) FILTER (WHERE {ERROR}),"
         f" count(*) FILTER (WHERE NOT ({ERROR}) AND duration_ns <= ?),"
         f" count(*) FILTER (WHERE NOT ({ERROR}) AND duration_ns > ? AND duration_ns <= ?)"
-        f" FROM spans WHERE {ENTRY} AND {window.sql()} GROUP BY service",
-        [t_ns, t_ns, 4 * t_ns],
+        f" FROM spans WHERE {ENTRY} AND {both.sql()} GROUP BY service, current",
+        [window.start_ns, t_ns, t_ns, 4 * t_ns],
     )
-    return {row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in rows}
+    now: Counts = {}
+    before: Counts = {}
+    for service, current, *counts in rows:
+        (now if current else before)[service] = (
+            int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3])
+        )
+    return now, before
 
 
 def _score(counts: tuple[int, int, int, int], objectives: Objectives) -> float:
@@ -58,8 +67,7 @@ def _score(counts: tuple[int, int, int, int], objectives: Objectives) -> float:
 def service_health(
     reader: SpanReader, window: Window, objectives: Objectives = Objectives()
 ) -> list[ServiceHealth]:
-    now = _counts(reader, window, objectives)
-    before = _counts(reader, window.previous(), objectives)
+    now, before = _counts(reader, window, objectives)
     out = []
     for service in sorted(now):
         counts = now[service]

@@ -10,12 +10,6 @@ from saler_tracing.server.store.api import SpanReader
 ENTRY = "kind IN (2, 5)"
 ERROR = "status_code = 2"
 OPERATION = "coalesce(route, name)"
-# Statement normalisation in SQL, the same shapes as :func:`..normalize.statement`.
-NORMALIZED_STATEMENT = (
-    "trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(db_statement,"
-    r" '''(?:[^'']|'''')*''', '?', 'g'), '(^|[^\w.])-?\d+(\.\d+)?', '\1?', 'g'),"
-    r" '\(\s*\?(\s*,\s*\?)+\s*\)', '(?)', 'g'), '\s+', ' ', 'g'))"
-)
 
 
 @dataclass(frozen=True)

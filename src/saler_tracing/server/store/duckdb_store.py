@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from saler_tracing._internal.extras import require
+from saler_tracing.server import normalize
 from saler_tracing.server.model import (
     BATCH_COLUMNS,
     COLUMN_NAMES,
@@ -50,23 +51,24 @@ def _insert_sql() -> str:
     ``json_extract_string`` with a list of paths parses each span's attributes once."""
     types = dict(COLUMNS)
     paths: list[str] = []
-    exprs: list[str] = []
-    for name in COLUMN_NAMES:
-        if name == "duration_ns":
-            exprs.append("greatest(end_ns - start_ns, 0)")
-        elif name in DERIVED:
-            picks = []
-            for key in DERIVED[name]:
-                paths.append(reader_sql.json_path(key).replace("'", "''"))
-                picks.append(f"_d[{len(paths)}]")
-            expr = f"coalesce({', '.join(picks)})" if len(picks) > 1 else picks[0]
-            exprs.append(expr if types[name] == "VARCHAR" else f"TRY_CAST({expr} AS {types[name]})")
-        else:
-            exprs.append(name)
+    derived: list[str] = []
+    for name, keys in DERIVED.items():
+        picks = []
+        for key in keys:
+            paths.append(reader_sql.json_path(key).replace("'", "''"))
+            picks.append(f"_d[{len(paths)}]")
+        expr = f"coalesce({', '.join(picks)})" if len(picks) > 1 else picks[0]
+        cast = expr if types[name] == "VARCHAR" else f"TRY_CAST({expr} AS {types[name]})"
+        derived.append(f"{cast} AS {name}")
+    computed = {
+        "duration_ns": "greatest(end_ns - start_ns, 0)",
+        "db_statement_norm": normalize.statement_sql("db_statement"),
+    }
+    outer = ", ".join(computed.get(name, name) for name in COLUMN_NAMES)
     path_list = ", ".join(f"'{p}'" for p in paths)
     return (
-        f"INSERT INTO spans SELECT {', '.join(exprs)} FROM "
-        f"(SELECT *, json_extract_string(attributes, [{path_list}]) AS _d FROM _incoming)"
+        f"INSERT INTO spans SELECT {outer} FROM (SELECT *, {', '.join(derived)} FROM"
+        f" (SELECT *, json_extract_string(attributes, [{path_list}]) AS _d FROM _incoming))"
     )
 
 
@@ -224,8 +226,13 @@ class DuckDBStore:
         return [SpanRecord.from_row(dict(zip(COLUMN_NAMES, row, strict=True))) for row in result]
 
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        sql, params = reader_sql.find_traces(query)
-        return [
+        # "ok" means no error anywhere in the trace: over-fetch, then drop the failed ones.
+        wanted = query.limit * (3 if query.status == "ok" else 1)
+        sql, params = reader_sql.matching_spans(query, wanted * 20)
+        trace_ids = list(dict.fromkeys(row[0] for row in self.sql(sql, params)))[:wanted]
+        if not trace_ids:
+            return []
+        found = [
             TraceSummary(
                 trace_id=row[0],
                 start_ns=int(row[1]),
@@ -236,8 +243,11 @@ class DuckDBStore:
                 root_name=row[6],
                 services=sorted(row[7]),
             )
-            for row in self.sql(sql, params)
+            for row in self.sql(*reader_sql.summaries(trace_ids))
         ]
+        if query.status == "ok":
+            found = [t for t in found if t.error_count == 0]
+        return found[: query.limit]
 
     def services(self) -> list[str]:
         return [row[0] for row in self.sql("SELECT DISTINCT service FROM spans ORDER BY 1")]

@@ -1,4 +1,10 @@
-"""SQL of the trace search, built from a :class:`TraceQuery` with bound parameters only."""
+"""SQL of the trace search, built from a :class:`TraceQuery` with bound parameters only.
+
+Jaeger's semantics: a trace matches when one of its spans matches every span filter (service,
+route, name, attributes, time, minimum duration, error status). Two steps keep it fast on a
+large store: the newest matching spans by a top-N (no grouping over the whole table), then the
+summaries of just those traces.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,22 @@ from typing import Any
 
 from saler_tracing.server.store.api import TraceQuery
 
+SUMMARY_COLUMNS = (
+    "trace_id, min(start_ns), max(end_ns) - min(start_ns), count(*),"
+    " count(*) FILTER (WHERE status_code = 2),"
+    " arg_min(service, (parent_span_id <> '', start_ns)),"
+    " arg_min(name, (parent_span_id <> '', start_ns)),"
+    " list(DISTINCT service)"
+)
+
 
 def json_path(key: str) -> str:
     """A JSON path selecting the top-level member ``key`` (keys contain dots, so quoted)."""
     return "$." + json.dumps(key)
 
 
-def find_traces(q: TraceQuery) -> tuple[str, list[Any]]:
+def matching_spans(q: TraceQuery, rows: int) -> tuple[str, list[Any]]:
+    """The trace ids of the newest ``rows`` matching spans (ids repeat; the caller dedups)."""
     where: list[str] = []
     params: list[Any] = []
     if q.service:
@@ -27,6 +42,11 @@ def find_traces(q: TraceQuery) -> tuple[str, list[Any]]:
         params.append(q.name)
     if q.status == "error":
         where.append("status_code = 2")
+    elif q.status == "ok":
+        where.append("status_code <> 2")
+    if q.min_duration_ms is not None:
+        where.append("duration_ns >= ?")
+        params.append(int(q.min_duration_ms * 1e6))
     for key, value in q.attributes.items():
         where.append("json_extract_string(attributes, ?) = ?")
         params += [json_path(key), value]
@@ -36,26 +56,18 @@ def find_traces(q: TraceQuery) -> tuple[str, list[Any]]:
     if q.end_ns is not None:
         where.append("start_ns <= ?")
         params.append(q.end_ns)
-    having: list[str] = []
-    if q.status == "ok":
-        having.append("count(*) FILTER (WHERE status_code = 2) = 0")
-    if q.min_duration_ms is not None:
-        having.append("max(end_ns) - min(start_ns) >= ?")
-    candidates = "SELECT DISTINCT trace_id FROM spans" + (
-        " WHERE " + " AND ".join(where) if where else ""
-    )
-    sql = (
-        "SELECT trace_id, min(start_ns), max(end_ns) - min(start_ns), count(*),"
-        " count(*) FILTER (WHERE status_code = 2),"
-        " arg_min(service, (parent_span_id <> '', start_ns)),"
-        " arg_min(name, (parent_span_id <> '', start_ns)),"
-        " list(DISTINCT service)"
-        f" FROM spans WHERE trace_id IN ({candidates}) GROUP BY trace_id"
-    )
-    if having:
-        sql += " HAVING " + " AND ".join(having)
-    if q.min_duration_ms is not None:
-        params.append(int(q.min_duration_ms * 1e6))
-    sql += " ORDER BY 2 DESC LIMIT ?"
-    params.append(int(q.limit))
+    sql = "SELECT trace_id FROM spans"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY start_ns DESC LIMIT ?"
+    params.append(rows)
     return sql, params
+
+
+def summaries(trace_ids: list[str]) -> tuple[str, list[Any]]:
+    marks = ", ".join("?" for _ in trace_ids)
+    return (
+        f"SELECT {SUMMARY_COLUMNS} FROM spans WHERE trace_id IN ({marks})"
+        " GROUP BY trace_id ORDER BY 2 DESC",
+        list(trace_ids),
+    )
