@@ -51,6 +51,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("exc_message", "VARCHAR"),
     ("exc_frame", "VARCHAR"),
     ("received_ns", "BIGINT"),
+    # Integer keys for joins and lookups (the low 64 bits of the trace id, the span ids):
+    # comparing integers is far cheaper than comparing 32-character strings.
+    ("trace_key", "UBIGINT"),
+    ("span_key", "UBIGINT"),
+    ("parent_key", "UBIGINT"),
+    ("statement_key", "UBIGINT"),  # hash of db_statement_norm: group statements by integer
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 
@@ -67,11 +73,28 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "messaging_system": ("messaging.system",),
 }
 # Computed by the store from other columns.
-COMPUTED = ("duration_ns", "db_statement_norm")
+COMPUTED = (
+    "duration_ns",
+    "db_statement_norm",
+    "trace_key",
+    "span_key",
+    "parent_key",
+    "statement_key",
+)
 # What a decoder fills: every column but the derived and computed ones.
 BATCH_COLUMNS: tuple[str, ...] = tuple(
     name for name in COLUMN_NAMES if name not in DERIVED and name not in COMPUTED
 )
+
+
+def trace_key(trace_id: str) -> int | None:
+    """The ``trace_key`` column's value for a trace id; ``None`` when it is not 32 hex digits."""
+    if len(trace_id) != 32:
+        return None
+    try:
+        return int(trace_id[16:], 16)
+    except ValueError:
+        return None
 
 
 class SpanBatch:

@@ -7,6 +7,7 @@ from typing import Any
 
 from saler_tracing.server.query import critical_path as cp
 from saler_tracing.server.query.window import ENTRY, OPERATION, Window
+from saler_tracing.server.store import reader_sql
 from saler_tracing.server.store.api import SpanReader
 
 
@@ -33,24 +34,24 @@ def route_bottleneck(
     quantile: float = 0.9,
     max_traces: int = 20,
 ) -> RouteBottleneck | None:
-    where = f"{ENTRY} AND service = ? AND {OPERATION} = ? AND {window.sql()}"
-    threshold_row = reader.sql(
-        f"SELECT quantile_disc(duration_ns, ?) FROM spans WHERE {where}", [quantile, service, route]
-    )
-    if not threshold_row or threshold_row[0][0] is None:
-        return None
-    threshold = int(threshold_row[0][0])
+    # One scan: the route's requests, their P90 and the slowest of those above it.
     slow = reader.sql(
-        f"SELECT trace_id, span_id FROM spans WHERE {where} AND duration_ns >= ?"
-        " ORDER BY duration_ns DESC LIMIT ?",
-        [service, route, threshold, max_traces],
+        "WITH r AS (SELECT trace_id, span_id, duration_ns FROM spans"
+        f" WHERE {ENTRY} AND service = ? AND {OPERATION} = ? AND {window.sql()}),"
+        " t AS (SELECT quantile_disc(duration_ns, ?) AS q FROM r)"
+        " SELECT r.trace_id, r.span_id, t.q FROM r, t WHERE r.duration_ns >= t.q"
+        " ORDER BY r.duration_ns DESC LIMIT ?",
+        [service, route, quantile, max_traces],
     )
-    entries = {trace_id: span_id for trace_id, span_id in slow}
-    placeholders = ", ".join("?" for _ in entries)
+    if not slow:
+        return None
+    threshold = int(slow[0][2])
+    entries = {trace_id: span_id for trace_id, span_id, _ in slow}
+    in_traces, params = reader_sql.in_traces(list(entries))
     rows = reader.sql(
         "SELECT trace_id, span_id, parent_span_id, kind, start_ns, end_ns, db_system"
-        f" FROM spans WHERE trace_id IN ({placeholders})",
-        list(entries),
+        f" FROM spans WHERE {in_traces}",
+        params,
     )
     per_trace: dict[str, list[cp.Node]] = {}
     for trace_id, span_id, parent, kind, start, end, db_system in rows:
@@ -95,11 +96,14 @@ class SlowStatement:
 
 
 def slow_statements(reader: SpanReader, window: Window, limit: int = 10) -> list[SlowStatement]:
+    # Grouped by the statement's integer key; its text is picked once per group.
     rows = reader.sql(
-        f"SELECT service, coalesce(db_system, ''), db_statement_norm AS st, count(*),"
-        " sum(duration_ns), quantile_disc(duration_ns, 0.95), arg_max(trace_id, duration_ns)"
-        f" FROM spans WHERE db_statement IS NOT NULL AND {window.sql()}"
-        " GROUP BY ALL ORDER BY sum(duration_ns) DESC LIMIT ?",
+        "SELECT service, coalesce(any_value(db_system), ''), any_value(db_statement_norm),"
+        " count(*), sum(duration_ns), quantile_disc(duration_ns, 0.95),"
+        " arg_max(trace_id, duration_ns)"
+        f" FROM spans WHERE statement_key IS NOT NULL AND db_statement IS NOT NULL"
+        f" AND {window.sql()}"
+        " GROUP BY service, statement_key ORDER BY sum(duration_ns) DESC LIMIT ?",
         [limit],
     )
     return [
@@ -126,15 +130,19 @@ def n_plus_one(
 ) -> list[NPlusOne]:
     """The same statement issued ``min_repeats`` times or more under one parent span."""
     rows = reader.sql(
+        # Integer keys only in the big GROUP BY; strings are fetched for the few hits.
         "WITH reps AS ("
-        f" SELECT trace_id, parent_span_id, service, db_statement_norm AS st,"
-        " count(*) AS n, sum(duration_ns) AS t"
-        f" FROM spans WHERE db_statement IS NOT NULL AND {window.sql()}"
-        " GROUP BY ALL HAVING count(*) >= ?)"
-        " SELECT r.service, coalesce(p.name, '?'), r.st, count(*), max(r.n), sum(r.t),"
-        " arg_max(r.trace_id, r.n)"
-        " FROM reps r LEFT JOIN spans p ON p.trace_id = r.trace_id AND p.span_id = r.parent_span_id"
-        " GROUP BY ALL ORDER BY sum(r.t) DESC LIMIT ?",
+        " SELECT trace_key, parent_key, statement_key, count(*) AS n, sum(duration_ns) AS t,"
+        " any_value(trace_id) AS trace_id, any_value(service) AS service,"
+        " any_value(db_statement_norm) AS st"
+        f" FROM spans WHERE statement_key IS NOT NULL AND db_statement IS NOT NULL"
+        f" AND {window.sql()}"
+        " GROUP BY trace_key, parent_key, statement_key HAVING count(*) >= ?)"
+        " SELECT r.service, coalesce(p.name, '?'), any_value(r.st), count(*), max(r.n),"
+        " sum(r.t), arg_max(r.trace_id, r.n)"
+        " FROM reps r LEFT JOIN spans p"
+        " ON p.trace_key = r.trace_key AND p.span_key = r.parent_key"
+        " GROUP BY r.service, p.name, r.statement_key ORDER BY sum(r.t) DESC LIMIT ?",
         [min_repeats, limit],
     )
     return [NPlusOne(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5] / 1e6, r[6]) for r in rows]

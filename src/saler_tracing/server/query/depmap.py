@@ -44,34 +44,47 @@ class DependencyMap:
         return asdict(self)
 
 
+def _edge_rows(reader: SpanReader, w: str) -> list[tuple[str, str, str, int, int, int]]:
+    """(source, target, target kind, calls, errors, P95 ns) per edge. Three small queries
+    rather than one: database and cache calls never have an instrumented callee, so they are
+    grouped directly; only the remaining client spans need the join against callees."""
+    stats = "count(*), count(*) FILTER (WHERE status_code = 2), quantile_disc(duration_ns, 0.95)"
+    entries = (
+        "SELECT trace_key, parent_key, service, duration_ns, status_code FROM spans"
+        f" WHERE {ENTRY} AND parent_key IS NOT NULL AND {w}"
+    )
+    callers = (
+        "SELECT trace_key, span_key, service, duration_ns, status_code, peer_service,"
+        " messaging_system, server_address FROM spans"
+        f" WHERE kind IN (3, 4) AND db_system IS NULL AND {w}"
+    )
+    cross = reader.sql(
+        f"SELECT c.service, e.service, 'service', count(*),"
+        " count(*) FILTER (WHERE e.status_code = 2), quantile_disc(e.duration_ns, 0.95)"
+        f" FROM ({entries}) e JOIN ({callers}) c"
+        " ON c.trace_key = e.trace_key AND c.span_key = e.parent_key"
+        " WHERE c.service <> e.service GROUP BY c.service, e.service"
+    )
+    databases = reader.sql(
+        f"SELECT service, db_system, 'db', {stats} FROM spans"
+        f" WHERE kind = 3 AND db_system IS NOT NULL AND {w} GROUP BY service, db_system"
+    )
+    external = reader.sql(
+        "SELECT service, coalesce(peer_service, messaging_system, server_address, 'unknown') AS dst,"
+        " CASE WHEN any_value(peer_service) IS NOT NULL THEN 'service'"
+        " WHEN any_value(messaging_system) IS NOT NULL THEN 'queue' ELSE 'external' END,"
+        f" {stats} FROM ({callers}) c ANTI JOIN ({entries}) e"
+        " ON e.trace_key = c.trace_key AND e.parent_key = c.span_key"
+        " GROUP BY service, dst"
+    )
+    return sorted(cross + databases + external, key=lambda r: (r[0], r[1]))
+
+
 def dependency_map(reader: SpanReader, window: Window) -> DependencyMap:
     w = window.sql()
-    sql = (
-        f"WITH entries AS (SELECT trace_id, span_id, parent_span_id, service, duration_ns,"
-        f" status_code FROM spans WHERE {ENTRY} AND parent_span_id <> '' AND {w}),"
-        f" callers AS (SELECT trace_id, span_id, service, kind, duration_ns, status_code,"
-        f" peer_service, db_system, messaging_system, server_address FROM spans"
-        f" WHERE kind IN (3, 4) AND {w}),"
-        " parents AS (SELECT p.service AS src, e.service AS dst, e.duration_ns, e.status_code,"
-        " e.trace_id, e.parent_span_id FROM entries e JOIN callers p"
-        f" ON p.trace_id = e.trace_id AND p.span_id = e.parent_span_id WHERE p.service <> e.service),"
-        " external AS (SELECT c.service AS src,"
-        " coalesce(c.peer_service, c.db_system, c.messaging_system, c.server_address, 'unknown')"
-        " AS dst, c.duration_ns, c.status_code,"
-        " CASE WHEN c.peer_service IS NOT NULL THEN 'service'"
-        " WHEN c.db_system IS NOT NULL THEN 'db' WHEN c.messaging_system IS NOT NULL"
-        " THEN 'queue' ELSE 'external' END AS dst_kind"
-        " FROM callers c ANTI JOIN parents e"
-        " ON e.trace_id = c.trace_id AND e.parent_span_id = c.span_id)"
-        " SELECT src, dst, 'service', count(*), count(*) FILTER (WHERE status_code = 2),"
-        " quantile_disc(duration_ns, 0.95) FROM parents GROUP BY src, dst"
-        " UNION ALL SELECT src, dst, any_value(dst_kind), count(*),"
-        " count(*) FILTER (WHERE status_code = 2), quantile_disc(duration_ns, 0.95)"
-        " FROM external GROUP BY src, dst ORDER BY 1, 2"
-    )
     edges: list[MapEdge] = []
     target_kinds: dict[str, str] = {}
-    for src, dst, kind, calls, errors, p95 in reader.sql(sql):
+    for src, dst, kind, calls, errors, p95 in _edge_rows(reader, w):
         edges.append(MapEdge(src, dst, int(calls), errors / calls if calls else 0.0, p95 / 1e6))
         if kind == "db":
             kind = "cache" if str(dst).lower() in CACHE_SYSTEMS else "database"

@@ -25,6 +25,7 @@ from saler_tracing.server.model import (
     DERIVED,
     SpanBatch,
     SpanRecord,
+    trace_key,
 )
 from saler_tracing.server.store import reader_sql
 from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
@@ -63,12 +64,22 @@ def _insert_sql() -> str:
     computed = {
         "duration_ns": "greatest(end_ns - start_ns, 0)",
         "db_statement_norm": normalize.statement_sql("db_statement"),
+        "trace_key": "CAST('0x' || substr(trace_id, 17) AS UBIGINT)",
+        "span_key": "CAST('0x' || span_id AS UBIGINT)",
+        "parent_key": "TRY_CAST('0x' || parent_span_id AS UBIGINT)",
+        "statement_key": "hash(db_statement_norm)",
     }
-    outer = ", ".join(computed.get(name, name) for name in COLUMN_NAMES)
+    # Two levels: the normalised statement first, then its hash from it.
+    first = ", ".join(
+        name if name not in computed else f"{computed[name]} AS {name}"
+        for name in COLUMN_NAMES
+        if name != "statement_key"
+    )
     path_list = ", ".join(f"'{p}'" for p in paths)
     return (
-        f"INSERT INTO spans SELECT {outer} FROM (SELECT *, {', '.join(derived)} FROM"
-        f" (SELECT *, json_extract_string(attributes, [{path_list}]) AS _d FROM _incoming))"
+        f"INSERT INTO spans SELECT *, hash(db_statement_norm) FROM (SELECT {first} FROM"
+        f" (SELECT *, {', '.join(derived)} FROM"
+        f" (SELECT *, json_extract_string(attributes, [{path_list}]) AS _d FROM _incoming)))"
     )
 
 
@@ -214,12 +225,17 @@ class DuckDBStore:
             cursor.close()
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
+        trace_id = trace_id.lower()
+        key = trace_key(trace_id)
+        if key is None:
+            return []
         cols = ", ".join(COLUMN_NAMES)
         cursor = self._con.cursor()
         try:
             result = cursor.execute(
-                f"SELECT {cols} FROM spans WHERE trace_id = ? ORDER BY start_ns, span_id",
-                [trace_id.lower()],
+                f"SELECT {cols} FROM spans WHERE trace_key = ?::UBIGINT AND trace_id = ?"
+                " ORDER BY start_ns, span_id",
+                [key, trace_id],
             ).fetchall()
         finally:
             cursor.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from saler_tracing.server.model import trace_key
 from saler_tracing.server.store.api import TraceQuery
 
 SUMMARY_COLUMNS = (
@@ -64,10 +65,22 @@ def matching_spans(q: TraceQuery, rows: int) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def summaries(trace_ids: list[str]) -> tuple[str, list[Any]]:
+def in_traces(trace_ids: list[str]) -> tuple[str, list[Any]]:
+    """A WHERE condition selecting the spans of these traces, by integer key first."""
     marks = ", ".join("?" for _ in trace_ids)
+    # Typed placeholders: an untyped large integer binds as HUGEINT, which turns the key filter
+    # into a join instead of a filter pushed into the scan.
+    key_marks = ", ".join("?::UBIGINT" for _ in trace_ids)
+    keys = [trace_key(t) for t in trace_ids]
     return (
-        f"SELECT {SUMMARY_COLUMNS} FROM spans WHERE trace_id IN ({marks})"
-        " GROUP BY trace_id ORDER BY 2 DESC",
-        list(trace_ids),
+        f"trace_key IN ({key_marks}) AND trace_id IN ({marks})",
+        [*keys, *trace_ids],
+    )
+
+
+def summaries(trace_ids: list[str]) -> tuple[str, list[Any]]:
+    where, params = in_traces(trace_ids)
+    return (
+        f"SELECT {SUMMARY_COLUMNS} FROM spans WHERE {where} GROUP BY trace_id ORDER BY 2 DESC",
+        params,
     )
