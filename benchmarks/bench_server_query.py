@@ -45,26 +45,56 @@ def generate(store: DuckDBStore, total: int) -> None:
     rng = random.Random(7)
     resources = {
         (svc, v): rows.resource_key({"service.name": svc, "service.version": v})
-        for svc in SERVICES for v in ("1.0", "1.1")
+        for svc in SERVICES
+        for v in ("1.0", "1.1")
     }
     span_no = 0
     t_span = 2 * 3600 * 10**9
     batch = SpanBatch()
 
-    def add(svc: str, version: str, trace: str, parent: str, name: str, kind: int, start: int,
-            dur: int, attrs: dict[str, Any], error: bool = False) -> str:
+    def add(
+        svc: str,
+        version: str,
+        trace: str,
+        parent: str,
+        name: str,
+        kind: int,
+        start: int,
+        dur: int,
+        attrs: dict[str, Any],
+        error: bool = False,
+    ) -> str:
         nonlocal span_no
         span_no += 1
         sid = f"{span_no:016x}"
         events = []
         if error:
-            events = [{"name": "exception", "time_ns": start, "attributes": {
-                "exception.type": rng.choice(["TimeoutError", "KeyError", "CardDeclined"]),
-                "exception.message": f"failed for id {rng.randint(1, 10**6)}",
-                "exception.stacktrace": 'File "app/x.py", line 3, in run'}}]
-        rows.append(batch, resources[(svc, version)], ("bench", "1"), (trace, sid, parent, ""),
-                    name, kind, start, start + dur, (2 if error else 0, ""), json.dumps(attrs),
-                    events, [], start)
+            events = [
+                {
+                    "name": "exception",
+                    "time_ns": start,
+                    "attributes": {
+                        "exception.type": rng.choice(["TimeoutError", "KeyError", "CardDeclined"]),
+                        "exception.message": f"failed for id {rng.randint(1, 10**6)}",
+                        "exception.stacktrace": 'File "app/x.py", line 3, in run',
+                    },
+                }
+            ]
+        rows.append(
+            batch,
+            resources[(svc, version)],
+            ("bench", "1"),
+            (trace, sid, parent, ""),
+            name,
+            kind,
+            start,
+            start + dur,
+            (2 if error else 0, ""),
+            json.dumps(attrs),
+            events,
+            [],
+            start,
+        )
         return sid
 
     trace_no = 0
@@ -77,23 +107,68 @@ def generate(store: DuckDBStore, total: int) -> None:
         route = f"/api/{svc}/r{rng.randrange(5)}"
         dur = int(rng.lognormvariate(3.0, 0.8) * 1e6)
         err = rng.random() < 0.02
-        root = add(svc, version, trace, "", f"GET {route}", 2, start, dur,
-                   {"http.route": route, "http.request.method": "GET",
-                    "http.response.status_code": 500 if err else 200}, err)
+        root = add(
+            svc,
+            version,
+            trace,
+            "",
+            f"GET {route}",
+            2,
+            start,
+            dur,
+            {
+                "http.route": route,
+                "http.request.method": "GET",
+                "http.response.status_code": 500 if err else 200,
+            },
+            err,
+        )
         t = start + dur // 10
         for _ in range(rng.randrange(1, 6)):
-            add(svc, version, trace, root, "SELECT", 3, t, dur // 12,
-                {"db.system.name": "postgresql",
-                 "db.query.text": f"SELECT * FROM t{rng.randrange(8)} WHERE id = {rng.randrange(10**6)}"})
+            add(
+                svc,
+                version,
+                trace,
+                root,
+                "SELECT",
+                3,
+                t,
+                dur // 12,
+                {
+                    "db.system.name": "postgresql",
+                    "db.query.text": f"SELECT * FROM t{rng.randrange(8)}"
+                    f" WHERE id = {rng.randrange(10**6)}",
+                },
+            )
             t += dur // 12
         add(svc, version, trace, root, "GET", 3, t, dur // 30, {"db.system.name": "redis"})
         if rng.random() < 0.4:
-            client = add(svc, version, trace, root, "POST", 3, t, dur // 4,
-                         {"http.request.method": "POST", "server.address": "billing"})
-            add("billing", version, trace, client, "POST /charge", 2, t + 10**5, dur // 5,
-                {"http.route": "/charge"})
+            client = add(
+                svc,
+                version,
+                trace,
+                root,
+                "POST",
+                3,
+                t,
+                dur // 4,
+                {"http.request.method": "POST", "server.address": "billing"},
+            )
+            add(
+                "billing",
+                version,
+                trace,
+                client,
+                "POST /charge",
+                2,
+                t + 10**5,
+                dur // 5,
+                {"http.route": "/charge"},
+            )
         if rng.random() < 0.2:
-            prod = add(svc, version, trace, root, "publish", 4, t, 10**5, {"messaging.system": "rabbitmq"})
+            prod = add(
+                svc, version, trace, root, "publish", 4, t, 10**5, {"messaging.system": "rabbitmq"}
+            )
             add("worker", version, trace, prod, "process", 5, t + 2 * 10**6, dur // 3, {})
         if len(batch) >= 20_000:
             store.write(batch)
@@ -114,8 +189,10 @@ def p50(fn: Callable[[], Any], repeat: int) -> float:
 
 def bench_queries(total: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = DuckDBStore(str(Path(tmp) / "bench.duckdb"),
-                            retention=Retention(max_age_s=None, max_bytes=None, check_every_s=1e9))
+        store = DuckDBStore(
+            str(Path(tmp) / "bench.duckdb"),
+            retention=Retention(max_age_s=None, max_bytes=None, check_every_s=1e9),
+        )
         t = time.perf_counter()
         generate(store, total)
         print(f"generated {store.span_count():,} spans in {time.perf_counter() - t:.1f} s")
@@ -123,7 +200,9 @@ def bench_queries(total: int, repeat: int) -> None:
         top = routes.route_stats(store, window)[0]
         some_trace = store.find_traces(TraceQuery(limit=1))[0].trace_id
         queries: dict[str, Callable[[], Any]] = {
-            "baseline: count(*) scan": lambda: store.sql("SELECT count(*), sum(duration_ns) FROM spans"),
+            "baseline: count(*) scan": lambda: store.sql(
+                "SELECT count(*), sum(duration_ns) FROM spans"
+            ),
             "routes (P50/P95/P99)": lambda: routes.route_stats(store, window),
             "service health": lambda: health.service_health(store, window),
             "error groups": lambda: errors.error_groups(store, window),
@@ -132,8 +211,12 @@ def bench_queries(total: int, repeat: int) -> None:
             "trends: versions": lambda: trends.version_trends(store, window),
             "slow statements": lambda: bottlenecks.slow_statements(store, window),
             "N+1 patterns": lambda: bottlenecks.n_plus_one(store, window),
-            "bottleneck (top route)": lambda: bottlenecks.route_bottleneck(store, window, top.service, top.route),
-            "trace search": lambda: store.find_traces(TraceQuery(service="shop", min_duration_ms=50)),
+            "bottleneck (top route)": lambda: bottlenecks.route_bottleneck(
+                store, window, top.service, top.route
+            ),
+            "trace search": lambda: store.find_traces(
+                TraceQuery(service="shop", min_duration_ms=50)
+            ),
             "one trace": lambda: store.get_trace(some_trace),
         }
         base = 0.0
@@ -165,9 +248,13 @@ def _requests(n_requests: int, per_request: int) -> list[bytes]:
             s.name, s.kind = "GET /items/{id}", Span.SPAN_KIND_SERVER
             s.start_time_unix_nano = NOW + r * per_request + i
             s.end_time_unix_nano = s.start_time_unix_nano + 1_000_000
-            for key, value in (("http.route", "/items/{id}"), ("http.request.method", "GET"),
-                               ("url.path", f"/items/{i}"), ("server.address", "shop"),
-                               ("user_agent.original", "bench")):
+            for key, value in (
+                ("http.route", "/items/{id}"),
+                ("http.request.method", "GET"),
+                ("url.path", f"/items/{i}"),
+                ("server.address", "shop"),
+                ("user_agent.original", "bench"),
+            ):
                 kv = s.attributes.add()
                 kv.key, kv.value.string_value = key, value
             kv = s.attributes.add()
@@ -187,9 +274,24 @@ def bench_ingest(n_requests: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "saler_tracing.server", "serve", "--http-port", "0",
-             "--grpc-port", "-1", "--db", str(Path(tmp) / "ingest.duckdb"), "--ready-file", str(ready)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+            [
+                sys.executable,
+                "-m",
+                "saler_tracing.server",
+                "serve",
+                "--http-port",
+                "0",
+                "--grpc-port",
+                "-1",
+                "--db",
+                str(Path(tmp) / "ingest.duckdb"),
+                "--ready-file",
+                str(ready),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=os.environ.copy(),
+        )
         try:
             deadline = time.monotonic() + 30
             while not ready.exists() and time.monotonic() < deadline:
@@ -198,8 +300,11 @@ def bench_ingest(n_requests: int) -> None:
 
             def post(chunk: list[bytes]) -> None:
                 for body in chunk:
-                    req = urllib.request.Request(url + "/v1/traces", data=body,
-                                                 headers={"content-type": "application/x-protobuf"})
+                    req = urllib.request.Request(
+                        url + "/v1/traces",
+                        data=body,
+                        headers={"content-type": "application/x-protobuf"},
+                    )
                     urllib.request.urlopen(req, timeout=60).read()
 
             def written() -> int:
@@ -219,9 +324,11 @@ def bench_ingest(n_requests: int) -> None:
             proc.terminate()
             proc.wait(30)
     rate = total / elapsed
-    print(f"ingest: {total:,} spans over OTLP/HTTP in {elapsed:.2f} s = {rate:,.0f} spans/s "
-          f"({'ok' if rate >= 50_000 else 'BELOW'} goal 50,000); baseline protobuf parse alone "
-          f"{parse_rate:,.0f} spans/s; ratio {rate / parse_rate:.2f}")
+    print(
+        f"ingest: {total:,} spans over OTLP/HTTP in {elapsed:.2f} s = {rate:,.0f} spans/s "
+        f"({'ok' if rate >= 50_000 else 'BELOW'} goal 50,000); baseline protobuf parse alone "
+        f"{parse_rate:,.0f} spans/s; ratio {rate / parse_rate:.2f}"
+    )
 
 
 def main() -> None:

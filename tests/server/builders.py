@@ -49,14 +49,28 @@ class S:
 
 
 def request(
-    route: str, start_ms: float, duration_ms: float, *, service: str = "shop", error: bool = False,
+    route: str,
+    start_ms: float,
+    duration_ms: float,
+    *,
+    service: str = "shop",
+    error: bool = False,
     version: str | None = "1.0",
 ) -> S:
     return S(
-        f"GET {route}", start_ms, start_ms + duration_ms, service=service, kind=2,
-        trace_id=new_trace_id(), status=2 if error else 0, version=version,
-        attrs={"http.route": route, "http.request.method": "GET",
-               "http.response.status_code": 500 if error else 200},
+        f"GET {route}",
+        start_ms,
+        start_ms + duration_ms,
+        service=service,
+        kind=2,
+        trace_id=new_trace_id(),
+        status=2 if error else 0,
+        version=version,
+        attrs={
+            "http.route": route,
+            "http.request.method": "GET",
+            "http.response.status_code": 500 if error else 200,
+        },
     )
 
 

@@ -32,7 +32,8 @@ def main() -> None:
         ):
             for j in range(4):
                 with tracer.start_as_current_span(
-                    "SELECT", kind=SpanKind.CLIENT,
+                    "SELECT",
+                    kind=SpanKind.CLIENT,
                     attributes={"db.system.name": "postgresql", "db.query.text": f"SELECT {j}"},
                 ):
                     pass

@@ -45,15 +45,31 @@ def server_process(tmp_path: Path, *args: str) -> Iterator[dict[str, Any]]:
     ready = tmp_path / "ready.json"
     db = tmp_path / "traces.duckdb"
     proc = subprocess.Popen(
-        [*CLI, "serve", "--http-port", "0", "--grpc-port", "0", "--db", str(db),
-         "--ready-file", str(ready), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *CLI,
+            "serve",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--db",
+            str(db),
+            "--ready-file",
+            str(ready),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
+
         def started() -> bool:
             if proc.poll() is not None:
-                raise AssertionError(f"saler-trace serve exited: {proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"saler-trace serve exited: {proc.stderr.read() if proc.stderr else ''}"
+                )
             return ready.exists()
 
         wait_for(started, 30, "saler-trace serve to write its ready file")

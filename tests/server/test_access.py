@@ -6,11 +6,11 @@ from __future__ import annotations
 import grpc
 import httpx
 import pytest
+from tests.server.harness import server_thread
+from tests.server.test_receiver import PB, _valid_request
 
 from saler_tracing.server.access import Access, BindRefused, check_bind, grpc_peer_host
 from saler_tracing.server.app import ServerConfig, TraceServer
-from tests.server.harness import server_thread
-from tests.server.test_receiver import PB, _valid_request
 
 TOKEN = "s3cret-token"
 
@@ -39,12 +39,19 @@ def test_token_required_everywhere_when_set() -> None:
         base = f"http://127.0.0.1:{server.http_port}"
         # Even from loopback: with a token configured, the token is the rule.
         assert httpx.get(base + "/api/services").status_code == 401
-        assert httpx.post(base + "/v1/traces", content=_valid_request(), headers=PB).status_code == 401
+        assert (
+            httpx.post(base + "/v1/traces", content=_valid_request(), headers=PB).status_code == 401
+        )
         wrong = {"authorization": "Bearer nope"}
         assert httpx.get(base + "/api/services", headers=wrong).status_code == 401
         good = {"authorization": f"Bearer {TOKEN}"}
         assert httpx.get(base + "/api/services", headers=good).status_code == 200
-        assert httpx.post(base + "/v1/traces", content=_valid_request(), headers={**PB, **good}).status_code == 200
+        assert (
+            httpx.post(
+                base + "/v1/traces", content=_valid_request(), headers={**PB, **good}
+            ).status_code
+            == 200
+        )
         # The browser: /?token=… trades the token for an HttpOnly cookie.
         with httpx.Client(base_url=base) as browser:
             r = browser.get("/?token=" + TOKEN)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.server.harness import CLI, server_process, wait_for
 
 pytestmark = pytest.mark.slow
@@ -29,13 +28,37 @@ def test_two_processes_export_concurrently_nothing_lost(tmp_path: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "tests.server.exporter_proc", "http",
-                 f"{info['http']}/v1/traces", "proc-http", str(traces)],
-                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.server.exporter_proc",
+                    "http",
+                    f"{info['http']}/v1/traces",
+                    "proc-http",
+                    str(traces),
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
             subprocess.Popen(
-                [sys.executable, "-m", "tests.server.exporter_proc", "grpc",
-                 f"http://127.0.0.1:{info['grpc_port']}", "proc-grpc", str(traces)],
-                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.server.exporter_proc",
+                    "grpc",
+                    f"http://127.0.0.1:{info['grpc_port']}",
+                    "proc-grpc",
+                    str(traces),
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
         ]
         for proc in procs:
             out, err = proc.communicate(timeout=120)
@@ -48,7 +71,9 @@ def test_two_processes_export_concurrently_nothing_lost(tmp_path: Path) -> None:
                 return None
             return {
                 r["route"]: r["requests"]
-                for r in httpx.get(info["http"] + "/api/routes", params={"since": 86400}).json()["routes"]
+                for r in httpx.get(info["http"] + "/api/routes", params={"since": 86400}).json()[
+                    "routes"
+                ]
             }
 
         wait_for(counts, 30, "all spans to be written")
@@ -56,7 +81,9 @@ def test_two_processes_export_concurrently_nothing_lost(tmp_path: Path) -> None:
         assert stats["spans_written"] == 2 * traces * 5
         assert stats["spans_rejected"] == 0
         for service in ("proc-http", "proc-grpc"):
-            found = httpx.get(info["http"] + "/api/traces", params={"service": service, "limit": 500}).json()
+            found = httpx.get(
+                info["http"] + "/api/traces", params={"service": service, "limit": 500}
+            ).json()
             assert len(found["traces"]) == 500
             assert {t["span_count"] for t in found["traces"]} == {5}
 
@@ -65,11 +92,15 @@ def test_two_processes_export_concurrently_nothing_lost(tmp_path: Path) -> None:
         assert report.returncode == 0, report.stderr
         data = json.loads(report.stdout)
         assert sum(r["requests"] for r in data["routes"]) == 2 * traces
-        listed = _cli("traces", "--url", info["http"], "--service", "proc-http", "--json", "--limit", "3")
+        listed = _cli(
+            "traces", "--url", info["http"], "--service", "proc-http", "--json", "--limit", "3"
+        )
         trace_id = json.loads(listed.stdout)[0]["trace_id"]
         shown = _cli("trace", trace_id, "--url", info["http"])
         assert shown.returncode == 0, shown.stderr
-        assert "GET /r" in shown.stdout and "SELECT" in shown.stdout and "█" in shown.stdout
+        assert "GET /r" in shown.stdout
+        assert "SELECT" in shown.stdout
+        assert "█" in shown.stdout
         # While the server holds the file, opening it directly fails with a helpful message.
         locked = _cli("report", "--db", info["db_path"])
         assert locked.returncode == 2
@@ -83,12 +114,15 @@ def test_two_processes_export_concurrently_nothing_lost(tmp_path: Path) -> None:
         assert title in tables.stdout
     assert "/r0" in tables.stdout
     errors = _cli("traces", "--db", db, "--status", "error")
-    assert errors.returncode == 0 and "0 traces" in errors.stdout
+    assert errors.returncode == 0
+    assert "0 traces" in errors.stdout
     bad = _cli("traces", "--db", db, "--attr", "novalue")
     assert bad.returncode == 2
 
 
 def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
-    result = _cli("serve", "--host", "0.0.0.0", "--http-port", "0", "--db", str(tmp_path / "x.duckdb"))
+    result = _cli(
+        "serve", "--host", "0.0.0.0", "--http-port", "0", "--db", str(tmp_path / "x.duckdb")
+    )
     assert result.returncode == 2
     assert "without a token" in result.stderr

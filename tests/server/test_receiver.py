@@ -21,11 +21,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from tests.server.harness import server_thread
 
 import saler_tracing
 from saler_tracing.server.app import TraceServer
 from saler_tracing.server.store.api import TraceQuery
-from tests.server.harness import server_thread
 
 PB = {"content-type": "application/x-protobuf"}
 
@@ -42,14 +42,21 @@ def _url(server: TraceServer, path: str = "/v1/traces") -> str:
 
 def _emit(exporter: SpanExporter) -> tuple[str, str]:
     """One trace: SERVER root with an event, a CLIENT child that failed, and a link."""
-    provider = TracerProvider(resource=Resource.create({"service.name": "sdk-svc", "deployment.environment.name": "test"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "sdk-svc", "deployment.environment.name": "test"})
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("tests.scope", "9.9")
     other = tracer.start_span("linked")
     other.end()
     with tracer.start_as_current_span(
-        "GET /items/{id}", kind=SpanKind.SERVER,
-        attributes={"http.route": "/items/{id}", "http.response.status_code": 200, "tags": ["x", "y"]},
+        "GET /items/{id}",
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.route": "/items/{id}",
+            "http.response.status_code": 200,
+            "tags": ["x", "y"],
+        },
         links=[Link(other.get_span_context(), {"link.reason": "retry"})],
     ) as root:
         root.add_event("cache.miss", {"key": "items:7"})
@@ -65,14 +72,26 @@ def _assert_trace(server: TraceServer, trace_id: str, linked_span: str) -> None:
     spans = {s.name: s for s in server.store.get_trace(trace_id)}
     root, child = spans["GET /items/{id}"], spans["SELECT items"]
     assert (root.kind_name, root.status_name, root.parent_span_id) == ("SERVER", "UNSET", "")
-    assert root.attributes == {"http.route": "/items/{id}", "http.response.status_code": 200, "tags": ["x", "y"]}
+    assert root.attributes == {
+        "http.route": "/items/{id}",
+        "http.response.status_code": 200,
+        "tags": ["x", "y"],
+    }
     assert root.resource["service.name"] == "sdk-svc"
     assert root.resource["deployment.environment.name"] == "test"
     assert root.resource["telemetry.sdk.name"] == "opentelemetry"
     assert (root.scope_name, root.scope_version) == ("tests.scope", "9.9")
-    assert [(e["name"], e["attributes"]) for e in root.events] == [("cache.miss", {"key": "items:7"})]
-    assert [(ln["span_id"], ln["attributes"]) for ln in root.links] == [(linked_span, {"link.reason": "retry"})]
-    assert (child.kind_name, child.status_name, child.status_message) == ("CLIENT", "ERROR", "deadlock")
+    assert [(e["name"], e["attributes"]) for e in root.events] == [
+        ("cache.miss", {"key": "items:7"})
+    ]
+    assert [(ln["span_id"], ln["attributes"]) for ln in root.links] == [
+        (linked_span, {"link.reason": "retry"})
+    ]
+    assert (child.kind_name, child.status_name, child.status_message) == (
+        "CLIENT",
+        "ERROR",
+        "deadlock",
+    )
     assert child.parent_span_id == root.span_id
     assert child.end_ns >= child.start_ns > 0
 
@@ -87,7 +106,9 @@ def test_sdk_otlp_http_exporter_gzip(server: TraceServer) -> None:
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    _assert_trace(server, *_emit(OTLPSpanExporter(endpoint=_url(server), compression=Compression.Gzip)))
+    _assert_trace(
+        server, *_emit(OTLPSpanExporter(endpoint=_url(server), compression=Compression.Gzip))
+    )
 
 
 def test_sdk_otlp_grpc_exporter(server: TraceServer) -> None:
@@ -99,7 +120,8 @@ def test_sdk_otlp_grpc_exporter(server: TraceServer) -> None:
 
 def test_our_library_exports_to_the_server(server: TraceServer) -> None:
     saler_tracing.configure(
-        service_name="lib-svc", service_version="3.1",
+        service_name="lib-svc",
+        service_version="3.1",
         export=saler_tracing.ExportOptions(endpoint=f"http://127.0.0.1:{server.http_port}"),
     )
     with pytest.raises(KeyError), saler_tracing.span("load order", order_id=7):
@@ -117,28 +139,69 @@ def test_our_library_exports_to_the_server(server: TraceServer) -> None:
 
 
 def _otlp_json(trace_id: str = "5b8efff798038103d269b633813fc60c") -> dict[str, object]:
-    return {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
-        "scopeSpans": [{"scope": {"name": "js"}, "spans": [{
-            "traceId": trace_id, "spanId": "eee19b7ec3c1b174", "name": "POST /x",
-            "kind": 2, "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
-            "attributes": [{"key": "http.response.status_code", "value": {"intValue": "201"}},
-                           {"key": "ok", "value": {"boolValue": True}},
-                           {"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}]}}}],
-            "events": [{"timeUnixNano": "1544712660500000000", "name": "ev", "attributes": []}],
-            "status": {"code": 2, "message": "bad"}}]}]}]}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]
+                },
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "js"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "POST /x",
+                                "kind": 2,
+                                "startTimeUnixNano": "1544712660000000000",
+                                "endTimeUnixNano": "1544712661000000000",
+                                "attributes": [
+                                    {
+                                        "key": "http.response.status_code",
+                                        "value": {"intValue": "201"},
+                                    },
+                                    {"key": "ok", "value": {"boolValue": True}},
+                                    {
+                                        "key": "list",
+                                        "value": {"arrayValue": {"values": [{"stringValue": "a"}]}},
+                                    },
+                                ],
+                                "events": [
+                                    {
+                                        "timeUnixNano": "1544712660500000000",
+                                        "name": "ev",
+                                        "attributes": [],
+                                    }
+                                ],
+                                "status": {"code": 2, "message": "bad"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
 
 
 def test_otlp_json_plain_and_gzip(server: TraceServer) -> None:
     body = json.dumps(_otlp_json()).encode()
     r = httpx.post(_url(server), content=body, headers={"content-type": "application/json"})
     assert (r.status_code, r.headers["content-type"], r.json()) == (200, "application/json", {})
-    r = httpx.post(_url(server), content=gzip.compress(json.dumps(_otlp_json("a" * 32)).encode()),
-                   headers={"content-type": "application/json", "content-encoding": "gzip"})
+    r = httpx.post(
+        _url(server),
+        content=gzip.compress(json.dumps(_otlp_json("a" * 32)).encode()),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
     assert r.status_code == 200
     server.store.flush()
     (span,) = server.store.get_trace("5b8efff798038103d269b633813fc60c")
-    assert (span.service, span.kind_name, span.status_name, span.status_message) == ("json-svc", "SERVER", "ERROR", "bad")
+    assert (span.service, span.kind_name, span.status_name, span.status_message) == (
+        "json-svc",
+        "SERVER",
+        "ERROR",
+        "bad",
+    )
     assert span.attributes == {"http.response.status_code": 201, "ok": True, "list": ["a"]}
     assert span.duration_ns == 1_000_000_000
     assert span.events == [{"name": "ev", "time_ns": 1544712660500000000, "attributes": {}}]
@@ -151,8 +214,11 @@ def _stored(server: TraceServer) -> int:
 
 
 def _seed(server: TraceServer) -> int:
-    r = httpx.post(_url(server), content=json.dumps(_otlp_json()).encode(),
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        _url(server),
+        content=json.dumps(_otlp_json()).encode(),
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 200
     return _stored(server)
 
@@ -184,10 +250,21 @@ def _valid_request() -> bytes:
         (_valid_request(), {}, 415),
         (_valid_request(), {**PB, "content-encoding": "br"}, 415),
     ],
-    ids=["garbage", "truncated", "bad-json", "wrong-json-shape", "bad-gzip", "truncated-gzip",
-         "text-plain", "no-content-type", "brotli"],
+    ids=[
+        "garbage",
+        "truncated",
+        "bad-json",
+        "wrong-json-shape",
+        "bad-gzip",
+        "truncated-gzip",
+        "text-plain",
+        "no-content-type",
+        "brotli",
+    ],
 )
-def test_bad_requests_get_otlp_errors(server: TraceServer, body: bytes, headers: dict[str, str], status: int) -> None:
+def test_bad_requests_get_otlp_errors(
+    server: TraceServer, body: bytes, headers: dict[str, str], status: int
+) -> None:
     before = _seed(server)
     r = httpx.post(_url(server), content=body, headers=headers)
     assert r.status_code == status
@@ -292,7 +369,8 @@ def test_grpc_malformed_and_partial(server: TraceServer) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     export = channel.unary_unary(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        request_serializer=None, response_deserializer=None,
+        request_serializer=None,
+        response_deserializer=None,
     )
     with pytest.raises(grpc.RpcError) as info:
         export(b"\xff\xff\xff garbage", timeout=10)

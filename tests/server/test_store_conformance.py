@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from saler_tracing.server.store.api import Retention, SpanReader, SpanWriter, TraceQuery
 from tests.server.builders import MS, T0, S, batch, exception_event, request
 from tests.server.conftest import make_store
+
+from saler_tracing.server.store.api import Retention, SpanReader, SpanWriter, TraceQuery
 
 
 class Store(SpanWriter, SpanReader):  # the type both protocols together describe
@@ -26,20 +27,46 @@ def _write(store: SpanWriter, spans: list[S]) -> None:
 def test_span_reads_back_field_by_field(store: Store) -> None:
     root = request("/items/{id}", 0, 50)
     db = root.child(
-        "SELECT items", 10, 20, kind=3,
-        attrs={"db.system.name": "postgresql", "db.query.text": "SELECT * FROM items WHERE id = 7",
-               "server.address": "db.local", "tags": ["a", "b"], "n": 3, "ratio": 0.5, "ok": True},
+        "SELECT items",
+        10,
+        20,
+        kind=3,
+        attrs={
+            "db.system.name": "postgresql",
+            "db.query.text": "SELECT * FROM items WHERE id = 7",
+            "server.address": "db.local",
+            "tags": ["a", "b"],
+            "n": 3,
+            "ratio": 0.5,
+            "ok": True,
+        },
         events=[{"name": "rows", "time_ns": T0 + 15 * MS, "attributes": {"count": 3}}],
-        links=[{"trace_id": "ab" * 16, "span_id": "cd" * 8, "trace_state": "k=v",
-                "attributes": {"why": "batch"}}],
-        status=2, status_message="boom",
+        links=[
+            {
+                "trace_id": "ab" * 16,
+                "span_id": "cd" * 8,
+                "trace_state": "k=v",
+                "attributes": {"why": "batch"},
+            }
+        ],
+        status=2,
+        status_message="boom",
     )
     _write(store, [root, db])
     spans = store.get_trace(root.trace_id)
     assert [s.span_id for s in spans] == [root.span_id, db.span_id]
     got = spans[1]
-    assert (got.trace_id, got.parent_span_id, got.name) == (root.trace_id, root.span_id, "SELECT items")
-    assert (got.kind, got.kind_name, got.status_code, got.status_message) == (3, "CLIENT", 2, "boom")
+    assert (got.trace_id, got.parent_span_id, got.name) == (
+        root.trace_id,
+        root.span_id,
+        "SELECT items",
+    )
+    assert (got.kind, got.kind_name, got.status_code, got.status_message) == (
+        3,
+        "CLIENT",
+        2,
+        "boom",
+    )
     assert (got.start_ns, got.end_ns, got.duration_ns) == (T0 + 10 * MS, T0 + 20 * MS, 10 * MS)
     assert got.service == "shop"
     assert got.service_version == "1.0"
@@ -51,10 +78,13 @@ def test_span_reads_back_field_by_field(store: Store) -> None:
     # Derived columns are filled from the attributes.
     derived = store.sql(
         "SELECT db_system, db_statement, server_address, route, http_status FROM spans"
-        " WHERE span_id = ?", [db.span_id])
+        " WHERE span_id = ?",
+        [db.span_id],
+    )
     assert derived == [("postgresql", "SELECT * FROM items WHERE id = 7", "db.local", None, None)]
-    assert store.sql("SELECT route, http_status, http_method FROM spans WHERE span_id = ?",
-                     [root.span_id]) == [("/items/{id}", 200, "GET")]
+    assert store.sql(
+        "SELECT route, http_status, http_method FROM spans WHERE span_id = ?", [root.span_id]
+    ) == [("/items/{id}", 200, "GET")]
 
 
 def test_unknown_trace_is_empty(store: Store) -> None:
@@ -100,7 +130,9 @@ def test_services_and_bounds(store: Store) -> None:
 
 
 def test_retention_by_age(backend: str, tmp_path: Path) -> None:
-    store = make_store(backend, tmp_path, Retention(max_age_s=60, max_bytes=None, check_every_s=3600))
+    store = make_store(
+        backend, tmp_path, Retention(max_age_s=60, max_bytes=None, check_every_s=3600)
+    )
     try:
         old, new = request("/a", 0, 1), request("/a", 120_000, 1)
         _write(store, [old, new])
@@ -113,7 +145,9 @@ def test_retention_by_age(backend: str, tmp_path: Path) -> None:
 
 
 def test_retention_by_size_drops_oldest(backend: str, tmp_path: Path) -> None:
-    store = make_store(backend, tmp_path, Retention(max_age_s=None, max_bytes=None, check_every_s=3600))
+    store = make_store(
+        backend, tmp_path, Retention(max_age_s=None, max_bytes=None, check_every_s=3600)
+    )
     try:
         spans = [request("/a", i, 1) for i in range(20_000)]
         for i in range(0, len(spans), 2000):

@@ -10,16 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from saler_tracing.server.app import TraceServer
 from tests.server.builders import S, batch, exception_event, request
 from tests.server.harness import server_thread
+
+from saler_tracing.server.app import TraceServer
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _trace_set() -> tuple[list[S], S]:
@@ -29,14 +35,35 @@ def _trace_set() -> tuple[list[S], S]:
         root = request("/checkout", i * 1000, 40 + (i % 10) * 30, error=(i % 7 == 0))
         if root.status == 2:
             root.events = [exception_event("CardDeclined", f"card {i} declined", "charge")]
-        call = root.child("POST /charge", i * 1000 + 5, i * 1000 + 30, kind=3,
-                          attrs={"http.request.method": "POST", "server.address": "billing"})
-        served = call.child("POST /charge", i * 1000 + 6, i * 1000 + 29, kind=2, service="billing",
-                            attrs={"http.route": "/charge"})
-        db = served.child("INSERT payments", i * 1000 + 8, i * 1000 + 20, kind=3,
-                          attrs={"db.system.name": "postgresql", "db.query.text": "INSERT INTO payments VALUES (1)"},
-                          events=[{"name": "rows", "time_ns": 0, "attributes": {"count": 1}}])
-        cache = root.child("GET", i * 1000 + 1, i * 1000 + 3, kind=3, attrs={"db.system.name": "redis"})
+        call = root.child(
+            "POST /charge",
+            i * 1000 + 5,
+            i * 1000 + 30,
+            kind=3,
+            attrs={"http.request.method": "POST", "server.address": "billing"},
+        )
+        served = call.child(
+            "POST /charge",
+            i * 1000 + 6,
+            i * 1000 + 29,
+            kind=2,
+            service="billing",
+            attrs={"http.route": "/charge"},
+        )
+        db = served.child(
+            "INSERT payments",
+            i * 1000 + 8,
+            i * 1000 + 20,
+            kind=3,
+            attrs={
+                "db.system.name": "postgresql",
+                "db.query.text": "INSERT INTO payments VALUES (1)",
+            },
+            events=[{"name": "rows", "time_ns": 0, "attributes": {"count": 1}}],
+        )
+        cache = root.child(
+            "GET", i * 1000 + 1, i * 1000 + 3, kind=3, attrs={"db.system.name": "redis"}
+        )
         spans += [root, call, served, db, cache]
         if i == 9:
             slow = root
@@ -83,8 +110,12 @@ def test_web_view_search_trace_map(browser_page: Any, seeded: tuple[TraceServer,
     page.select_option("select[name=service]", "shop")
     page.fill("input[name=min_ms]", "300")
     page.click("#search button")
-    page.wait_for_function("document.querySelectorAll('#trace-results tbody tr[data-trace]').length > 0")
-    listed = page.eval_on_selector_all("#trace-results tbody tr[data-trace]", "rows => rows.map(r => r.dataset.trace)")
+    page.wait_for_function(
+        "document.querySelectorAll('#trace-results tbody tr[data-trace]').length > 0"
+    )
+    listed = page.eval_on_selector_all(
+        "#trace-results tbody tr[data-trace]", "rows => rows.map(r => r.dataset.trace)"
+    )
     assert slow.trace_id in listed
     assert len(listed) == 3  # 310, 310 and 310 ms: i % 10 == 9
     page.screenshot(path=str(ARTIFACTS / "web-search.png"), full_page=True)
@@ -97,7 +128,8 @@ def test_web_view_search_trace_map(browser_page: Any, seeded: tuple[TraceServer,
     page.click(".wf-row:has-text('INSERT payments')")
     details = page.inner_text("#span-details")
     assert "INSERT INTO payments VALUES (1)" in details
-    assert "Events (1)" in details and "rows" in details
+    assert "Events (1)" in details
+    assert "rows" in details
     assert "postgresql" in details
     page.screenshot(path=str(ARTIFACTS / "web-trace.png"), full_page=True)
 
@@ -114,11 +146,13 @@ def test_web_view_search_trace_map(browser_page: Any, seeded: tuple[TraceServer,
     page.click("nav a[data-view=routes]")
     page.wait_for_selector("body[data-ready=routes]")
     routes_text = page.inner_text("#route-table")
-    assert "/checkout" in routes_text and "/charge" in routes_text
+    assert "/checkout" in routes_text
+    assert "/charge" in routes_text
     page.click("nav a[data-view=errors]")
     page.wait_for_selector("body[data-ready=errors]")
     errors_text = page.inner_text("#error-table")
-    assert "CardDeclined" in errors_text and "card <n> declined" in errors_text
+    assert "CardDeclined" in errors_text
+    assert "card <n> declined" in errors_text
     assert "charge.py:charge" in errors_text
     page.screenshot(path=str(ARTIFACTS / "web-errors.png"), full_page=True)
     page.click("nav a[data-view=bottlenecks]")

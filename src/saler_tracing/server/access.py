@@ -54,7 +54,9 @@ class Access:
     def __init__(self, token: str | None) -> None:
         self.token = token or None
 
-    def allowed(self, client_host: str | None, authorization: str | None, cookie: str | None) -> bool:
+    def allowed(
+        self, client_host: str | None, authorization: str | None, cookie: str | None
+    ) -> bool:
         if self.token is None:
             return _is_loopback(client_host)
         if bearer_ok(authorization, self.token):
@@ -99,12 +101,17 @@ class AccessMiddleware:
             # Trade the token in the address for a cookie and drop it from the address bar.
             await _redirect_with_cookie(send, self.access.token)
             return
-        if self.access.allowed(client[0] if client else None, _header(scope, b"authorization"), cookie_value):
+        if self.access.allowed(
+            client[0] if client else None, _header(scope, b"authorization"), cookie_value
+        ):
             await self.app(scope, receive, send)
             return
         status = 401 if self.access.token else 403
         body = b'{"error":"unauthorized"}' if status == 401 else b'{"error":"loopback only"}'
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         if status == 401:
             headers.append((b"www-authenticate", b"Bearer"))
         await send({"type": "http.response.start", "status": status, "headers": headers})

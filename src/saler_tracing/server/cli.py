@@ -44,7 +44,9 @@ def _source(db: str, url: str | None, token: str | None) -> Source:
 @app.command()
 def serve(
     db: DbOpt = DEFAULT_DB,
-    host: Annotated[str, typer.Option(help="address to bind (loopback unless --token)")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="address to bind (loopback unless --token)")
+    ] = "127.0.0.1",
     http_port: Annotated[int, typer.Option(help="OTLP/HTTP and web view; 0 picks one")] = 4318,
     grpc_port: Annotated[int, typer.Option(help="OTLP/gRPC; 0 picks one, -1 disables")] = 4317,
     token: TokenOpt = None,
@@ -94,8 +96,12 @@ def report(
     source = _source(db, url, token)
     try:
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=err, transient=True, disable=not err.is_terminal,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
         ) as progress:
             task = progress.add_task("report", total=None)
             data = source.report(since, lambda step: progress.update(task, description=step))
@@ -136,8 +142,12 @@ def traces(
         err.print("[red]--status must be error or ok[/red]")
         raise typer.Exit(2)
     query = TraceQuery(
-        service=service, route=route, status=status, min_duration_ms=min_ms,
-        attributes=attributes, limit=limit,
+        service=service,
+        route=route,
+        status=status,
+        min_duration_ms=min_ms,
+        attributes=attributes,
+        limit=limit,
         start_ns=None if since is None else time.time_ns() - int(since * 1e9),
     )
     source = _source(db, url, token)

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # OTLP enums, kept as their wire numbers.
-KIND_NAMES = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+KIND_NAMES = {
+    0: "UNSPECIFIED",
+    1: "INTERNAL",
+    2: "SERVER",
+    3: "CLIENT",
+    4: "PRODUCER",
+    5: "CONSUMER",
+}
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
 STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 STATUS_ERROR = 2
@@ -100,7 +107,7 @@ def trace_key(trace_id: str) -> int | None:
 class SpanBatch:
     """Spans as one list per column; cheap to append to and to hand to a columnar store."""
 
-    __slots__ = ("columns", "rejected", "reject_reason")
+    __slots__ = ("columns", "reject_reason", "rejected")
 
     def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {name: [] for name in BATCH_COLUMNS}
@@ -113,7 +120,6 @@ class SpanBatch:
     def extend(self, other: SpanBatch) -> None:
         for name, values in other.columns.items():
             self.columns[name].extend(values)
-
 
 
 @dataclass

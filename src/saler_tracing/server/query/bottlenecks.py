@@ -106,9 +106,7 @@ def slow_statements(reader: SpanReader, window: Window, limit: int = 10) -> list
         " GROUP BY service, statement_key ORDER BY sum(duration_ns) DESC LIMIT ?",
         [limit],
     )
-    return [
-        SlowStatement(r[0], r[1], r[2], int(r[3]), r[4] / 1e6, r[5] / 1e6, r[6]) for r in rows
-    ]
+    return [SlowStatement(r[0], r[1], r[2], int(r[3]), r[4] / 1e6, r[5] / 1e6, r[6]) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def _edge_rows(reader: SpanReader, w: str) -> list[tuple[str, str, str, int, int
         f" WHERE kind = 3 AND db_system IS NOT NULL AND {w} GROUP BY service, db_system"
     )
     external = reader.sql(
-        "SELECT service, coalesce(peer_service, messaging_system, server_address, 'unknown') AS dst,"
+        "SELECT service,"
+        " coalesce(peer_service, messaging_system, server_address, 'unknown') AS dst,"
         " CASE WHEN any_value(peer_service) IS NOT NULL THEN 'service'"
         " WHEN any_value(messaging_system) IS NOT NULL THEN 'queue' ELSE 'external' END,"
         f" {stats} FROM ({callers}) c ANTI JOIN ({entries}) e"

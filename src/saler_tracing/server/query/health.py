@@ -29,6 +29,7 @@ class ServiceHealth:
         return asdict(self)
 
 
+DEFAULT_OBJECTIVES = Objectives()
 Counts = dict[str, tuple[int, int, int, int]]
 
 
@@ -48,7 +49,10 @@ def _counts(reader: SpanReader, window: Window, objectives: Objectives) -> tuple
     before: Counts = {}
     for service, current, *counts in rows:
         (now if current else before)[service] = (
-            int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3])
+            int(counts[0]),
+            int(counts[1]),
+            int(counts[2]),
+            int(counts[3]),
         )
     return now, before
 
@@ -65,7 +69,7 @@ def _score(counts: tuple[int, int, int, int], objectives: Objectives) -> float:
 
 
 def service_health(
-    reader: SpanReader, window: Window, objectives: Objectives = Objectives()
+    reader: SpanReader, window: Window, objectives: Objectives = DEFAULT_OBJECTIVES
 ) -> list[ServiceHealth]:
     now, before = _counts(reader, window, objectives)
     out = []

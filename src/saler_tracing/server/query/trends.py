@@ -78,7 +78,8 @@ def version_trends(reader: SpanReader, window: Window) -> list[Trend]:
     it (over the window and the one before, so a deploy at the window's start still compares)."""
     span = Window(window.previous().start_ns, window.end_ns).sql()
     rows = reader.sql(
-        f"SELECT service, service_version, min(start_ns), count(*), count(*) FILTER (WHERE {ERROR}),"
+        "SELECT service, service_version, min(start_ns), count(*),"
+        f" count(*) FILTER (WHERE {ERROR}),"
         f" quantile_disc(duration_ns, 0.95) FROM spans WHERE {ENTRY} AND {span}"
         " AND service_version IS NOT NULL GROUP BY ALL ORDER BY service, min(start_ns)"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json as jsonlib
 from typing import Any
 
-from google.rpc import status_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -80,7 +80,9 @@ class TracesEndpoint:
         as_json = content_type == JSON
         if content_type not in (PROTOBUF, JSON):
             return _error(
-                415, 3, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}",
+                415,
+                3,
+                f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}",
                 as_json=False,
             )
         encoding = request.headers.get("content-encoding", "identity").strip().lower()

@@ -54,10 +54,7 @@ def append(
     c["attributes"].append(attrs_json)
     c["events"].append(dumps(events) if events else "[]")
     c["links"].append(dumps(links) if links else "[]")
-    if events or status[0] == 2:
-        exc = _exception(events, attrs_json, status)
-    else:
-        exc = (None, None, None)
+    exc = _exception(events, attrs_json, status) if events or status[0] == 2 else (None, None, None)
     c["exc_type"].append(exc[0])
     c["exc_message"].append(exc[1])
     c["exc_frame"].append(exc[2])

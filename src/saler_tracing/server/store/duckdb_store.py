@@ -119,7 +119,10 @@ class DuckDBStore:
         self._wcon = self._con.cursor()
         self._write_lock = threading.Lock()  # inserts vs. an explicit retention call
         self._arrow_schema = self._pa.schema(
-            [(name, getattr(self._pa, _ARROW_TYPES[dict(COLUMNS)[name]])()) for name in BATCH_COLUMNS]
+            [
+                (name, getattr(self._pa, _ARROW_TYPES[dict(COLUMNS)[name]])())
+                for name in BATCH_COLUMNS
+            ]
         )
         self._queue: queue.Queue[SpanBatch | None] = queue.Queue(max_queued_batches)
         self._submitted = 0
@@ -128,7 +131,9 @@ class DuckDBStore:
         self._closed = False
         self._thread: threading.Thread | None = None
         if not read_only:
-            self._thread = threading.Thread(target=self._run, name="saler-trace-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="saler-trace-writer", daemon=True
+            )
             self._thread.start()
 
     # -- SpanWriter -------------------------------------------------------------------------
