@@ -104,22 +104,40 @@ def trace_key(trace_id: str) -> int | None:
         return None
 
 
+_ARROW_TYPES = {"VARCHAR": "string", "UTINYINT": "uint8", "BIGINT": "int64", "INTEGER": "int32"}
+
+
+def arrow_schema() -> Any:
+    """The Arrow schema of :data:`BATCH_COLUMNS` (pyarrow imported only when asked)."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    types = dict(COLUMNS)
+    return pa.schema([(name, getattr(pa, _ARROW_TYPES[types[name]])()) for name in BATCH_COLUMNS])
+
+
 class SpanBatch:
-    """Spans as one list per column; cheap to append to and to hand to a columnar store."""
+    """Spans as one list per column, cheap to append to; or, once converted (by a decoder
+    process, say), as an Arrow table in :attr:`table`."""
 
-    __slots__ = ("columns", "reject_reason", "rejected")
+    __slots__ = ("columns", "reject_reason", "rejected", "table")
 
-    def __init__(self) -> None:
+    def __init__(self, table: Any = None) -> None:
         self.columns: dict[str, list[Any]] = {name: [] for name in BATCH_COLUMNS}
+        self.table = table
         self.rejected = 0
         self.reject_reason = ""
 
     def __len__(self) -> int:
+        if self.table is not None:
+            return int(self.table.num_rows)
         return len(self.columns["span_id"])
 
-    def extend(self, other: SpanBatch) -> None:
-        for name, values in other.columns.items():
-            self.columns[name].extend(values)
+    def to_arrow(self, schema: Any = None) -> Any:
+        if self.table is not None:
+            return self.table
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        return pa.Table.from_pydict(self.columns, schema=schema or arrow_schema())
 
 
 @dataclass

@@ -19,12 +19,12 @@ from typing import Any
 from saler_tracing._internal.extras import require
 from saler_tracing.server import normalize
 from saler_tracing.server.model import (
-    BATCH_COLUMNS,
     COLUMN_NAMES,
     COLUMNS,
     DERIVED,
     SpanBatch,
     SpanRecord,
+    arrow_schema,
     trace_key,
 )
 from saler_tracing.server.store import reader_sql
@@ -33,13 +33,8 @@ from saler_tracing.server.store.retention import apply_retention
 
 logger = logging.getLogger("saler_tracing.server")
 
-_ARROW_TYPES = {
-    "VARCHAR": "string",
-    "UTINYINT": "uint8",
-    "BIGINT": "int64",
-    "INTEGER": "int32",
-}
 _MAX_MERGE = 50_000  # spans merged into one insert
+_GATHER_S = 0.02
 
 
 def _schema_sql() -> str:
@@ -118,12 +113,7 @@ class DuckDBStore:
         # The writer thread's own connection; readers take fresh cursors from ``_con``.
         self._wcon = self._con.cursor()
         self._write_lock = threading.Lock()  # inserts vs. an explicit retention call
-        self._arrow_schema = self._pa.schema(
-            [
-                (name, getattr(self._pa, _ARROW_TYPES[dict(COLUMNS)[name]])())
-                for name in BATCH_COLUMNS
-            ]
-        )
+        self._arrow_schema = arrow_schema()
         self._queue: queue.Queue[SpanBatch | None] = queue.Queue(max_queued_batches)
         self._submitted = 0
         self._done = 0
@@ -173,46 +163,57 @@ class DuckDBStore:
             item = self._queue.get()
             if item is None:
                 return
-            merged, taken = item, 1
-            while len(merged) < _MAX_MERGE:
+            items = [item]
+            size = len(item)
+            # Gather what arrives in the next few milliseconds: fewer, larger inserts are what
+            # makes DuckDB fast; the wait is bounded, so a lone batch is still written at once.
+            deadline = time.monotonic() + _GATHER_S
+            stop = False
+            while size < _MAX_MERGE:
+                remaining = deadline - time.monotonic()
                 try:
-                    more = self._queue.get_nowait()
+                    more = (
+                        self._queue.get(timeout=remaining)
+                        if remaining > 0
+                        else (self._queue.get_nowait())
+                    )
                 except queue.Empty:
                     break
                 if more is None:
-                    self._queue.put(None)  # seen again after this insert: stop then
+                    stop = True
                     break
-                if merged is item:
-                    merged = SpanBatch()
-                    merged.extend(item)
-                merged.extend(more)
-                taken += 1
-            self._insert(merged)
+                items.append(more)
+                size += len(more)
+            self._insert(items)
             with self._cond:
-                self._done += taken
+                self._done += len(items)
                 self._cond.notify_all()
+            if stop:
+                return
             if time.monotonic() - last_retention >= self.retention.check_every_s:
                 last_retention = time.monotonic()
                 self.enforce_retention()
 
-    def _insert(self, batch: SpanBatch) -> None:
+    def _insert(self, batches: list[SpanBatch]) -> None:
         with self._write_lock:
-            self._insert_locked(batch)
+            self._insert_locked(batches)
 
-    def _insert_locked(self, batch: SpanBatch) -> None:
+    def _insert_locked(self, batches: list[SpanBatch]) -> None:
+        count = sum(len(b) for b in batches)
         try:
-            table = self._pa.Table.from_pydict(batch.columns, schema=self._arrow_schema)
+            tables = [b.to_arrow(self._arrow_schema) for b in batches]
+            table = tables[0] if len(tables) == 1 else self._pa.concat_tables(tables)
             self._wcon.register("_incoming", table)
             try:
                 self._wcon.execute(_INSERT)
             finally:
                 self._wcon.unregister("_incoming")
-            self.stats.written += len(batch)
+            self.stats.written += count
             self.stats.batches += 1
         except Exception:
             # A batch the database refuses is counted and logged; the server keeps running.
-            self.stats.dropped_write_error += len(batch)
-            logger.exception("saler-trace: could not write %d spans", len(batch))
+            self.stats.dropped_write_error += count
+            logger.exception("saler-trace: could not write %d spans", count)
 
     def enforce_retention(self, now_ns: int | None = None) -> int:
         """Apply the retention policy now (the writer thread also runs it periodically)."""
