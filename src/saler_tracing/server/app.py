@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,15 @@ from starlette.staticfiles import StaticFiles
 
 from saler_tracing._internal.extras import require
 from saler_tracing.server.access import Access, AccessMiddleware, check_bind
-from saler_tracing.server.receiver.ingest import DEFAULT_MAX_BODY, IngestStats
+from saler_tracing.server.receiver.ingest import (
+    DEFAULT_MAX_BODY,
+    Decoder,
+    IngestStats,
+    decode_body,
+)
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
 from saler_tracing.server.receiver.otlp_http import TracesEndpoint
+from saler_tracing.server.receiver.pool import DecodePool
 from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
 from saler_tracing.server.web.api import api_routes
@@ -43,9 +51,12 @@ class ServerConfig:
     max_body: int = DEFAULT_MAX_BODY
     retention: Retention = field(default_factory=Retention)
     ready_file: str | None = None
+    decode_workers: int = 0  # 0: decode in the server's threads; n: in n worker processes
 
 
-def build_asgi(store: DuckDBStore, stats: IngestStats, access: Access, max_body: int) -> Any:
+def build_asgi(
+    store: DuckDBStore, stats: IngestStats, access: Access, max_body: int, decode: Decoder
+) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
         return {
@@ -64,7 +75,11 @@ def build_asgi(store: DuckDBStore, stats: IngestStats, access: Access, max_body:
 
     app = Starlette(
         routes=[
-            Route("/v1/traces", TracesEndpoint(store, stats, max_body).handle, methods=["POST"]),
+            Route(
+                "/v1/traces",
+                TracesEndpoint(store, stats, max_body, decode).handle,
+                methods=["POST"],
+            ),
             *api_routes(store, stats_doc),
             Route("/", index, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -100,9 +115,14 @@ class TraceServer:
         self._uvicorn: Any = None
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._pool: DecodePool | None = None
 
     def start(self) -> None:
         uvicorn = require("uvicorn", "server")
+        decode: Decoder = decode_body
+        if self.config.decode_workers > 0:
+            self._pool = DecodePool(self.config.decode_workers)
+            decode = self._pool.decode
         self._sock = _bind(self.config.host, self.config.http_port)
         self.http_port = int(self._sock.getsockname()[1])
         if self.config.grpc_port is not None:
@@ -113,8 +133,9 @@ class TraceServer:
                 port=self.config.grpc_port,
                 authorize=self.access.grpc_allowed,
                 max_body=self.config.max_body,
+                decode=decode,
             )
-        asgi = build_asgi(self.store, self.stats, self.access, self.config.max_body)
+        asgi = build_asgi(self.store, self.stats, self.access, self.config.max_body, decode)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off")
         )
@@ -132,12 +153,26 @@ class TraceServer:
             tmp.replace(self.config.ready_file)  # atomic: readers never see half a file
         return info
 
-    def serve_forever(self) -> None:
-        """Blocks; returns after :meth:`stop` or a signal (main thread), then closes all."""
+    def serve_forever(self, on_ready: Any = None) -> None:
+        """Blocks; returns after :meth:`stop` or SIGTERM/SIGINT, then closes everything.
+        ``on_ready()`` runs once the HTTP server accepts connections."""
+        if threading.current_thread() is threading.main_thread():
+            # Until uvicorn installs its own handlers, a signal must still end the server
+            # cleanly (closing the store and the decoder processes), not kill it outright.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: setattr(self._uvicorn, "should_exit", True))
+        if on_ready is not None:
+            threading.Thread(target=self._when_started, args=(on_ready,), daemon=True).start()
         try:
             self._uvicorn.run(sockets=[self._sock])
         finally:
             self.close()
+
+    def _when_started(self, on_ready: Any) -> None:
+        while not self._uvicorn.started and not self._uvicorn.should_exit:
+            time.sleep(0.01)
+        if self._uvicorn.started:
+            on_ready()
 
     def start_in_thread(self) -> None:
         self.start()
@@ -161,4 +196,7 @@ class TraceServer:
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait(5)
             self._grpc = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self.store.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import sys
 import time
 from typing import Annotated, Any
@@ -54,6 +56,9 @@ def serve(
     retention_hours: Annotated[float, typer.Option(help="keep spans this long")] = 168.0,
     max_size_mb: Annotated[float, typer.Option(help="database size ceiling")] = 2048.0,
     max_body_mb: Annotated[float, typer.Option(help="largest accepted request")] = 32.0,
+    decode_workers: Annotated[
+        int, typer.Option(help="processes decoding OTLP (0: in the server process)")
+    ] = min(4, os.cpu_count() or 1),
 ) -> None:
     """Receive OTLP (HTTP and gRPC), store spans, serve the web view."""
     from saler_tracing.server.app import ServerConfig, TraceServer
@@ -67,6 +72,7 @@ def serve(
         max_body=int(max_body_mb * 1024 * 1024),
         retention=Retention(max_age_s=retention_hours * 3600, max_bytes=int(max_size_mb * 2**20)),
         ready_file=ready_file,
+        decode_workers=decode_workers,
     )
     try:
         server = TraceServer(config)
@@ -77,11 +83,15 @@ def serve(
     except OSError as exc:
         err.print(f"[red]saler-trace: cannot listen: {exc}[/red]")
         raise typer.Exit(1) from None
-    info = server.announce()
-    grpc = f", OTLP/gRPC {host}:{info['grpc_port']}" if info["grpc_port"] else ""
-    print(f"saler-trace: OTLP/HTTP and web view on {info['http']}{grpc}; db {db}", flush=True)
-    print("SALER_TRACE_READY " + json.dumps(info), flush=True)
-    server.serve_forever()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
+
+    def ready() -> None:
+        info = server.announce()
+        grpc = f", OTLP/gRPC {host}:{info['grpc_port']}" if info["grpc_port"] else ""
+        print(f"saler-trace: OTLP/HTTP and web view on {info['http']}{grpc}; db {db}", flush=True)
+        print("SALER_TRACE_READY " + json.dumps(info), flush=True)
+
+    server.serve_forever(on_ready=ready)
 
 
 @app.command()

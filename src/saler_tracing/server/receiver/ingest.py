@@ -1,14 +1,15 @@
 """Transport-independent ingest: body → batch → writer, and the outcome to answer with.
 
 HTTP and gRPC differ only in how they spell the outcome (status codes, ``google.rpc.Status``
-bodies), so both call :func:`ingest` and translate its :class:`Outcome`.
+bodies), so both call :func:`ingest` and translate its :class:`Outcome`. Decoding is a
+:data:`Decoder`: in this thread (:func:`decode_body`) or in worker processes (:mod:`.pool`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -16,8 +17,6 @@ from saler_tracing.server.model import SpanBatch
 from saler_tracing.server.receiver import decode_json, decode_pb
 from saler_tracing.server.receiver.decode_pb import MalformedRequest
 from saler_tracing.server.store.api import SpanWriter
-
-logger = logging.getLogger("saler_tracing.server")
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # compressed or not, per request
 
@@ -53,6 +52,10 @@ class IngestStats:
             self.by_result[outcome.result.value] += 1
 
 
+class BodyTooLarge(ValueError):
+    pass
+
+
 def gunzip(body: bytes, limit: int) -> bytes:
     """Decompress with a ceiling, so a small gzip bomb cannot exhaust memory."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -67,17 +70,32 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return out
 
 
-class BodyTooLarge(ValueError):
-    pass
+def decode_body(body: bytes, *, as_json: bool, gzipped: bool, max_body: int) -> SpanBatch:
+    """Raises :class:`MalformedRequest` or :class:`BodyTooLarge`."""
+    if gzipped:
+        body = gunzip(body, max_body)
+    return decode_json.decode(body) if as_json else decode_pb.decode(body)
+
+
+Decoder = Callable[..., SpanBatch]  # decode_body's signature
 
 
 def ingest(
-    writer: SpanWriter, body: bytes, *, json: bool, stats: IngestStats, max_body: int
+    writer: SpanWriter,
+    body: bytes,
+    *,
+    as_json: bool,
+    gzipped: bool,
+    stats: IngestStats,
+    max_body: int = DEFAULT_MAX_BODY,
+    decode: Decoder = decode_body,
 ) -> Outcome:
     try:
-        batch: SpanBatch = decode_json.decode(body) if json else decode_pb.decode(body)
+        batch = decode(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
     except MalformedRequest as exc:
         outcome = Outcome(Result.MALFORMED, str(exc))
+    except BodyTooLarge as exc:
+        outcome = Outcome(Result.TOO_LARGE, str(exc))
     else:
         if not writer.write(batch):
             outcome = Outcome(Result.BUSY, "the span store is busy; retry later")
@@ -87,26 +105,3 @@ def ingest(
             )
     stats.count(outcome)
     return outcome
-
-
-def ingest_encoded(
-    writer: SpanWriter,
-    body: bytes,
-    *,
-    json: bool,
-    gzipped: bool,
-    stats: IngestStats,
-    max_body: int = DEFAULT_MAX_BODY,
-) -> Outcome:
-    try:
-        if gzipped:
-            body = gunzip(body, max_body)
-    except MalformedRequest as exc:
-        outcome = Outcome(Result.MALFORMED, str(exc))
-        stats.count(outcome)
-        return outcome
-    except BodyTooLarge as exc:
-        outcome = Outcome(Result.TOO_LARGE, str(exc))
-        stats.count(outcome)
-        return outcome
-    return ingest(writer, body, json=json, stats=stats, max_body=max_body)

@@ -14,7 +14,14 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from saler_tracing._internal.extras import require
-from saler_tracing.server.receiver.ingest import DEFAULT_MAX_BODY, IngestStats, Result, ingest
+from saler_tracing.server.receiver.ingest import (
+    DEFAULT_MAX_BODY,
+    Decoder,
+    IngestStats,
+    Result,
+    decode_body,
+    ingest,
+)
 from saler_tracing.server.store.api import SpanWriter
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -28,6 +35,7 @@ def start_grpc(
     port: int,
     authorize: Callable[[str, str | None], bool],
     max_body: int = DEFAULT_MAX_BODY,
+    decode: Decoder = decode_body,
 ) -> tuple[Any, int]:
     """Start the server; returns (server, bound port). ``authorize(peer, authorization)``."""
     grpc = require("grpc", "server")
@@ -41,7 +49,15 @@ def start_grpc(
         metadata = dict(context.invocation_metadata() or ())
         if not authorize(context.peer(), metadata.get("authorization")):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
-        outcome = ingest(writer, body, json=False, stats=stats, max_body=max_body)
+        outcome = ingest(
+            writer,
+            body,
+            as_json=False,
+            gzipped=False,
+            stats=stats,
+            max_body=max_body,
+            decode=decode,
+        )
         if outcome.result is not Result.OK:
             context.abort(codes[outcome.result], outcome.message)
         response = ExportTraceServiceResponse()

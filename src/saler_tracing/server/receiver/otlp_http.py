@@ -20,10 +20,12 @@ from starlette.responses import Response
 
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    Decoder,
     IngestStats,
     Outcome,
     Result,
-    ingest_encoded,
+    decode_body,
+    ingest,
 )
 from saler_tracing.server.store.api import SpanWriter
 
@@ -69,10 +71,15 @@ class TracesEndpoint:
     """The ASGI endpoint; ``writer`` receives the batches."""
 
     def __init__(
-        self, writer: SpanWriter, stats: IngestStats, max_body: int = DEFAULT_MAX_BODY
+        self,
+        writer: SpanWriter,
+        stats: IngestStats,
+        max_body: int = DEFAULT_MAX_BODY,
+        decode: Decoder = decode_body,
     ) -> None:
         self.writer = writer
         self.stats = stats
+        self.decode = decode
         self.max_body = max_body
 
     async def handle(self, request: Request) -> Response:
@@ -107,13 +114,14 @@ class TracesEndpoint:
         body = b"".join(chunks)
         # Decoding is CPU work: off the event loop, so the web view stays responsive.
         outcome = await run_in_threadpool(
-            ingest_encoded,
+            ingest,
             self.writer,
             body,
-            json=as_json,
+            as_json=as_json,
             gzipped=encoding == "gzip",
             stats=self.stats,
             max_body=self.max_body,
+            decode=self.decode,
         )
         if outcome.result is Result.OK:
             return _success(outcome, as_json)
