@@ -110,9 +110,8 @@ def test_web_view_search_trace_map(browser_page: Any, seeded: tuple[TraceServer,
     page.select_option("select[name=service]", "shop")
     page.fill("input[name=min_ms]", "300")
     page.click("#search button")
-    page.wait_for_function(
-        "document.querySelectorAll('#trace-results tbody tr[data-trace]').length > 0"
-    )
+    # The answer to this search, not the list shown on load.
+    page.wait_for_selector("#trace-results[data-query*='min_ms=300']", state="attached")
     listed = page.eval_on_selector_all(
         "#trace-results tbody tr[data-trace]", "rows => rows.map(r => r.dataset.trace)"
     )

@@ -62,6 +62,7 @@ async function search(event) {
   status("searching…");
   const { traces } = await api("/api/traces", params);
   status(traces.length + " traces");
+  $("#trace-results").dataset.query = new URLSearchParams(params).toString();
   fill($("#trace-results tbody"), traces.map((t) =>
     el("tr", { class: "clickable", "data-trace": t.trace_id, onclick: () => { location.hash = "#/trace/" + t.trace_id; } },
       el("td", {}, when(t.start_ns)),
