@@ -126,21 +126,48 @@ class NPlusOne:
 def n_plus_one(
     reader: SpanReader, window: Window, *, min_repeats: int = 5, limit: int = 10
 ) -> list[NPlusOne]:
-    """The same statement issued ``min_repeats`` times or more under one parent span."""
+    """The same statement issued ``min_repeats`` times or more under one parent span.
+
+    The big GROUP BY is over integer keys only; the text of the few statements found, and the
+    names of their parent spans, are looked up afterwards by key."""
     rows = reader.sql(
-        # Integer keys only in the big GROUP BY; strings are fetched for the few hits.
         "WITH reps AS ("
-        " SELECT trace_key, parent_key, statement_key, count(*) AS n, sum(duration_ns) AS t,"
-        " any_value(trace_id) AS trace_id, any_value(service) AS service,"
-        " any_value(db_statement_norm) AS st"
-        f" FROM spans WHERE statement_key IS NOT NULL AND db_statement IS NOT NULL"
+        " SELECT trace_key, parent_key, statement_key, count(*) AS n, sum(duration_ns) AS t"
+        " FROM spans WHERE statement_key IS NOT NULL AND db_statement IS NOT NULL"
         f" AND {window.sql()}"
         " GROUP BY trace_key, parent_key, statement_key HAVING count(*) >= ?)"
-        " SELECT r.service, coalesce(p.name, '?'), any_value(r.st), count(*), max(r.n),"
-        " sum(r.t), arg_max(r.trace_id, r.n)"
-        " FROM reps r LEFT JOIN spans p"
-        " ON p.trace_key = r.trace_key AND p.span_key = r.parent_key"
-        " GROUP BY r.service, p.name, r.statement_key ORDER BY sum(r.t) DESC LIMIT ?",
+        " SELECT statement_key, count(*), max(n), sum(t), arg_max(trace_key, n),"
+        " arg_max(parent_key, n) FROM reps GROUP BY statement_key ORDER BY sum(t) DESC LIMIT ?",
         [min_repeats, limit],
     )
-    return [NPlusOne(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5] / 1e6, r[6]) for r in rows]
+    if not rows:
+        return []
+    statement_marks = ", ".join("?::UBIGINT" for _ in rows)
+    texts = {
+        key: (service, text)
+        for key, service, text in reader.sql(
+            "SELECT statement_key, any_value(service), any_value(db_statement_norm) FROM spans"
+            f" WHERE statement_key IN ({statement_marks}) AND {window.sql()}"
+            " GROUP BY statement_key",
+            [r[0] for r in rows],
+        )
+    }
+    trace_marks = ", ".join("?::UBIGINT" for _ in rows)
+    parents = {
+        (tk, sk): (name, trace_id)
+        for tk, sk, name, trace_id in reader.sql(
+            "SELECT trace_key, span_key, name, trace_id FROM spans"
+            f" WHERE trace_key IN ({trace_marks}) AND {window.sql()}",
+            [r[4] for r in rows],
+        )
+    }
+    found = []
+    for key, traces, max_n, total, example_trace, example_parent in rows:
+        service, text = texts.get(key, ("", ""))
+        parent, trace_id = parents.get((example_trace, example_parent), ("?", ""))
+        if not trace_id:  # the parent is outside the window (or missing): name the trace
+            trace_id = next((t for (tk, _), (_, t) in parents.items() if tk == example_trace), "")
+        found.append(
+            NPlusOne(service, parent, text, int(traces), int(max_n), total / 1e6, trace_id)
+        )
+    return found

@@ -50,18 +50,27 @@ def regressions(now: Figures, before: Figures | None, min_requests: int = 10) ->
     return found
 
 
-def _figures(reader: SpanReader, group: str, where: str) -> dict[tuple[str, str], Figures]:
+Keyed = dict[tuple[str, str], Figures]
+
+
+def _figures(reader: SpanReader, window: Window) -> tuple[Keyed, Keyed]:
+    """Per (service, route): (this window, the previous one), in one scan."""
+    both = Window(window.previous().start_ns, window.end_ns)
     rows = reader.sql(
-        f"SELECT service, {group} AS g, count(*), count(*) FILTER (WHERE {ERROR}),"
-        f" quantile_disc(duration_ns, 0.95) FROM spans WHERE {ENTRY} AND {where}"
-        " GROUP BY service, g"
+        f"SELECT service, {OPERATION} AS g, start_ns >= ? AS current, count(*),"
+        f" count(*) FILTER (WHERE {ERROR}), quantile_disc(duration_ns, 0.95)"
+        f" FROM spans WHERE {ENTRY} AND {both.sql()} GROUP BY service, g, current",
+        [window.start_ns],
     )
-    return {(r[0], str(r[1])): Figures(int(r[2]), r[3] / r[2], r[4] / 1e6) for r in rows}
+    now: Keyed = {}
+    before: Keyed = {}
+    for service, group, current, n, errors, p95 in rows:
+        (now if current else before)[(service, str(group))] = Figures(int(n), errors / n, p95 / 1e6)
+    return now, before
 
 
 def route_trends(reader: SpanReader, window: Window) -> list[Trend]:
-    now = _figures(reader, OPERATION, window.sql())
-    before = _figures(reader, OPERATION, window.previous().sql())
+    now, before = _figures(reader, window)
     out = [
         Trend(service, route, figures, before.get((service, route)), [])
         for (service, route), figures in now.items()

@@ -267,6 +267,8 @@ class DuckDBStore:
             )
             for row in self.sql(*reader_sql.summaries(trace_ids))
         ]
+        wanted_ids = set(trace_ids)
+        found = [t for t in found if t.trace_id in wanted_ids]
         if query.status == "ok":
             found = [t for t in found if t.error_count == 0]
         return found[: query.limit]
