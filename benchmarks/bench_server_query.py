@@ -263,7 +263,7 @@ def _requests(n_requests: int, per_request: int) -> list[bytes]:
     return bodies
 
 
-def bench_ingest(n_requests: int) -> None:
+def bench_ingest(n_requests: int, decode_workers: int | None = None) -> None:
     per = 512
     bodies = _requests(n_requests, per)
     total = n_requests * per
@@ -287,6 +287,7 @@ def bench_ingest(n_requests: int) -> None:
                 str(Path(tmp) / "ingest.duckdb"),
                 "--ready-file",
                 str(ready),
+                *([] if decode_workers is None else ["--decode-workers", str(decode_workers)]),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -312,7 +313,7 @@ def bench_ingest(n_requests: int) -> None:
                     return int(json.loads(r.read())["spans_written"])
 
             t = time.perf_counter()
-            threads = [threading.Thread(target=post, args=(bodies[i::2],)) for i in range(2)]
+            threads = [threading.Thread(target=post, args=(bodies[i::4],)) for i in range(4)]
             for th in threads:
                 th.start()
             for th in threads:

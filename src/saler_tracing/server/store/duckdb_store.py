@@ -17,68 +17,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from saler_tracing._internal.extras import require
-from saler_tracing.server import normalize
 from saler_tracing.server.model import (
     COLUMN_NAMES,
-    COLUMNS,
-    DERIVED,
     SpanBatch,
     SpanRecord,
     arrow_schema,
     trace_key,
 )
-from saler_tracing.server.store import reader_sql
+from saler_tracing.server.store import duckdb_sql, reader_sql
 from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
 from saler_tracing.server.store.retention import apply_retention
 
 logger = logging.getLogger("saler_tracing.server")
 
-_MAX_MERGE = 50_000  # spans merged into one insert
-_GATHER_S = 0.02
+_MAX_MERGE = 131_072  # past 122,880 rows (a row group) DuckDB writes straight to the file
+_GATHER_S = 0.1
 
 
-def _schema_sql() -> str:
-    cols = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS spans ({cols})"
-
-
-def _insert_sql() -> str:
-    """INSERT … SELECT from the incoming batch, computing the derived columns in DuckDB: one
-    ``json_extract_string`` with a list of paths parses each span's attributes once."""
-    types = dict(COLUMNS)
-    paths: list[str] = []
-    derived: list[str] = []
-    for name, keys in DERIVED.items():
-        picks = []
-        for key in keys:
-            paths.append(reader_sql.json_path(key).replace("'", "''"))
-            picks.append(f"_d[{len(paths)}]")
-        expr = f"coalesce({', '.join(picks)})" if len(picks) > 1 else picks[0]
-        cast = expr if types[name] == "VARCHAR" else f"TRY_CAST({expr} AS {types[name]})"
-        derived.append(f"{cast} AS {name}")
-    computed = {
-        "duration_ns": "greatest(end_ns - start_ns, 0)",
-        "db_statement_norm": normalize.statement_sql("db_statement"),
-        "trace_key": "CAST('0x' || substr(trace_id, 17) AS UBIGINT)",
-        "span_key": "CAST('0x' || span_id AS UBIGINT)",
-        "parent_key": "TRY_CAST('0x' || parent_span_id AS UBIGINT)",
-        "statement_key": "hash(db_statement_norm)",
-    }
-    # Two levels: the normalised statement first, then its hash from it.
-    first = ", ".join(
-        name if name not in computed else f"{computed[name]} AS {name}"
-        for name in COLUMN_NAMES
-        if name != "statement_key"
-    )
-    path_list = ", ".join(f"'{p}'" for p in paths)
-    return (
-        f"INSERT INTO spans SELECT *, hash(db_statement_norm) FROM (SELECT {first} FROM"
-        f" (SELECT *, {', '.join(derived)} FROM"
-        f" (SELECT *, json_extract_string(attributes, [{path_list}]) AS _d FROM _incoming)))"
-    )
-
-
-_INSERT = _insert_sql()
+_INSERT = duckdb_sql.insert_sql()
 
 
 class StoreStats:
@@ -109,7 +65,7 @@ class DuckDBStore:
         self.stats = StoreStats()
         self._con = duckdb.connect(path, read_only=read_only)
         if not read_only:
-            self._con.execute(_schema_sql())
+            self._con.execute(duckdb_sql.schema_sql())
         # The writer thread's own connection; readers take fresh cursors from ``_con``.
         self._wcon = self._con.cursor()
         self._write_lock = threading.Lock()  # inserts vs. an explicit retention call
