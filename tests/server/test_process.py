@@ -118,6 +118,16 @@ def test_two_processes_export_concurrently_nothing_lost(tmp_path: Path) -> None:
     assert "0 traces" in errors.stdout
     bad = _cli("traces", "--db", db, "--attr", "novalue")
     assert bad.returncode == 2
+    # Time range: everything was exported just now, nothing in 2000; a bad time is refused.
+    now = _cli("traces", "--db", db, "--start", "2000-01-01T00:00", "--json", "--limit", "5")
+    assert len(json.loads(now.stdout)) == 5
+    old = _cli("traces", "--db", db, "--start", "2000-01-01", "--end", "2000-01-02")
+    assert old.returncode == 0
+    assert "0 traces" in old.stdout
+    assert _cli("traces", "--db", db, "--start", "yesterday").returncode == 2
+    missing = _cli("trace", "0" * 31 + "1", "--db", db)
+    assert missing.returncode == 1
+    assert "not found" in missing.stderr
 
 
 def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:

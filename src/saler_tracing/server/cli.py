@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from saler_tracing._internal.extras import require
@@ -137,6 +138,10 @@ def traces(
     min_ms: Annotated[float | None, typer.Option(help="minimum trace duration")] = None,
     attr: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
     since: Annotated[float | None, typer.Option(help="only the last N seconds")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="from this time (ISO 8601, UTC if no zone)")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="until this time (ISO 8601)")] = None,
     limit: Annotated[int, typer.Option()] = 20,
     as_json: JsonOpt = False,
 ) -> None:
@@ -151,6 +156,10 @@ def traces(
     if status not in (None, "error", "ok"):
         err.print("[red]--status must be error or ok[/red]")
         raise typer.Exit(2)
+    start_ns = None if since is None else time.time_ns() - int(since * 1e9)
+    if start is not None:
+        start_ns = _iso_ns(start, "--start")
+    end_ns = None if end is None else _iso_ns(end, "--end")
     query = TraceQuery(
         service=service,
         route=route,
@@ -158,7 +167,8 @@ def traces(
         min_duration_ms=min_ms,
         attributes=attributes,
         limit=limit,
-        start_ns=None if since is None else time.time_ns() - int(since * 1e9),
+        start_ns=start_ns,
+        end_ns=end_ns,
     )
     source = _source(db, url, token)
     try:
@@ -198,6 +208,17 @@ def trace(
         print(json.dumps(spans, indent=2))
     else:
         Console(width=max(120, _columns())).print(render.waterfall(spans))
+
+
+def _iso_ns(text: str, option: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]{option} {text!r}: expected an ISO 8601 time, e.g. 2026-01-31T12:00[/red]")
+        raise typer.Exit(2) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1e9)
 
 
 def _columns() -> int:
