@@ -9,7 +9,23 @@ from saler_tracing.server.store import reader_sql
 
 def schema_sql() -> str:
     cols = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS spans ({cols})"
+    return (
+        f"CREATE TABLE IF NOT EXISTS spans ({cols});"
+        " CREATE TABLE IF NOT EXISTS resources (resource_key UBIGINT, resource VARCHAR)"
+    )
+
+
+# New resources of the incoming batch, each once (the table stays tiny: one row per process
+# configuration, so the NOT IN scan is nothing).
+INSERT_RESOURCES = (
+    "INSERT INTO resources SELECT DISTINCT hash(resource), resource FROM _incoming"
+    " WHERE hash(resource) NOT IN (SELECT resource_key FROM resources)"
+)
+# A span row with its resource JSON, for reading spans back whole.
+SPANS_WITH_RESOURCE = (
+    "spans s LEFT JOIN (SELECT resource_key, any_value(resource) AS resource FROM resources"
+    " GROUP BY resource_key) r ON r.resource_key = s.resource_key"
+)
 
 
 def insert_sql() -> str:
@@ -27,6 +43,7 @@ def insert_sql() -> str:
         cast = expr if types[name] == "VARCHAR" else f"TRY_CAST({expr} AS {types[name]})"
         derived.append(f"{cast} AS {name}")
     computed = {
+        "resource_key": "hash(resource)",
         "duration_ns": "greatest(end_ns - start_ns, 0)",
         "db_statement_norm": normalize.statement_sql("db_statement"),
         "trace_key": "CAST('0x' || substr(trace_id, 17) AS UBIGINT)",

@@ -161,6 +161,7 @@ class DuckDBStore:
             table = tables[0] if len(tables) == 1 else self._pa.concat_tables(tables)
             self._wcon.register("_incoming", table)
             try:
+                self._wcon.execute(duckdb_sql.INSERT_RESOURCES)
                 self._wcon.execute(_INSERT)
             finally:
                 self._wcon.unregister("_incoming")
@@ -191,17 +192,18 @@ class DuckDBStore:
         key = trace_key(trace_id)
         if key is None:
             return []
-        cols = ", ".join(COLUMN_NAMES)
+        names = (*COLUMN_NAMES, "resource")
+        cols = ", ".join(f"s.{name}" for name in COLUMN_NAMES) + ", r.resource"
         cursor = self._con.cursor()
         try:
             result = cursor.execute(
-                f"SELECT {cols} FROM spans WHERE trace_key = ?::UBIGINT AND trace_id = ?"
-                " ORDER BY start_ns, span_id",
+                f"SELECT {cols} FROM {duckdb_sql.SPANS_WITH_RESOURCE}"
+                " WHERE s.trace_key = ?::UBIGINT AND s.trace_id = ? ORDER BY s.start_ns, s.span_id",
                 [key, trace_id],
             ).fetchall()
         finally:
             cursor.close()
-        return [SpanRecord.from_row(dict(zip(COLUMN_NAMES, row, strict=True))) for row in result]
+        return [SpanRecord.from_row(dict(zip(names, row, strict=True))) for row in result]
 
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
         # "ok" means no error anywhere in the trace: over-fetch, then drop the failed ones.
