@@ -24,6 +24,9 @@ from saler_tracing.server.sources import FileSource, HttpSource, Source, SourceE
 from saler_tracing.server.store.api import Retention, TraceQuery  # noqa: E402
 
 DEFAULT_DB = ".saler-trace/traces.duckdb"
+# Decoder processes pay off only with a core to spare for them.
+_CPUS = os.cpu_count() or 1
+_DEFAULT_DECODERS = min(4, _CPUS) if _CPUS > 1 else 0
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 err = Console(stderr=True)
 
@@ -59,7 +62,7 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(help="largest accepted request")] = 32.0,
     decode_workers: Annotated[
         int, typer.Option(help="processes decoding OTLP (0: in the server process)")
-    ] = min(4, os.cpu_count() or 1),
+    ] = _DEFAULT_DECODERS,
 ) -> None:
     """Receive OTLP (HTTP and gRPC), store spans, serve the web view."""
     from saler_tracing.server.app import ServerConfig, TraceServer
