@@ -8,7 +8,6 @@ import os
 import signal
 
 import httpx
-
 from tests.server.harness import server_thread, wait_for
 from tests.server.test_receiver import PB, _status, _valid_request
 
