@@ -87,6 +87,13 @@ def test_span_reads_back_field_by_field(store: Store) -> None:
     ) == [("/items/{id}", 200, "GET")]
 
 
+def test_a_span_sent_twice_reads_back_once(store: Store) -> None:
+    root = request("/a", 0, 5)
+    _write(store, [root])
+    _write(store, [root])  # an exporter's retry after a lost answer
+    assert [s.span_id for s in store.get_trace(root.trace_id)] == [root.span_id]
+
+
 def test_unknown_trace_is_empty(store: Store) -> None:
     assert store.get_trace("f" * 32) == []
     assert store.time_bounds() is None

@@ -203,7 +203,16 @@ class DuckDBStore:
             ).fetchall()
         finally:
             cursor.close()
-        return [SpanRecord.from_row(dict(zip(names, row, strict=True))) for row in result]
+        # An exporter that retried after a lost answer sends a span twice: show it once (as
+        # Jaeger's DeduplicateSpans adjuster does).
+        seen: set[str] = set()
+        spans = []
+        for row in result:
+            record = SpanRecord.from_row(dict(zip(names, row, strict=True)))
+            if record.span_id not in seen:
+                seen.add(record.span_id)
+                spans.append(record)
+        return spans
 
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
         # "ok" means no error anywhere in the trace: over-fetch, then drop the failed ones.
