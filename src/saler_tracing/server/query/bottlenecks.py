@@ -138,11 +138,13 @@ def n_plus_one(
     The big GROUP BY is over integer keys only; the text of the few statements found, and the
     names of their parent spans, are looked up afterwards by key."""
     rows = reader.sql(
+        # A parent span id is unique on its own (random 64 bits): grouping needs no trace key.
         "WITH reps AS ("
-        " SELECT trace_key, parent_key, statement_key, count(*) AS n, sum(duration_ns) AS t"
-        " FROM spans WHERE statement_key IS NOT NULL AND db_statement IS NOT NULL"
+        " SELECT parent_key, statement_key, any_value(trace_key) AS trace_key, count(*) AS n,"
+        " sum(duration_ns) AS t"
+        " FROM spans WHERE db_statement IS NOT NULL AND parent_key IS NOT NULL"
         f" AND {window.sql()}"
-        " GROUP BY trace_key, parent_key, statement_key HAVING count(*) >= ?)"
+        " GROUP BY parent_key, statement_key HAVING count(*) >= ?)"
         " SELECT statement_key, count(*), max(n), sum(t), arg_max(trace_key, n),"
         " arg_max(parent_key, n) FROM reps GROUP BY statement_key ORDER BY sum(t) DESC LIMIT ?",
         [min_repeats, limit],
