@@ -3,5 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
+# The web view's browser tests drive Debian's chromium (never a downloaded browser build).
+command -v chromium >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+}
 export SALER_TRACING_RAISE_INTERNAL_ERRORS=1
 exec .venv/bin/python -m pytest "$@"

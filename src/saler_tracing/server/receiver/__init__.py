@@ -1,0 +1,1 @@
+"""Ingest: OTLP over HTTP (protobuf and JSON) and gRPC, decoded into span batches."""

@@ -1,0 +1,93 @@
+"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+Registered as a generic handler taking the raw request bytes, so a malformed message is
+answered with ``INVALID_ARGUMENT`` by us rather than an opaque deserialisation failure; the
+size ceiling is gRPC's own ``max_receive_message_length`` (``RESOURCE_EXHAUSTED``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from saler_tracing._internal.extras import require
+from saler_tracing.server.receiver.ingest import (
+    DEFAULT_MAX_BODY,
+    Decoder,
+    IngestStats,
+    Result,
+    decode_body,
+    ingest,
+)
+from saler_tracing.server.store.api import SpanWriter
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+def start_grpc(
+    writer: SpanWriter,
+    stats: IngestStats,
+    *,
+    host: str,
+    port: int,
+    authorize: Callable[[str, str | None], bool],
+    max_body: int = DEFAULT_MAX_BODY,
+    decode: Decoder = decode_body,
+) -> tuple[Any, int]:
+    """Start the server; returns (server, bound port). ``authorize(peer, authorization)``."""
+    grpc = require("grpc", "server")
+    codes = {
+        Result.MALFORMED: grpc.StatusCode.INVALID_ARGUMENT,
+        Result.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+        Result.BUSY: grpc.StatusCode.UNAVAILABLE,
+    }
+
+    def export(body: bytes, context: Any) -> bytes:
+        metadata = dict(context.invocation_metadata() or ())
+        if not authorize(context.peer(), metadata.get("authorization")):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        outcome = ingest(
+            writer,
+            body,
+            as_json=False,
+            gzipped=False,
+            stats=stats,
+            max_body=max_body,
+            decode=decode,
+        )
+        if outcome.result is not Result.OK:
+            context.abort(codes[outcome.result], outcome.message)
+        response = ExportTraceServiceResponse()
+        if outcome.rejected:
+            response.partial_success.rejected_spans = outcome.rejected
+            response.partial_success.error_message = outcome.message
+        return bytes(response.SerializeToString())
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "Export": grpc.unary_unary_rpc_method_handler(
+                export, request_deserializer=None, response_serializer=None
+            )
+        },
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="saler-trace-grpc"),
+        handlers=(handler,),
+        options=[
+            ("grpc.max_receive_message_length", max_body),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    bound = server.add_insecure_port(f"{_grpc_host(host)}:{port}")
+    if bound == 0:
+        raise OSError(f"could not bind gRPC on {host}:{port}")
+    server.start()
+    return server, bound
+
+
+def _grpc_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -1,0 +1,189 @@
+"""Rich rendering for the CLI: report tables and the terminal waterfall."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+
+def _when(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def report_tables(report: dict[str, Any]) -> Group:
+    parts: list[Any] = []
+    t = Table(title="Routes", title_justify="left")
+    for col in ("service", "route", "req", "req/s", "errors", "P50 ms", "P95 ms", "P99 ms"):
+        t.add_column(col, justify="right" if col not in ("service", "route") else "left")
+    for r in report["routes"]:
+        t.add_row(
+            r["service"],
+            r["route"],
+            str(r["requests"]),
+            f"{r['throughput_per_s']:.2f}",
+            _pct(r["error_rate"]),
+            f"{r['p50_ms']:.1f}",
+            f"{r['p95_ms']:.1f}",
+            f"{r['p99_ms']:.1f}",
+        )
+    parts.append(t)
+    t = Table(title="Service health", title_justify="left")
+    for col in ("service", "score", "previous", "requests", "errors"):
+        t.add_column(col)
+    for h in report["health"]:
+        prev = "—" if h["previous_score"] is None else f"{h['previous_score']:.1f}"
+        style = "red" if h["score"] < 70 else ("yellow" if h["score"] < 90 else "green")
+        t.add_row(
+            h["service"],
+            Text(f"{h['score']:.1f}", style=style),
+            prev,
+            str(h["requests"]),
+            str(h["errors"]),
+        )
+    parts.append(t)
+    t = Table(title="Regressions", title_justify="left")
+    for col in ("service", "subject", "P95 ms", "before", "errors", "before", "flag"):
+        t.add_column(col)
+    for tr in report["trends"]["routes"] + report["trends"]["versions"]:
+        if not tr["regressions"]:
+            continue
+        before: dict[str, Any] = tr["previous"] or {}
+        t.add_row(
+            tr["service"],
+            tr["subject"],
+            f"{tr['current']['p95_ms']:.1f}",
+            f"{before.get('p95_ms', 0):.1f}",
+            _pct(tr["current"]["error_rate"]),
+            _pct(before.get("error_rate", 0)),
+            Text(", ".join(tr["regressions"]), style="red"),
+        )
+    parts.append(t)
+    t = Table(title="Error groups", title_justify="left")
+    for col in (
+        "service",
+        "type",
+        "message",
+        "top frame",
+        "count",
+        "traces",
+        "last seen",
+        "example",
+    ):
+        t.add_column(col)
+    for g in report["errors"]:
+        t.add_row(
+            g["service"],
+            g["exception_type"],
+            g["message"][:60],
+            g["top_frame"],
+            str(g["count"]),
+            str(g["traces"]),
+            _when(g["last_seen_ns"]),
+            (g["example_traces"] or [""])[0],
+        )
+    parts.append(t)
+    for b in report["bottlenecks"]:
+        t = Table(
+            title=f"Bottleneck {b['service']} {b['route']} (requests ≥ "
+            f"{b['threshold_ms']:.1f} ms, mean {b['mean_duration_ms']:.1f} ms)",
+            title_justify="left",
+        )
+        t.add_column("component")
+        t.add_column("ms per request", justify="right")
+        t.add_column("share", justify="right")
+        for name, ms in sorted(b["self_time_ms"].items(), key=lambda kv: -kv[1]):
+            t.add_row(name, f"{ms:.1f}", _pct(b["share"][name]))
+        parts.append(t)
+    t = Table(title="Slow statements", title_justify="left")
+    for col in ("service", "db", "statement", "calls", "total ms", "P95 ms"):
+        t.add_column(col)
+    for s in report["slow_statements"]:
+        t.add_row(
+            s["service"],
+            s["db_system"],
+            s["statement"][:70],
+            str(s["calls"]),
+            f"{s['total_ms']:.1f}",
+            f"{s['p95_ms']:.1f}",
+        )
+    parts.append(t)
+    t = Table(title="N+1 patterns", title_justify="left")
+    for col in ("service", "parent", "statement", "traces", "max repeats", "example"):
+        t.add_column(col)
+    for p in report["n_plus_one"]:
+        t.add_row(
+            p["service"],
+            p["parent"],
+            p["statement"][:60],
+            str(p["traces"]),
+            str(p["max_repeats"]),
+            p["example_trace"],
+        )
+    parts.append(t)
+    dm = report["dependency_map"]
+    t = Table(title="Dependencies", title_justify="left")
+    for col in ("from", "to", "calls", "errors", "P95 ms"):
+        t.add_column(col)
+    for e in dm["edges"]:
+        t.add_row(
+            e["source"], e["target"], str(e["calls"]), _pct(e["error_rate"]), f"{e['p95_ms']:.1f}"
+        )
+    parts.append(t)
+    return Group(*parts)
+
+
+def traces_table(traces: list[dict[str, Any]]) -> Table:
+    t = Table(title=f"{len(traces)} traces", title_justify="left")
+    for col in ("trace id", "start", "root", "duration ms", "spans", "errors", "services"):
+        t.add_column(col)
+    for tr in traces:
+        t.add_row(
+            tr["trace_id"],
+            _when(tr["start_ns"]),
+            f"{tr['root_service']} {tr['root_name']}",
+            f"{tr['duration_ms']:.1f}",
+            str(tr["span_count"]),
+            Text(str(tr["error_count"]), style="red" if tr["error_count"] else ""),
+            ", ".join(tr["services"]),
+        )
+    return t
+
+
+def waterfall(spans: list[dict[str, Any]], width: int = 40) -> Table:
+    """Spans in tree order, each with a bar placed on the trace's time axis."""
+    by_parent: dict[str, list[dict[str, Any]]] = {}
+    ids = {s["span_id"] for s in spans}
+    for s in spans:
+        parent = s["parent_span_id"] if s["parent_span_id"] in ids else ""
+        by_parent.setdefault(parent, []).append(s)
+    start = min(s["start_ns"] for s in spans)
+    total = max(1, max(s["end_ns"] for s in spans) - start)
+    t = Table(title=f"trace {spans[0]['trace_id']}  {total / 1e6:.1f} ms", title_justify="left")
+    t.add_column("span")
+    t.add_column("service")
+    t.add_column("ms", justify="right")
+    t.add_column("timeline", no_wrap=True)
+    stack = [(s, 0) for s in reversed(by_parent.get("", []))]
+    while stack:
+        s, depth = stack.pop()
+        a = int((s["start_ns"] - start) / total * width)
+        b = max(a + 1, int((s["end_ns"] - start) / total * width))
+        bar = Text(" " * a)
+        bar.append("█" * (b - a), style="red" if s["status"] == "ERROR" else "cyan")
+        label = Text("  " * depth + s["name"], style="red" if s["status"] == "ERROR" else "")
+        t.add_row(label, s["service"], f"{s['duration_ms']:.2f}", bar)
+        for child in reversed(sorted(by_parent.get(s["span_id"], []), key=lambda c: c["start_ns"])):
+            stack.append((child, depth + 1))
+    return t
+
+
+def print_to(console: Console, renderable: Any) -> None:
+    console.print(renderable)

@@ -1,0 +1,49 @@
+"""Retention: by age, then by size (oldest spans first), on the writer's connection."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from saler_tracing.server.store.api import Retention
+
+logger = logging.getLogger("saler_tracing.server")
+
+
+def used_bytes(con: Any) -> int:
+    """Bytes the database's live blocks take (freed blocks are reused, so this is what grows)."""
+    row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
+    on_disk = int(row[0] or 0) * int(row[1] or 0) if row else 0
+    if on_disk:
+        return on_disk
+    # An in-memory database has no blocks on disk: count the memory its data holds.
+    mem = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return int(mem[0] or 0) if mem else 0
+
+
+def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
+    deleted = 0
+    if policy.max_age_s is not None:
+        cutoff = now_ns - int(policy.max_age_s * 1e9)
+        deleted += _delete_before(con, cutoff)
+    if policy.max_bytes is not None:
+        con.execute("CHECKPOINT")
+        used = used_bytes(con)
+        if used > policy.max_bytes:
+            # Keep the newest share that fits in 80 % of the budget: some headroom, so the
+            # next check does not delete again at once.
+            keep = 0.8 * policy.max_bytes / used
+            row = con.execute(
+                "SELECT quantile_disc(start_ns, ?) FROM spans", [max(0.0, 1.0 - keep)]
+            ).fetchone()
+            if row and row[0] is not None:
+                deleted += _delete_before(con, int(row[0]))
+                con.execute("CHECKPOINT")
+    if deleted:
+        logger.info("saler-trace retention: deleted %d spans", deleted)
+    return deleted
+
+
+def _delete_before(con: Any, cutoff_ns: int) -> int:
+    row = con.execute("DELETE FROM spans WHERE start_ns < ?", [cutoff_ns]).fetchone()
+    return int(row[0]) if row else 0
