@@ -1,0 +1,65 @@
+"""The payments service the shop calls: a second process, traced as service ``payments``.
+
+Run: ``python -m examples.shop.payments PORT_FILE`` (binds 127.0.0.1 on a free port and
+writes it to PORT_FILE). Tracing comes from the OTEL_* environment the demo sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+
+import saler_tracing
+
+
+class Charge(BaseModel):
+    amount: float
+    currency: str = "SAR"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="payments")
+
+    @app.post("/charges")
+    async def charge(request: Charge) -> dict[str, object]:
+        with saler_tracing.span("fraud check", amount=request.amount):
+            await asyncio.sleep(random.uniform(0.001, 0.004))
+        if request.amount > 1000:
+            raise HTTPException(status_code=402, detail="declined: amount over the card limit")
+        with saler_tracing.span("acquirer authorise"):
+            await asyncio.sleep(random.uniform(0.003, 0.012))
+        return {"id": f"ch_{random.randrange(10**8):08d}", "status": "captured"}
+
+    saler_tracing.instrument_fastapi(app)
+    return app
+
+
+def main() -> None:
+    saler_tracing.configure()  # service name, endpoint: OTEL_* from the demo
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        Path(sys.argv[1]).write_text(str(port))
+        await task
+
+    try:
+        asyncio.run(run())
+    finally:
+        saler_tracing.shutdown()
+
+
+if __name__ == "__main__":
+    main()
