@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import sys
+import threading
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 import saler_tracing
+from examples.shop.serve import serve
 
 
 class Charge(BaseModel):
@@ -42,23 +44,14 @@ def create_app() -> FastAPI:
 
 def main() -> None:
     saler_tracing.configure()  # service name, endpoint: OTEL_* from the demo
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        Path(sys.argv[1]).write_text(str(port))
-        await task
-
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        asyncio.run(run())
+        with serve(create_app()) as base:
+            Path(sys.argv[1]).write_text(base.rsplit(":", 1)[1])
+            stop.wait()
     finally:
-        saler_tracing.shutdown()
+        saler_tracing.shutdown()  # flush before exit: the demo stops us with SIGTERM
 
 
 if __name__ == "__main__":
