@@ -112,7 +112,7 @@ function showSpan(s, t0) {
     el("h3", {}, "Attributes"), detailsTable(s.attributes),
     el("h3", {}, "Events (" + s.events.length + ")"),
     ...s.events.map((e) => el("div", { class: "event" },
-      el("strong", {}, e.name + " @ " + ms((e.time_ns - t0) / 1e6) + " ms"), detailsTable(e.attributes))),
+      el("strong", {}, e.name + (e.time_ns ? " @ " + ms((e.time_ns - t0) / 1e6) + " ms" : " (no timestamp)")), detailsTable(e.attributes))),
     el("h3", {}, "Links (" + s.links.length + ")"),
     ...s.links.map((l) => el("div", {}, el("a", { href: "#/trace/" + l.trace_id, class: "mono" }, l.trace_id + " / " + l.span_id))),
     el("h3", {}, "Resource"), detailsTable(s.resource));
