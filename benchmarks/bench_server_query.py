@@ -256,7 +256,7 @@ def _requests(n_requests: int, per_request: int) -> list[bytes]:
             for key, value in (
                 ("http.route", "/items/{id}"),
                 ("http.request.method", "GET"),
-                ("url.path", f"/items/{i}"),
+                ("url.path", f"/items/{r * per_request + i}"),  # unique: a cache miss
                 ("server.address", "shop"),
                 ("user_agent.original", "bench"),
             ):
