@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from saler_tracing.server.receiver.decode_pb import attributes_json, kv_dict
+from saler_tracing.server.receiver import decode_pb
+from saler_tracing.server.receiver.decode_pb import MalformedRequest, attributes_json, kv_dict
 
 
 def _kv(key: str, **value: object) -> KeyValue:
@@ -29,3 +31,54 @@ def test_attributes_json_matches_the_values() -> None:
     assert json.loads(attributes_json(pairs)) == kv_dict(pairs)
     assert kv_dict(pairs)["by"] == "AP8="
     assert json.loads(attributes_json([])) == {}
+
+
+def _request(attribute_blobs: list[bytes]) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = b"\x01" * 16, b"\x02" * 8, "s"
+    body = bytes(request.SerializeToString())
+    # Field 9 (attributes) appended to the span by hand, so a blob can be anything.
+    extra = b"".join(b"\x4a" + _varint(len(blob)) + blob for blob in attribute_blobs)
+    inner = _unwrap(_unwrap(_unwrap(body)))  # request → resource_spans → scope_spans → span
+    span_bytes = inner + extra
+    scope = b"\x12" + _varint(len(span_bytes)) + span_bytes
+    resource = b"\x12" + _varint(len(scope)) + scope
+    return b"\x0a" + _varint(len(resource)) + resource
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def _unwrap(message: bytes) -> bytes:
+    """The payload of a message holding one length-delimited field of one byte length."""
+    assert message[1] < 0x80
+    return message[2 : 2 + message[1]]
+
+
+def test_encoded_attributes_decode_like_the_values_first_time_and_from_the_cache() -> None:
+    pairs = [
+        _kv("s", string_value="GET"),
+        _kv("i", int_value=200),
+        _kv("arr", array_value={"values": [AnyValue(string_value="a")]}),
+        _kv("empty"),
+    ]
+    body = _request([bytes(p.SerializeToString()) for p in pairs])
+    for _ in range(2):  # the second time every attribute comes from the cache
+        (attributes,) = decode_pb.decode(body).columns["attributes"]
+        assert json.loads(attributes) == kv_dict(pairs)
+
+
+def test_an_attribute_that_is_not_a_key_value_is_a_malformed_request() -> None:
+    body = _request([b"\xff\xff\xff"])
+    with pytest.raises(MalformedRequest, match="span attribute is not a KeyValue"):
+        decode_pb.decode(body)

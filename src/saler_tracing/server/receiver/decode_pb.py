@@ -13,10 +13,12 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from saler_tracing.server.model import SpanBatch
 from saler_tracing.server.receiver import rows
-from saler_tracing.server.receiver.rows import append, dumps
+from saler_tracing.server.receiver.lazy_pb import LazyExportTraceServiceRequest
+from saler_tracing.server.receiver.rows import dumps
 
 
 class MalformedRequest(ValueError):
@@ -80,6 +82,29 @@ def attributes_json(pairs: Any) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+_fragments: dict[bytes, str] = {}  # encoded KeyValue → its JSON text ("key":value)
+_MAX_FRAGMENTS = 50_000  # ~10 MB at most; past it the cache starts afresh
+
+
+def _fragment(raw: bytes) -> str:
+    try:
+        kv = KeyValue.FromString(raw)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise MalformedRequest(f"span attribute is not a KeyValue: {exc}") from None
+    text = attributes_json([kv])[1:-1]
+    if len(_fragments) >= _MAX_FRAGMENTS:
+        _fragments.clear()
+    _fragments[raw] = text
+    return text
+
+
+def raw_attributes_json(raws: Any) -> str:
+    """:func:`attributes_json` over encoded ``KeyValue`` messages (see :mod:`.lazy_pb`): a
+    repeated attribute costs one dictionary lookup."""
+    get = _fragments.get
+    return "{" + ",".join([get(raw) or _fragment(raw) for raw in raws]) + "}"
+
+
 def parse(body: bytes) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     try:
@@ -89,70 +114,110 @@ def parse(body: bytes) -> ExportTraceServiceRequest:
     return request
 
 
+def parse_lazy(body: bytes) -> Any:
+    """The request with span attributes left encoded (:mod:`.lazy_pb`)."""
+    request = LazyExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise MalformedRequest(f"body is not an ExportTraceServiceRequest: {exc}") from None
+    return request
+
+
 def decode(body: bytes) -> SpanBatch:
-    return decode_request(parse(body))
+    return decode_request(parse_lazy(body))
 
 
-def decode_request(request: ExportTraceServiceRequest) -> SpanBatch:
+def _events(events: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": ev.name, "time_ns": ev.time_unix_nano, "attributes": kv_dict(ev.attributes)}
+        for ev in events
+    ]
+
+
+def _links(links: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "trace_id": link.trace_id.hex(),
+            "span_id": link.span_id.hex(),
+            "trace_state": link.trace_state,
+            "attributes": kv_dict(link.attributes),
+        }
+        for link in links
+    ]
+
+
+def _valid(trace_id: bytes, span_id: bytes, parent: bytes) -> bool:
+    return (
+        len(trace_id) == 16
+        and len(span_id) == 8
+        and len(parent) in (0, 8)
+        and trace_id != _ZERO_TRACE
+        and span_id != _ZERO_SPAN
+    )
+
+
+def decode_request(request: Any) -> SpanBatch:
     """Spans with invalid ids are rejected one by one (counted for the partial-success answer);
-    the rest of the request is kept."""
+    the rest of the request is kept. ``request`` comes from :func:`parse_lazy`.
+
+    Column by column, one comprehension per field over a scope's spans: per-span Python work
+    (a call and two dozen appends per span) was half the decoding time."""
     batch = SpanBatch()
+    c = batch.columns
     now = time.time_ns()
     for rs in request.resource_spans:
-        resource = rows.resource_key(kv_dict(rs.resource.attributes))
+        service, version, resource = rows.resource_key(kv_dict(rs.resource.attributes))
         for ss in rs.scope_spans:
-            scope = (ss.scope.name, ss.scope.version)
-            for span in ss.spans:
-                trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-                if (
-                    len(trace_id) != 16
-                    or len(span_id) != 8
-                    or len(parent) not in (0, 8)
-                    or trace_id == _ZERO_TRACE
-                    or span_id == _ZERO_SPAN
-                ):
-                    batch.rejected += 1
-                    batch.reject_reason = "span with an invalid trace_id, span_id or parent_span_id"
-                    continue
-                events = (
-                    [
-                        {
-                            "name": ev.name,
-                            "time_ns": ev.time_unix_nano,
-                            "attributes": kv_dict(ev.attributes),
-                        }
-                        for ev in span.events
-                    ]
-                    if span.events
-                    else []
-                )
-                links = (
-                    [
-                        {
-                            "trace_id": link.trace_id.hex(),
-                            "span_id": link.span_id.hex(),
-                            "trace_state": link.trace_state,
-                            "attributes": kv_dict(link.attributes),
-                        }
-                        for link in span.links
-                    ]
-                    if span.links
-                    else []
-                )
-                status = span.status
-                append(
-                    batch,
-                    resource,
-                    scope,
-                    (trace_id.hex(), span_id.hex(), parent.hex(), span.trace_state),
-                    span.name,
-                    span.kind,
-                    span.start_time_unix_nano,
-                    span.end_time_unix_nano,
-                    (status.code, status.message),
-                    attributes_json(span.attributes),
-                    events,
-                    links,
-                    now,
-                )
+            spans = list(ss.spans)
+            trace_ids = [s.trace_id for s in spans]
+            span_ids = [s.span_id for s in spans]
+            parents = [s.parent_span_id for s in spans]
+            ok = list(map(_valid, trace_ids, span_ids, parents))
+            if not all(ok):
+                batch.rejected += len(ok) - sum(ok)
+                batch.reject_reason = "span with an invalid trace_id, span_id or parent_span_id"
+                spans = [s for s, good in zip(spans, ok, strict=True) if good]
+                trace_ids = [s.trace_id for s in spans]
+                span_ids = [s.span_id for s in spans]
+                parents = [s.parent_span_id for s in spans]
+            n = len(spans)
+            if not n:
+                continue
+            statuses = [s.status for s in spans]
+            codes = [st.code for st in statuses]
+            messages = [st.message for st in statuses]
+            attrs = [raw_attributes_json(s.attributes) for s in spans]
+            events = [_events(e) if e else [] for e in [s.events for s in spans]]
+            links = [_links(x) if x else [] for x in [s.links for s in spans]]
+            c["trace_id"] += [t.hex() for t in trace_ids]
+            c["span_id"] += [t.hex() for t in span_ids]
+            c["parent_span_id"] += [t.hex() for t in parents]
+            c["trace_state"] += [s.trace_state for s in spans]
+            c["name"] += [s.name for s in spans]
+            c["kind"] += [s.kind for s in spans]
+            c["start_ns"] += [s.start_time_unix_nano for s in spans]
+            c["end_ns"] += [s.end_time_unix_nano for s in spans]
+            c["status_code"] += codes
+            c["status_message"] += messages
+            c["service"] += [service] * n
+            c["service_version"] += [version] * n
+            c["scope_name"] += [ss.scope.name] * n
+            c["scope_version"] += [ss.scope.version] * n
+            c["resource"] += [resource] * n
+            c["attributes"] += attrs
+            c["events"] += [dumps(e) if e else "[]" for e in events]
+            c["links"] += [dumps(x) if x else "[]" for x in links]
+            c["received_ns"] += [now] * n
+            # Only spans with events or an error status can carry one (regexes, so rarely run).
+            excs = [
+                rows.exception(ev, a, (code, msg)) if ev or code == 2 else _NO_EXC
+                for ev, a, code, msg in zip(events, attrs, codes, messages, strict=True)
+            ]
+            c["exc_type"] += [e[0] for e in excs]
+            c["exc_message"] += [e[1] for e in excs]
+            c["exc_frame"] += [e[2] for e in excs]
     return batch
+
+
+_NO_EXC: tuple[None, None, None] = (None, None, None)

@@ -54,14 +54,14 @@ def append(
     c["attributes"].append(attrs_json)
     c["events"].append(dumps(events) if events else "[]")
     c["links"].append(dumps(links) if links else "[]")
-    exc = _exception(events, attrs_json, status) if events or status[0] == 2 else (None, None, None)
+    exc = exception(events, attrs_json, status) if events or status[0] == 2 else (None, None, None)
     c["exc_type"].append(exc[0])
     c["exc_message"].append(exc[1])
     c["exc_frame"].append(exc[2])
     c["received_ns"].append(received_ns)
 
 
-def _exception(
+def exception(
     events: list[dict[str, Any]], attrs_json: str, status: tuple[int, str]
 ) -> tuple[str | None, str | None, str | None]:
     """(type, normalised message, top frame) of the span's error, or Nones when it has none."""
