@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 # A FastAPI release without built-in telemetry, for the compatibility test.
 COMPAT := .venv-compat
 COMPAT_STAMP := $(COMPAT)/.installed
+# Celery on the Redis broker: kombu's Redis transport needs redis-py >= 6.1, which arq (in the
+# dev extra) does not accept, so these tests get an environment without arq.
+CELERY := .venv-celery
+CELERY_STAMP := $(CELERY)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -21,10 +25,18 @@ $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT)/bin/python -m pip install --quiet -e . 'fastapi==0.140.0' uvicorn httpx
 	touch $(COMPAT_STAMP)
 
+$(CELERY_STAMP): pyproject.toml
+	test -x $(CELERY)/bin/python || $(PYTHON) -m venv $(CELERY)
+	$(CELERY)/bin/python -m pip install --quiet --upgrade pip
+	$(CELERY)/bin/python -m pip install --quiet -e '.[celery,fastapi]' 'redis>=6.1' \
+		'psycopg[binary]>=3.2' 'uvicorn>=0.30' 'httpx>=0.27' \
+		'pytest>=8' 'pytest-timeout>=2.3' 'pytest-asyncio>=0.24'
+	touch $(CELERY_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m examples.shop.demo
 
-test: $(STAMP) $(COMPAT_STAMP)
+test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP)
 	bash scripts/test.sh
 
 lint: $(STAMP)
@@ -35,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http
 
 clean:
-	rm -rf $(VENV) $(COMPAT)
+	rm -rf $(VENV) $(COMPAT) $(CELERY)

@@ -59,25 +59,10 @@ def attrs(span: ReadableSpan) -> dict[str, Any]:
 
 
 def module_brokers() -> tuple[str, str]:
-    """(broker, result backend) for a module-scoped app; see ``conftest.celery_broker``."""
-    import pytest
+    """(broker, result backend) for a module-scoped app; see ``conftest.celery_broker_url``."""
+    from tests.jobs.conftest import REDIS_URL, celery_broker_url
 
-    from tests.jobs.conftest import (
-        RABBITMQ_URL,
-        REDIS_HOST,
-        REDIS_PORT,
-        REDIS_URL,
-        reachable,
-        redis_broker_usable,
-    )
-
-    if not reachable(REDIS_HOST, REDIS_PORT):
-        pytest.fail("needs Redis at 127.0.0.1:6379 (scripts/services.sh starts it)")
-    if redis_broker_usable():
-        return REDIS_URL, REDIS_URL
-    if not reachable("127.0.0.1", 5672):
-        pytest.fail("needs RabbitMQ at 127.0.0.1:5672 as the Celery broker (see conftest)")
-    return RABBITMQ_URL, REDIS_URL
+    return celery_broker_url(), REDIS_URL
 
 
 class Tasks:

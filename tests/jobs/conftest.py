@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -41,16 +42,52 @@ def redis_broker_usable() -> bool:
     return tuple(int(part) for part in redis.__version__.split(".")[:2]) >= (6, 1)
 
 
-@pytest.fixture
-def celery_broker(redis_url: str) -> str:
-    if redis_broker_usable():
-        return redis_url
+# ``JOBS_TEST_BROKER=redis`` (or ``rabbitmq``) demands a broker instead of choosing by the
+# installed redis-py: the run in ``.venv-celery`` sets it, so it can never quietly fall back.
+BROKER_CHOICE = "JOBS_TEST_BROKER"
+
+
+def choose_celery_broker() -> tuple[str | None, str]:
+    """(broker URL, "") for this run, or (None, why there is none)."""
+    import redis
+
+    demanded = os.environ.get(BROKER_CHOICE, "")
+    if demanded not in ("", "redis", "rabbitmq"):
+        return None, f"{BROKER_CHOICE}={demanded!r}: expected 'redis' or 'rabbitmq'"
+    if demanded == "redis" or (not demanded and redis_broker_usable()):
+        if not redis_broker_usable():
+            return None, (
+                f"{BROKER_CHOICE}=redis but redis-py {redis.__version__} is installed: kombu's"
+                " Redis transport needs redis-py >= 6.1 (`make test` builds .venv-celery)"
+            )
+        return REDIS_URL, ""
     if not reachable("127.0.0.1", 5672):
-        pytest.fail(
+        return None, (
             "Celery needs a broker: RabbitMQ at 127.0.0.1:5672 (guest/guest), or redis-py >= 6.1"
             " for the Redis broker (scripts/services.sh starts RabbitMQ)"
         )
-    return RABBITMQ_URL
+    return RABBITMQ_URL, ""
+
+
+def celery_broker_url() -> str:
+    """The Celery broker of this run; a broker that cannot be used fails the test loudly."""
+    if not reachable(REDIS_HOST, REDIS_PORT):  # the result backend whatever the broker
+        pytest.fail("needs Redis at 127.0.0.1:6379 (scripts/services.sh starts it)")
+    broker, problem = choose_celery_broker()
+    if broker is None:
+        pytest.fail(problem)
+    return broker
+
+
+def pytest_report_header() -> str:
+    # Names the broker in the run's output: the run in .venv-celery is checked against it.
+    broker, problem = choose_celery_broker()
+    return f"celery broker: {broker or 'none: ' + problem}"
+
+
+@pytest.fixture
+def celery_broker(redis_url: str) -> str:
+    return celery_broker_url()
 
 
 @pytest.fixture

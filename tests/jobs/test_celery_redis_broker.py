@@ -1,0 +1,54 @@
+"""The Celery worker-process and span tests again, on the Redis broker, in the second virtual
+environment that ``make test`` builds (``.venv-celery``: redis-py >= 6.1 and no arq).
+
+kombu's Redis transport needs redis-py >= 6.1 while arq 0.28 pins redis-py < 6, so this suite's
+own environment runs Celery on RabbitMQ. Here the same tests run with ``JOBS_TEST_BROKER=redis``,
+which makes them fail rather than fall back when the Redis transport cannot be used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.jobs.conftest import BROKER_CHOICE, REDIS_URL
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = ROOT / ".venv-celery" / "bin" / "python"
+# The Celery tests that use a broker, named one by one: nothing of arq is collected (the
+# environment has none).
+PROCESSES = "tests/jobs/test_celery_processes.py"
+TESTS = [PROCESSES, "tests/jobs/test_celery_spans.py"]
+EXPECTED = 12  # 4 + 8: a test that went missing must not pass quietly
+
+
+def test_celery_worker_processes_pass_on_the_redis_broker() -> None:
+    if not PYTHON.exists():
+        pytest.fail(f"{PYTHON.relative_to(ROOT)} is missing: run `make test`, which builds it")
+    env = {**os.environ, BROKER_CHOICE: "redis", "SALER_TRACING_RAISE_INTERNAL_ERRORS": "1"}
+    result = subprocess.run(
+        [str(PYTHON), "-m", "pytest", *TESTS, "-p", "no:cacheprovider", "-rA", "--color=no"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    # The inner run names its broker in its header (tests/jobs/conftest.py).
+    assert f"celery broker: {REDIS_URL}" in output, output[:2000]
+    passed = re.findall(r"^PASSED (\S+)", output, re.MULTILINE)
+    assert len(passed) == EXPECTED, output[-3000:]
+    assert f"{PROCESSES}::test_request_to_worker_to_second_job_is_one_trace" in passed
+    assert f"{PROCESSES}::test_recycled_pool_processes_export_every_span" in passed
+    # The point of the environment: arq (which pins redis-py < 6) is not in it.
+    probe = "import importlib.util as u; print(u.find_spec('arq') is None)"
+    no_arq = subprocess.run([str(PYTHON), "-c", probe], capture_output=True, text=True, check=True)
+    assert no_arq.stdout.strip() == "True"
