@@ -13,6 +13,7 @@ import uvicorn
 
 @contextmanager
 def serve(app: Any, port: int = 0) -> Iterator[str]:
+    """Yield the base URL once uvicorn accepts connections on 127.0.0.1; stop it afterwards."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

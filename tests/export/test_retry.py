@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +13,7 @@ from saler_tracing._internal import setup
 from saler_tracing._internal.export.encode import encode_spans
 from saler_tracing._internal.export.retry import Backoff, Verdict, from_http, parse_retry_after
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport
-from tests.helpers.receiver import OtlpHttpReceiver, Store
+from tests.helpers.receiver import OtlpHttpReceiver, Store, grpc_receiver
 
 from .conftest import configure_to, drops, make_spans, wait_until
 
@@ -83,36 +82,24 @@ def grpc_receiver_failing(
     import grpc
     from google.protobuf import any_pb2, duration_pb2
     from google.rpc import error_details_pb2, status_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-    store = Store()
     left = [failures]
     code = getattr(grpc.StatusCode, code_name)
 
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:
-            if left[0] > 0:
-                left[0] -= 1
-                detail = any_pb2.Any()
-                delay = duration_pb2.Duration(seconds=int(delay_s), nanos=int(delay_s % 1 * 1e9))
-                detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-                status = status_pb2.Status(code=code.value[0], message="busy", details=[detail])
-                context.set_trailing_metadata(
-                    (("grpc-status-details-bin", status.SerializeToString()),)
-                )
-                context.set_code(code)
-                return trace_service_pb2.ExportTraceServiceResponse()
-            store.add(request.SerializeToString())
-            return trace_service_pb2.ExportTraceServiceResponse()
+    def refuse(context: Any) -> bool:
+        if left[0] <= 0:
+            return False
+        left[0] -= 1
+        detail = any_pb2.Any()
+        delay = duration_pb2.Duration(seconds=int(delay_s), nanos=int(delay_s % 1 * 1e9))
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        status = status_pb2.Status(code=code.value[0], message="busy", details=[detail])
+        context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+        context.set_code(code)
+        return True
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}", store
-    finally:
-        server.stop(grace=None)
+    with grpc_receiver(refuse) as (endpoint, store):
+        yield endpoint, store
 
 
 @pytest.mark.parametrize("code", ["UNAVAILABLE", "RESOURCE_EXHAUSTED"])

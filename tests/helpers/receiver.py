@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -177,7 +177,11 @@ class OtlpHttpReceiver:
 
 
 @contextmanager
-def grpc_receiver() -> Iterator[tuple[str, Store]]:
+def grpc_receiver(
+    refuse: Callable[[Any], bool] | None = None,
+) -> Iterator[tuple[str, Store]]:
+    """A real OTLP/gRPC receiver. ``refuse(context)`` may answer a request with an error
+    status (set on ``context``) and return True; the request is then not stored."""
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
@@ -185,7 +189,8 @@ def grpc_receiver() -> Iterator[tuple[str, Store]]:
 
     class Service(trace_service_pb2_grpc.TraceServiceServicer):
         def Export(self, request: Any, context: Any) -> Any:
-            store.add(request.SerializeToString())
+            if refuse is None or not refuse(context):
+                store.add(request.SerializeToString())
             return trace_service_pb2.ExportTraceServiceResponse()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from saler_tracing._internal.extras import require
 
@@ -173,14 +174,7 @@ def traces(
         start_ns=start_ns,
         end_ns=end_ns,
     )
-    source = _source(db, url, token)
-    try:
-        found = source.traces(query)
-    except SourceError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    finally:
-        source.close()
+    found = _ask(_source(db, url, token), lambda source: source.traces(query))
     if as_json:
         print(json.dumps(found, indent=2))
     else:
@@ -196,14 +190,7 @@ def trace(
     as_json: JsonOpt = False,
 ) -> None:
     """One trace as a waterfall."""
-    source = _source(db, url, token)
-    try:
-        spans = source.trace(trace_id)
-    except SourceError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    finally:
-        source.close()
+    spans = _ask(_source(db, url, token), lambda source: source.trace(trace_id))
     if not spans:
         err.print(f"[red]trace {trace_id} not found[/red]")
         raise typer.Exit(1)
@@ -211,6 +198,20 @@ def trace(
         print(json.dumps(spans, indent=2))
     else:
         Console(width=max(120, _columns())).print(render.waterfall(spans))
+
+
+T = TypeVar("T")
+
+
+def _ask(source: Source, question: Callable[[Source], T]) -> T:
+    """Ask the file or the running server once; a source error ends the command (exit 2)."""
+    try:
+        return question(source)
+    except SourceError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        source.close()
 
 
 def _iso_ns(text: str, option: str) -> int:
