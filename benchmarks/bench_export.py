@@ -266,6 +266,16 @@ def request_cost_us(endpoint: str | None, n: int) -> float:
     return statistics.median(costs)
 
 
+def sdk_span_rate(n: int) -> float:
+    """Spans/s one thread ends with the SDK alone: no processor, no exporter. No pipeline built
+    on the SDK's ``Span`` can deliver faster than this from one producer thread."""
+    tracer = TracerProvider(resource=Resource.create({"service.name": "bench"})).get_tracer("b")
+    burst(tracer, min(n, 1000))  # warm-up
+    start = time.perf_counter()
+    burst(tracer, n)
+    return n / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -278,12 +288,14 @@ def main() -> None:
     rx = Receiver()
     hanging = Receiver(hang=True)
     stock_runs, our_runs, enc_official, enc_ours, costs = [], [], [], [], {}
+    sdk_alone: list[float] = []
     latency: dict[str, list[tuple[float, float]]] = {}
     spans = encoder_spans()
     try:
         for _ in range(args.repeats):
             stock_runs.append(run_stock(rx, args.burst))
             our_runs.append(run_ours(rx, args.burst))
+            sdk_alone.append(sdk_span_rate(args.burst))
             enc_official.append(
                 per_span_us(lambda: official(spans).SerializeToString(), len(spans))
             )
@@ -322,6 +334,11 @@ def main() -> None:
     print(
         f"  ceiling: the producer alone, export off, ends {ceiling:,.0f} spans/s = "
         f"{ceiling / stock_rate:.1f}x stock (no exporter can deliver faster than spans are made)"
+    )
+    sdk_rate = statistics.median(sdk_alone)
+    print(
+        f"  SDK alone (no processor, no exporter) ends {sdk_rate:,.0f} spans/s = "
+        f"{sdk_rate / stock_rate:.1f}x stock: the ceiling of any pipeline on the SDK's Span"
     )
     eo, eu = statistics.median(enc_official), statistics.median(enc_ours)
     print(
