@@ -32,6 +32,7 @@ from saler_tracing._internal.metrics.cardinality import (
 from saler_tracing._internal.metrics.health import HealthWindow
 from saler_tracing._internal.monitor import ExportMonitor
 from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.span_attrs import attributes_of
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")
 _KINDS = {SpanKind.SERVER: "server", SpanKind.CONSUMER: "consumer"}
@@ -102,7 +103,7 @@ class MetricsStage(Stage):
         # Not capped: the service name comes from configuration, not from request data.
         service = str(span.resource.attributes.get("service.name", ""))
         kind = _KINDS.get(span.kind)
-        attrs = span.attributes or {}
+        attrs = attributes_of(span)
         if kind is None or attrs.get("url.scheme") in _WEBSOCKET_SCHEMES:
             # A WebSocket lasts as long as the connection: as a request it would only
             # distort the latency figures. It counts as a trace.

@@ -39,6 +39,7 @@ from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
 from saler_tracing._internal.sampling.snapshot import as_sampled
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
+from saler_tracing._internal.span_attrs import attributes_of
 
 
 @dataclass
@@ -107,7 +108,7 @@ class TailStage(Stage):
                 while len(self._traces) > self.max_traces:
                     forward += self._decide_oldest()
             entry.open_roots += 1
-            if span.attributes and span.attributes.get(NEVER_ATTR):
+            if attributes_of(span).get(NEVER_ATTR):
                 entry.never = True
         if forward:
             self._forward(forward)
@@ -165,7 +166,7 @@ class TailStage(Stage):
         start, end = span.start_time, span.end_time
         if start is not None and end is not None and end - start >= self.latency_ns:
             return "slow"
-        route = span.attributes.get(ROUTE_ATTR) if span.attributes else None
+        route = attributes_of(span).get(ROUTE_ATTR)
         if isinstance(route, str) and self.critical.matches(route):
             return "critical"
         return None

@@ -19,6 +19,7 @@ from opentelemetry.util.types import Attributes
 
 from saler_tracing._internal.pipeline import Stage
 from saler_tracing._internal.scrub.scrubber import Scrubber
+from saler_tracing._internal.span_attrs import attributes_of
 
 REPORT_KEY = "saler.scrubbed"
 
@@ -67,7 +68,7 @@ class ScrubStage(Stage):
         if done is not None:
             name = done[0]
             report.extend(f"span.name:{rule}" for rule in dict.fromkeys(done[1]))
-        attrs = s.attributes(span.attributes or {}, report)
+        attrs = s.attributes(attributes_of(span), report)
         span_events = span.events
         events = self._events(span_events, report) if span_events else None
         span_links = span.links
@@ -84,7 +85,7 @@ class ScrubStage(Stage):
             self.spans_scrubbed += 1
             self.by_rule.update(entry.rpartition(":")[2] for entry in report)
         # ``attrs`` is already a fresh dict when an attribute changed.
-        new_attrs = attrs if attrs is not None else dict(span.attributes or {})
+        new_attrs = attrs if attrs is not None else dict(attributes_of(span))
         new_attrs[REPORT_KEY] = tuple(sorted(set(report)))
         return _ScrubbedSpan(
             name=name,
