@@ -75,7 +75,7 @@ class DuckDBStore:
             self._con.execute(duckdb_sql.schema_sql())
         # The writer thread's own connection; readers take fresh cursors from ``_con``.
         self._wcon = self._con.cursor()
-        self._threads = int(self._con.execute("SELECT current_setting('threads')").fetchone()[0])
+        self._threads = int(self._con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         self._write_lock = threading.Lock()  # inserts vs. an explicit retention call
         self._arrow_schema = arrow_schema()
         self._queue: queue.Queue[Any] = queue.Queue(max_queued_batches)
