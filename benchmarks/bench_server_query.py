@@ -37,7 +37,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from saler_tracing.server.model import SpanBatch
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.receiver import decode_pb, rows
@@ -51,7 +51,7 @@ NOW = time.time_ns()
 def generate(store: DuckDBStore, total: int) -> None:
     rng = random.Random(7)
     resources = {
-        (svc, v): rows.resource_key({"service.name": svc, "service.version": v})
+        (svc, v): rows.resource_of({"service.name": svc, "service.version": v})
         for svc in SERVICES
         for v in ("1.0", "1.1")
     }

@@ -8,7 +8,8 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from saler_tracing.server.receiver import decode_pb
-from saler_tracing.server.receiver.decode_pb import MalformedRequest, attributes_json, kv_dict
+from saler_tracing.server.receiver.attributes import attributes_json, kv_dict
+from saler_tracing.server.receiver.errors import MalformedRequest
 
 
 def _kv(key: str, **value: object) -> KeyValue:
@@ -74,7 +75,7 @@ def test_encoded_attributes_decode_like_the_values_first_time_and_from_the_cache
     ]
     body = _request([bytes(p.SerializeToString()) for p in pairs])
     for _ in range(2):  # the second time every attribute comes from the cache
-        (attributes,) = decode_pb.decode(body).columns["attributes"]
+        (attributes,) = decode_pb.decode(body).to_arrow().column("attributes").to_pylist()
         assert json.loads(attributes) == kv_dict(pairs)
 
 

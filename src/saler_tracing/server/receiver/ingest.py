@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from saler_tracing.server.model import SpanBatch
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import decode_json, decode_pb
-from saler_tracing.server.receiver.decode_pb import MalformedRequest
+from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
 from saler_tracing.server.store.api import SpanWriter
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # compressed or not, per request
@@ -50,10 +50,6 @@ class IngestStats:
             self.spans_accepted += outcome.accepted
             self.spans_rejected += outcome.rejected
             self.by_result[outcome.result.value] += 1
-
-
-class BodyTooLarge(ValueError):
-    pass
 
 
 def gunzip(body: bytes, limit: int) -> bytes:

@@ -1,11 +1,14 @@
-"""A second reading of ``ExportTraceServiceRequest`` that leaves span attributes as raw bytes.
+"""A second reading of ``ExportTraceServiceRequest`` that leaves span attributes and status
+as raw bytes.
 
 The wire format of ``Span.attributes`` (field 9, ``repeated KeyValue``) is length-delimited, so
 a message declaring that field ``repeated bytes`` parses the same request and hands back each
 attribute's encoded ``KeyValue``. Attributes repeat from span to span (method, route, status,
 host, database system…), so a dictionary from those bytes to the attribute's JSON text answers
 most of them with one lookup instead of five protobuf accessor calls — the hottest loop of
-ingest. Every other field keeps the real OTLP types (built on the installed descriptors).
+ingest (:mod:`.attributes`). ``Span.status`` (field 15) likewise: most spans have none, and an
+empty ``bytes`` costs nothing where a message wrapper per span did. Every other field keeps the
+real OTLP types (built on the installed descriptors).
 """
 
 from __future__ import annotations
@@ -38,13 +41,13 @@ def _build() -> Any:
     fdp.dependency.append("opentelemetry/proto/resource/v1/resource.proto")
     fdp.dependency.append("opentelemetry/proto/common/v1/common.proto")
     span = fdp.message_type.add(name="Span")
-    # The real Span's fields, field 9 (attributes) re-declared as raw bytes.
+    # The real Span's fields, 9 (attributes) and 15 (status) re-declared as raw bytes.
     real = descriptor_pb2.DescriptorProto()
     span_desc.CopyToProto(real)
     for f in real.field:
         copy = span.field.add()
         copy.CopyFrom(f)
-        if f.number == 9:
+        if f.number in (9, 15):
             copy.type = _F.TYPE_BYTES
             copy.ClearField("type_name")
     scope_spans = fdp.message_type.add(name="ScopeSpans")

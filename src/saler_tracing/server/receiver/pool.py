@@ -1,9 +1,10 @@
 """Decoding in worker processes, so ingest uses every core.
 
 Decoding OTLP is Python work per span and holds the GIL; in the server's own process it caps
-ingest at what one core decodes. Workers (spawned, never forked from a threaded server) turn a
-request body into an Arrow table and send it back in Arrow's IPC format, which the parent reads
-without copying; the parent only moves bytes.
+ingest at what one core decodes. Each worker (spawned, never forked from a threaded server)
+owns one pipe: a request's thread takes an idle worker, sends it the body and waits for the
+Arrow table back in Arrow's IPC format, which the parent reads without copying. No executor
+in between: its manager thread and queues cost the server's process more than the pipe itself.
 """
 
 from __future__ import annotations
@@ -11,52 +12,81 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from saler_tracing.server.model import SpanBatch
-from saler_tracing.server.receiver.decode_pb import MalformedRequest
-from saler_tracing.server.receiver.ingest import BodyTooLarge, decode_body
+from saler_tracing.server.batch import SpanBatch
+from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
+from saler_tracing.server.receiver.ingest import decode_body
 
 _MALFORMED, _TOO_LARGE, _OK = "malformed", "too_large", "ok"
 logger = logging.getLogger("saler_tracing.server")
 
 
-def _work(body: bytes, as_json: bool, gzipped: bool, max_body: int) -> tuple[str, Any, int, str]:
-    """In the worker: (result, IPC bytes or error message, rejected, reject reason)."""
+def _work(body: bytes, as_json: bool, gzipped: bool, max_body: int) -> tuple[Any, ...]:
+    """In the worker: (result, IPC bytes or error message, rejected, reason, resources)."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
     try:
         batch = decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
     except MalformedRequest as exc:
-        return _MALFORMED, str(exc), 0, ""
+        return _MALFORMED, str(exc), 0, "", {}
     except BodyTooLarge as exc:
-        return _TOO_LARGE, str(exc), 0, ""
+        return _TOO_LARGE, str(exc), 0, "", {}
     table = batch.to_arrow()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return _OK, sink.getvalue().to_pybytes(), batch.rejected, batch.reject_reason
+    return _OK, sink.getvalue().to_pybytes(), batch.rejected, batch.reject_reason, batch.resources
 
 
-def _warm() -> int:
-    return 0
-
-
-def _watch_parent(parent: int) -> None:
-    """In each worker: exit when the server is gone, however it went (even SIGKILL)."""
-    import os
-    import threading
+def _serve(conn: Any, parent: int) -> None:
+    """A worker's life: answer requests on ``conn`` until it closes or the server is gone."""
     import time
 
-    def watch() -> None:
+    def watch() -> None:  # exit when the server is gone, however it went (even SIGKILL)
         while os.getppid() == parent:
             time.sleep(1.0)
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    import pyarrow  # noqa: F401  (imported before the first request, not during it)
+
+    conn.send(_OK)
+    while True:
+        try:
+            body, as_json, gzipped, max_body = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(_work(body, as_json, gzipped, max_body))
+
+
+class _Worker:
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve, args=(child, os.getpid()), name="saler-trace-decoder", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.started = False  # its first message, once its imports are done, not yet read
+
+    def wait_started(self, timeout_s: float | None = None) -> None:
+        if not self.started:
+            if timeout_s is not None and not self.conn.poll(timeout_s):
+                raise RuntimeError("saler-trace: a decoder process did not start")
+            if self.conn.recv() != _OK:
+                raise RuntimeError("saler-trace: a decoder process did not start")
+            self.started = True
+
+    def stop(self) -> None:
+        self.conn.close()  # the worker's recv ends: it returns
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
 
 
 class DecodePool:
@@ -64,48 +94,46 @@ class DecodePool:
         self.workers = workers
         self.restarts = 0
         self._lock = threading.Lock()
-        self._pool = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_watch_parent,
-            initargs=(os.getpid(),),
-        )
-        # Start the workers now (imports included), not on the first request.
-        for future in [pool.submit(_warm) for _ in range(self.workers)]:
-            future.result(timeout=120)
-        return pool
+        self._all = [_Worker() for _ in range(workers)]
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        for worker in self._all:
+            worker.wait_started(120)  # now, imports included, not on the first request
+            self._idle.put(worker)
 
     def decode(self, body: bytes, *, as_json: bool, gzipped: bool, max_body: int) -> SpanBatch:
         import pyarrow as pa
 
-        pool = self._pool
+        worker = self._idle.get()
         try:
-            result, payload, rejected, reason = pool.submit(
-                _work, body, as_json, gzipped, max_body
-            ).result()
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): this request is decoded here, and the
-            # pool is replaced, so one lost process never fails every request after it.
-            logger.warning("saler-trace: a decoder process died; restarting the pool")
-            self._replace(pool)
+            worker.wait_started()
+            worker.conn.send((body, as_json, gzipped, max_body))
+            result, payload, rejected, reason, resources = worker.conn.recv()
+        except (EOFError, OSError):
+            # The worker died (killed, out of memory): this request is decoded here and the
+            # worker replaced, so one lost process never fails every request after it.
+            logger.warning("saler-trace: a decoder process died; starting another")
+            self._idle.put(self._replace(worker))
             return decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
+        self._idle.put(worker)
         if result == _MALFORMED:
             raise MalformedRequest(payload)
         if result == _TOO_LARGE:
             raise BodyTooLarge(payload)
-        batch = SpanBatch(table=pa.ipc.open_stream(payload).read_all())
+        batch = SpanBatch(table=pa.ipc.open_stream(payload).read_all(), resources=resources)
         batch.rejected, batch.reject_reason = rejected, reason
         return batch
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
+    def _replace(self, dead: _Worker) -> _Worker:
+        # Not waited for here: the request that next takes the new worker waits for its start.
+        dead.stop()
+        fresh = _Worker()
         with self._lock:
-            if self._pool is broken:  # not already replaced by another request's thread
-                broken.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._start()
-                self.restarts += 1
+            self._all[self._all.index(dead)] = fresh
+            self.restarts += 1
+        return fresh
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.stop()
