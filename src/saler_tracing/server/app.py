@@ -54,8 +54,22 @@ class ServerConfig:
     decode_workers: int = 0  # 0: decode in the server's threads; n: in n worker processes
 
 
+class _Ingress:
+    """``/v1/traces`` straight to the OTLP endpoint; every other path to the web app."""
+
+    def __init__(self, traces: TracesEndpoint, web: Any) -> None:
+        self.traces = traces
+        self.web = web
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/traces":
+            await self.traces(scope, receive, send)
+        else:
+            await self.web(scope, receive, send)
+
+
 def build_asgi(
-    store: DuckDBStore, stats: IngestStats, access: Access, max_body: int, decode: Decoder
+    store: DuckDBStore, stats: IngestStats, access: Access, traces: TracesEndpoint
 ) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
@@ -73,19 +87,14 @@ def build_asgi(
     async def index(_request: Any) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
-    app = Starlette(
+    web = Starlette(
         routes=[
-            Route(
-                "/v1/traces",
-                TracesEndpoint(store, stats, max_body, decode).handle,
-                methods=["POST"],
-            ),
             *api_routes(store, stats_doc),
             Route("/", index, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
-    return SecurityHeaders(AccessMiddleware(app, access))
+    return SecurityHeaders(AccessMiddleware(_Ingress(traces, web), access))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -116,6 +125,7 @@ class TraceServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._pool: DecodePool | None = None
+        self._traces: TracesEndpoint | None = None
 
     def start(self) -> None:
         uvicorn = require("uvicorn", "server")
@@ -135,7 +145,8 @@ class TraceServer:
                 max_body=self.config.max_body,
                 decode=decode,
             )
-        asgi = build_asgi(self.store, self.stats, self.access, self.config.max_body, decode)
+        self._traces = TracesEndpoint(self.store, self.stats, self.config.max_body, decode)
+        asgi = build_asgi(self.store, self.stats, self.access, self._traces)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off")
         )
@@ -196,6 +207,9 @@ class TraceServer:
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait(5)
             self._grpc = None
+        if self._traces is not None:
+            self._traces.close()
+            self._traces = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
