@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import sys
 from array import array
-from itertools import accumulate, repeat
-from operator import mul
 from typing import Any
 
 from saler_tracing.server.model import COLUMN_NAMES, COLUMNS, COMPUTED, DERIVED
@@ -46,15 +44,32 @@ def resource_key(resource_json: str) -> int:
     return int.from_bytes(hashlib.blake2b(resource_json.encode(), digest_size=8).digest(), "big")
 
 
-def _hex(ids: list[bytes]) -> Any:
-    """Ids as one string array of lowercase hex, built from their joined bytes (no str per id)."""
+_offsets: dict[tuple[int, int], Any] = {}
+
+
+def _fixed_hex(ids: list[bytes], width: int) -> Any:
+    """Ids of ``width`` bytes as one string array of lowercase hex, built from their joined
+    bytes: no ``str`` per id."""
     import pyarrow as pa
 
-    data = b"".join(ids).hex().encode()
-    offsets = array("i", map(mul, accumulate(map(len, ids), initial=0), repeat(2)))
-    return pa.Array.from_buffers(
-        pa.string(), len(ids), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
+    n = len(ids)
+    offsets = _offsets.get((n, width))
+    if offsets is None:
+        if len(_offsets) >= 64:
+            _offsets.clear()
+        step = 2 * width
+        offsets = _offsets[n, width] = pa.py_buffer(array("i", range(0, step * n + 1, step)))
+    data = pa.py_buffer(b"".join(ids).hex().encode())
+    return pa.Array.from_buffers(pa.string(), n, [None, offsets, data])
+
+
+def column(value: Any, n: int, arrow_type: Any = None) -> Any:
+    """``value`` ``n`` times, as an Arrow array (a string or a null unless ``arrow_type``)."""
+    import pyarrow as pa
+
+    if arrow_type is None:
+        arrow_type = pa.string() if value is not None else pa.null()
+    return pa.repeat(pa.scalar(value, arrow_type), n)
 
 
 def _low64(joined: bytes, width: int) -> Any:
@@ -77,15 +92,18 @@ def id_columns(
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
     parent_keys = _low64(b"".join(parents), 8)
-    if len(parent_keys) != len(parents):  # roots have none: nulls in their places
+    if len(parent_keys) == len(parents):
+        parent_hex = _fixed_hex(parents, 8)
+    else:  # roots have no parent: nulls (and empty ids) in their places
         has_parent = pa.array([len(p) == 8 for p in parents], pa.bool_())
         parent_keys = pc.replace_with_mask(
             pa.nulls(len(parents), pa.uint64()), has_parent, parent_keys
         )
+        parent_hex = pa.array([p.hex() for p in parents], pa.string())
     return {
-        "trace_id": _hex(trace_ids),
-        "span_id": _hex(span_ids),
-        "parent_span_id": _hex(parents),
+        "trace_id": _fixed_hex(trace_ids, 16),
+        "span_id": _fixed_hex(span_ids, 8),
+        "parent_span_id": parent_hex,
         "trace_key": _low64(b"".join(trace_ids), 16),
         "span_key": _low64(b"".join(span_ids), 8),
         "parent_key": parent_keys,

@@ -27,6 +27,7 @@ logger = logging.getLogger("saler_tracing.server")
 
 _MAX_MERGE = 122_880  # one DuckDB row group: written straight to the file, not via the log
 # Rows are staged in memory up to this long before one insert (``flush`` cuts it short).
+
 _GATHER_S = 0.5
 _IDLE_S = 0.05  # ... but no longer than this after the last batch: the stream has paused
 _FLUSH: Any = object()  # on the queue: stop gathering, write what is staged now
