@@ -24,21 +24,22 @@ _MALFORMED, _TOO_LARGE, _OK = "malformed", "too_large", "ok"
 logger = logging.getLogger("saler_tracing.server")
 
 
-def _work(body: bytes, as_json: bool, gzipped: bool, max_body: int) -> tuple[Any, ...]:
-    """In the worker: (result, IPC bytes or error message, rejected, reason, resources)."""
+def _work(body: bytes, options: tuple[bool, bool, int]) -> tuple[tuple[Any, ...], Any]:
+    """In the worker: ((result, error message, rejected, reason, resources), IPC payload)."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
+    as_json, gzipped, max_body = options
     try:
         batch = decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
     except MalformedRequest as exc:
-        return _MALFORMED, str(exc), 0, "", {}
+        return (_MALFORMED, str(exc), 0, "", {}), b""
     except BodyTooLarge as exc:
-        return _TOO_LARGE, str(exc), 0, "", {}
+        return (_TOO_LARGE, str(exc), 0, "", {}), b""
     table = batch.to_arrow()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return _OK, sink.getvalue().to_pybytes(), batch.rejected, batch.reject_reason, batch.resources
+    return (_OK, "", batch.rejected, batch.reject_reason, batch.resources), sink.getvalue()
 
 
 def _serve(conn: Any, parent: int) -> None:
@@ -54,12 +55,15 @@ def _serve(conn: Any, parent: int) -> None:
     import pyarrow  # noqa: F401  (imported before the first request, not during it)
 
     conn.send(_OK)
-    while True:
+    while True:  # bodies and tables as raw bytes: pickling them would copy them once more
         try:
-            body, as_json, gzipped, max_body = conn.recv()
+            options = conn.recv()
+            body = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send(_work(body, as_json, gzipped, max_body))
+        header, payload = _work(body, options)
+        conn.send(header)
+        conn.send_bytes(payload)
 
 
 class _Worker:
@@ -106,8 +110,10 @@ class DecodePool:
         worker = self._idle.get()
         try:
             worker.wait_started()
-            worker.conn.send((body, as_json, gzipped, max_body))
-            result, payload, rejected, reason, resources = worker.conn.recv()
+            worker.conn.send((as_json, gzipped, max_body))
+            worker.conn.send_bytes(body)
+            result, message, rejected, reason, resources = worker.conn.recv()
+            payload = worker.conn.recv_bytes()
         except (EOFError, OSError):
             # The worker died (killed, out of memory): this request is decoded here and the
             # worker replaced, so one lost process never fails every request after it.
@@ -116,9 +122,9 @@ class DecodePool:
             return decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
         self._idle.put(worker)
         if result == _MALFORMED:
-            raise MalformedRequest(payload)
+            raise MalformedRequest(message)
         if result == _TOO_LARGE:
-            raise BodyTooLarge(payload)
+            raise BodyTooLarge(message)
         batch = SpanBatch(table=pa.ipc.open_stream(payload).read_all(), resources=resources)
         batch.rejected, batch.reject_reason = rejected, reason
         return batch
