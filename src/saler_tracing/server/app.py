@@ -6,6 +6,7 @@ Ports may be 0: the bound ones are announced on stdout and, when asked, in a rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -55,21 +56,37 @@ class ServerConfig:
 
 
 class _Ingress:
-    """``/v1/traces`` straight to the OTLP endpoint; every other path to the web app."""
+    """``/v1/traces`` straight to the OTLP endpoint; every other path to the web app. The
+    lifespan's startup hands the event loop to the decoder pool (``on_startup``)."""
 
-    def __init__(self, traces: TracesEndpoint, web: Any) -> None:
+    def __init__(self, traces: TracesEndpoint, web: Any, on_startup: Any = None) -> None:
         self.traces = traces
         self.web = web
+        self.on_startup = on_startup
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/v1/traces":
             await self.traces(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    if self.on_startup is not None:
+                        self.on_startup(asyncio.get_running_loop())
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         else:
             await self.web(scope, receive, send)
 
 
 def build_asgi(
-    store: DuckDBStore, stats: IngestStats, access: Access, traces: TracesEndpoint
+    store: DuckDBStore,
+    stats: IngestStats,
+    access: Access,
+    traces: TracesEndpoint,
+    on_startup: Any = None,
 ) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
@@ -94,7 +111,7 @@ def build_asgi(
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
-    return SecurityHeaders(AccessMiddleware(_Ingress(traces, web), access))
+    return SecurityHeaders(AccessMiddleware(_Ingress(traces, web, on_startup), access))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -145,10 +162,23 @@ class TraceServer:
                 max_body=self.config.max_body,
                 decode=decode,
             )
-        self._traces = TracesEndpoint(self.store, self.stats, self.config.max_body, decode)
-        asgi = build_asgi(self.store, self.stats, self.access, self._traces)
+        pool = self._pool
+        self._traces = TracesEndpoint(
+            self.store,
+            self.stats,
+            self.config.max_body,
+            decode,
+            decode_async=None if pool is None else pool.decode_async,
+        )
+        asgi = build_asgi(
+            self.store,
+            self.stats,
+            self.access,
+            self._traces,
+            on_startup=None if pool is None else pool.bind,
+        )
         self._uvicorn = uvicorn.Server(
-            uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on")
         )
 
     def announce(self) -> dict[str, Any]:

@@ -20,12 +20,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    AsyncDecoder,
     Decoder,
     IngestStats,
     Outcome,
     Result,
     decode_body,
     ingest,
+    ingest_async,
 )
 from saler_tracing.server.store.api import SpanWriter
 
@@ -101,11 +103,15 @@ class TracesEndpoint:
         stats: IngestStats,
         max_body: int = DEFAULT_MAX_BODY,
         decode: Decoder = decode_body,
+        decode_async: AsyncDecoder | None = None,
         threads: int = 8,
     ) -> None:
+        """``decode_async``, when given, is awaited on the event loop instead of ``decode``
+        being run in a thread (decoder processes: the loop waits on their sockets)."""
         self.writer = writer
         self.stats = stats
         self.decode = decode
+        self.decode_async = decode_async
         self.max_body = max_body
         # Decoding is CPU work (or a wait on a decoder process): off the event loop, so the web
         # view stays responsive.
@@ -155,19 +161,31 @@ class TracesEndpoint:
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        outcome = await asyncio.get_running_loop().run_in_executor(
-            self._pool,
-            partial(
-                ingest,
+        gzipped = encoding == "gzip"
+        if self.decode_async is not None:
+            outcome = await ingest_async(
                 self.writer,
                 body,
                 as_json=as_json,
-                gzipped=encoding == "gzip",
+                gzipped=gzipped,
                 stats=self.stats,
                 max_body=self.max_body,
-                decode=self.decode,
-            ),
-        )
+                decode=self.decode_async,
+            )
+        else:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                self._pool,
+                partial(
+                    ingest,
+                    self.writer,
+                    body,
+                    as_json=as_json,
+                    gzipped=gzipped,
+                    stats=self.stats,
+                    max_body=self.max_body,
+                    decode=self.decode,
+                ),
+            )
         if outcome.result is Result.OK:
             await _send(send, 200, _success(outcome, as_json), JSON if as_json else PROTOBUF)
             return
