@@ -150,18 +150,32 @@ def _links(links: Any) -> list[dict[str, Any]]:
 
 def _span_columns(spans: list[Any], kept: list[int] | None, otlp_spans: Any) -> dict[str, Any]:
     """The columns read from the spans themselves, ids aside. ``kept``: the spans' indexes in
-    the scope (``None``: all of them), for ``otlp_spans()``, the scope's spans parsed as OTLP."""
+    the scope (``None``: all of them), for ``otlp_spans()``, the scope's spans parsed as OTLP.
+    What most spans lack (status, events, links, trace state) is one Arrow repeat when no span
+    of the scope has it."""
+    import pyarrow as pa
+
     n = len(spans)
+    trace_states = [s.trace_state for s in spans]
+    columns: dict[str, Any] = {
+        "trace_state": trace_states if any(trace_states) else column("", n),
+        "name": [s.name for s in spans],
+        "kind": [s.kind for s in spans],
+        "start_ns": [s.start_time_unix_nano for s in spans],
+        "end_ns": [s.end_time_unix_nano for s in spans],
+        "attributes": spans_json([s.attributes for s in spans]),
+    }
     raw_status = [s.status for s in spans]
-    if any(raw_status):
-        statuses = list(map(_status, raw_status))
-        codes = [st[0] for st in statuses]
-        messages = [st[1] for st in statuses]
-    else:
-        codes, messages = [0] * n, [""] * n
-    attrs = spans_json([s.attributes for s in spans])
     has_events = [s.events for s in spans]
     has_links = [s.links for s in spans]
+    errors = any(raw_status) and _statuses(raw_status, columns)
+    if not any(raw_status):
+        columns["status_code"] = column(0, n, pa.uint8())
+        columns["status_message"] = column("", n)
+    if not (any(has_events) or any(has_links) or errors):
+        columns["events"] = columns["links"] = column("[]", n)
+        columns["exc_type"] = columns["exc_message"] = columns["exc_frame"] = column(None, n)
+        return columns
     events: list[list[dict[str, Any]]] = [[]] * n
     links: list[list[dict[str, Any]]] = [[]] * n
     if any(has_events) or any(has_links):
@@ -171,30 +185,27 @@ def _span_columns(spans: list[Any], kept: list[int] | None, otlp_spans: Any) -> 
             _events(real[i].events) if e else [] for i, e in zip(where, has_events, strict=True)
         ]
         links = [_links(real[i].links) if x else [] for i, x in zip(where, has_links, strict=True)]
-    columns: dict[str, Any] = {
-        "trace_state": [s.trace_state for s in spans],
-        "name": [s.name for s in spans],
-        "kind": [s.kind for s in spans],
-        "start_ns": [s.start_time_unix_nano for s in spans],
-        "end_ns": [s.end_time_unix_nano for s in spans],
-        "status_code": codes,
-        "status_message": messages,
-        "attributes": attrs,
-        "events": [rows.dumps(e) if e else "[]" for e in events],
-        "links": [rows.dumps(x) if x else "[]" for x in links],
-    }
+    columns["events"] = [rows.dumps(e) if e else "[]" for e in events]
+    columns["links"] = [rows.dumps(x) if x else "[]" for x in links]
     # Only spans with events or an error status can carry an exception (regexes: rarely run).
-    if any(has_events) or 2 in codes:
-        excs = [
-            rows.exception(ev, a, (code, msg)) if ev or code == 2 else _NO_EXC
-            for ev, a, code, msg in zip(events, attrs, codes, messages, strict=True)
-        ]
-        columns["exc_type"] = [e[0] for e in excs]
-        columns["exc_message"] = [e[1] for e in excs]
-        columns["exc_frame"] = [e[2] for e in excs]
-    else:
-        columns["exc_type"] = columns["exc_message"] = columns["exc_frame"] = column(None, n)
+    codes = columns["status_code"] if errors else [0] * n
+    messages = columns["status_message"] if errors else [""] * n
+    excs = [
+        rows.exception(ev, a, (code, msg)) if ev or code == 2 else _NO_EXC
+        for ev, a, code, msg in zip(events, columns["attributes"], codes, messages, strict=True)
+    ]
+    columns["exc_type"] = [e[0] for e in excs]
+    columns["exc_message"] = [e[1] for e in excs]
+    columns["exc_frame"] = [e[2] for e in excs]
     return columns
+
+
+def _statuses(raw_status: list[bytes], columns: dict[str, Any]) -> bool:
+    """Fills the status columns; whether a span has the error status."""
+    statuses = list(map(_status, raw_status))
+    codes = columns["status_code"] = [st[0] for st in statuses]
+    columns["status_message"] = [st[1] for st in statuses]
+    return 2 in codes
 
 
 _NO_EXC: tuple[None, None, None] = (None, None, None)
