@@ -293,7 +293,8 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
-def bench_ingest(n_requests: int, decode_workers: int | None = None) -> float:
+def bench_ingest(n_requests: int, decode_workers: int | None = None) -> tuple[float, float]:
+    """One run in a fresh server: (spans/s, server CPU µs/span)."""
     per = 512
     bodies = _requests(n_requests, per)
     total = n_requests * per
@@ -369,7 +370,7 @@ def bench_ingest(n_requests: int, decode_workers: int | None = None) -> float:
         f"{parse_rate:,.0f} spans/s; ratio {rate / parse_rate:.2f}; "
         f"server CPU {cpu * 1e6 / total:.1f} µs/span; load {os.getloadavg()[0]:.2f}"
     )
-    return rate
+    return rate, cpu * 1e6 / total
 
 
 def bench_stages(n_requests: int) -> None:
@@ -407,12 +408,13 @@ def main() -> None:
     parser.add_argument("--ingest-only", action="store_true", help="skip the query benchmark")
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}, load: {os.getloadavg()[0]:.2f}")
-    rates = [
+    runs = [
         bench_ingest(args.ingest_requests, args.decode_workers) for _ in range(args.ingest_runs)
     ]
     print(
-        f"ingest median of {len(rates)} runs: {statistics.median(rates):,.0f} spans/s "
-        f"(goal 50,000); load {os.getloadavg()[0]:.2f}"
+        f"ingest median of {len(runs)} runs: {statistics.median(r for r, _ in runs):,.0f} spans/s "
+        f"(goal 50,000), server CPU {statistics.median(c for _, c in runs):.1f} µs/span; "
+        f"load {os.getloadavg()[0]:.2f}"
     )
     bench_stages(args.ingest_requests)
     if not args.ingest_only:
