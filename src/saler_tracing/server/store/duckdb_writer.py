@@ -167,10 +167,11 @@ class Writer:
             if new:
                 con.executemany(duckdb_sql.INSERT_RESOURCE, list(new.items()))
                 self._known.update(new)
+            # One contiguous table: a request's 512 rows per chunk made DuckDB work in quarter
+            # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
+            # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
             tables = [b.to_arrow(self._schema) for b in batches]
-            con.register(
-                "_incoming", tables[0] if len(tables) == 1 else self._pa.concat_tables(tables)
-            )
+            con.register("_incoming", self._pa.concat_tables(tables).combine_chunks())
             # DuckDB's threads are a database-wide setting: one thread while inserting (the
             # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
             # slower on 2 cores), all of them again for the readers' analysis queries.
