@@ -92,10 +92,9 @@ def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
 class TracesEndpoint:
     """``POST /v1/traces`` as a plain ASGI app; ``writer`` receives the batches.
 
-    Plain ASGI rather than a Starlette route, and its own thread pool rather than anyio's: at
-    tens of thousands of spans a second the framework's per-request layers (routing, request
-    object, two exception middlewares, the capacity limiter) cost the server's one process
-    more than the body's bytes do."""
+    Plain ASGI rather than a Starlette route: at tens of thousands of spans a second the
+    framework's per-request layers (routing, request object, two exception middlewares,
+    anyio's capacity limiter) cost the server's one process more than the body's bytes do."""
 
     def __init__(
         self,
@@ -113,8 +112,7 @@ class TracesEndpoint:
         self.decode = decode
         self.decode_async = decode_async
         self.max_body = max_body
-        # Decoding is CPU work (or a wait on a decoder process): off the event loop, so the web
-        # view stays responsive.
+        # Decoding here is CPU work: off the event loop, so the web view stays responsive.
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="saler-trace-ingest")
 
     def close(self) -> None:

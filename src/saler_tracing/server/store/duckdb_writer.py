@@ -1,11 +1,11 @@
 """The DuckDB store's write side: a bounded queue, one writer thread, large staged inserts.
 
-The receiver's threads only put batches on the queue (:meth:`Writer.write` never waits); the
-writer thread drains it, stages what keeps coming into one Arrow table and inserts it in one
-statement — DuckDB's fast path, far quicker than row inserts. An insert's cost is mostly per
-statement and per trip through the write-ahead log: an insert of a whole row group (122,880
-rows) is written straight to the file, a smaller one goes through the log and is written again
-at the next checkpoint. Retention runs on the writer thread between inserts.
+The receiver only puts batches on the queue (:meth:`Writer.write` never waits); the writer
+thread drains it, stages what keeps coming into one Arrow table and inserts it in one statement
+— DuckDB's fast path, far quicker than row inserts. Per span, an insert costs less the larger
+it is (on 2 cores: 12.5 us at 2,560 rows, 7.3 at 20,480, 5.3 at a whole row group of 122,880,
+which DuckDB writes straight to the file instead of through its write-ahead log and again at
+the next checkpoint). Retention runs on the writer thread between inserts.
 """
 
 from __future__ import annotations
