@@ -6,7 +6,6 @@ Ports may be 0: the bound ones are announced on stdout and, when asked, in a rea
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -31,7 +30,7 @@ from saler_tracing.server.receiver.ingest import (
     decode_body,
 )
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
-from saler_tracing.server.receiver.otlp_http import TracesEndpoint
+from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
 from saler_tracing.server.receiver.pool import DecodePool
 from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
@@ -55,38 +54,12 @@ class ServerConfig:
     decode_workers: int = 0  # 0: decode in the server's threads; n: in n worker processes
 
 
-class _Ingress:
-    """``/v1/traces`` straight to the OTLP endpoint; every other path to the web app. The
-    lifespan's startup hands the event loop to the decoder pool (``on_startup``)."""
-
-    def __init__(self, traces: TracesEndpoint, web: Any, on_startup: Any = None) -> None:
-        self.traces = traces
-        self.web = web
-        self.on_startup = on_startup
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/traces":
-            await self.traces(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    if self.on_startup is not None:
-                        self.on_startup(asyncio.get_running_loop())
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        else:
-            await self.web(scope, receive, send)
-
-
 def build_asgi(
     store: DuckDBStore,
     stats: IngestStats,
     access: Access,
     traces: TracesEndpoint,
-    on_startup: Any = None,
+    pool: DecodePool | None = None,
 ) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
@@ -111,7 +84,13 @@ def build_asgi(
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
-    return SecurityHeaders(AccessMiddleware(_Ingress(traces, web, on_startup), access))
+    ingress = Ingress(
+        traces,
+        web,
+        on_startup=None if pool is None else pool.bind,
+        on_shutdown=None if pool is None else pool.unbind,
+    )
+    return SecurityHeaders(AccessMiddleware(ingress, access))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -175,7 +154,7 @@ class TraceServer:
             self.stats,
             self.access,
             self._traces,
-            on_startup=None if pool is None else pool.bind,
+            pool,
         )
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on")

@@ -194,3 +194,35 @@ class TracesEndpoint:
             outcome.message,
             as_json,
         )
+
+
+class Ingress:
+    """``/v1/traces`` straight to the OTLP endpoint, every other path to ``web`` (the web view's
+    app). ``on_startup(loop)`` and ``on_shutdown()`` run at the lifespan's start and end: the
+    decoder pool binds to the event loop there."""
+
+    def __init__(
+        self, traces: TracesEndpoint, web: Any, on_startup: Any = None, on_shutdown: Any = None
+    ) -> None:
+        self.traces = traces
+        self.web = web
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/traces":
+            await self.traces(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    if self.on_startup is not None:
+                        self.on_startup(asyncio.get_running_loop())
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self.on_shutdown is not None:
+                        self.on_shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        else:
+            await self.web(scope, receive, send)

@@ -25,6 +25,7 @@ from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
 from saler_tracing.server.receiver.ingest import decode_body
 
 _MALFORMED, _TOO_LARGE, _OK = "malformed", "too_large", "ok"
+_HANDOFF_TIMEOUT_S = 120.0
 logger = logging.getLogger("saler_tracing.server")
 
 
@@ -151,15 +152,22 @@ class DecodePool:
         for worker in self._all:
             self._idle.put_nowait(worker)
 
+    def unbind(self) -> None:
+        """Called at the lifespan's shutdown: from now on other threads decode inline."""
+        self._loop = None
+
     def decode(self, body: bytes, *, as_json: bool, gzipped: bool, max_body: int) -> SpanBatch:
         """From a thread other than the loop's; inline when no loop runs (not yet, or no more)."""
         loop = self._loop
         if loop is not None and loop.is_running():
             coro = self.decode_async(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
             try:
-                return asyncio.run_coroutine_threadsafe(coro, loop).result()
+                future = asyncio.run_coroutine_threadsafe(coro, loop)
             except RuntimeError:  # the loop closed meanwhile
                 coro.close()
+            else:
+                # Bounded: a loop that stops between the check and the call never runs it.
+                return future.result(timeout=_HANDOFF_TIMEOUT_S)
         return decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
 
     async def decode_async(
