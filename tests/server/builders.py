@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from saler_tracing.server.model import SpanBatch
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import rows
 
 T0 = 1_700_000_000_000_000_000  # a fixed start, ns
@@ -82,7 +82,7 @@ def batch(spans: list[S]) -> SpanBatch:
             resource["service.version"] = s.version
         rows.append(
             out,
-            rows.resource_key(resource),
+            rows.resource_of(resource),
             ("tests", "1"),
             (s.trace_id, s.span_id, s.parent, ""),
             s.name,

@@ -8,7 +8,8 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from saler_tracing.server.receiver import decode_pb
-from saler_tracing.server.receiver.decode_pb import MalformedRequest, attributes_json, kv_dict
+from saler_tracing.server.receiver.attributes import attributes_json, kv_dict
+from saler_tracing.server.receiver.errors import MalformedRequest
 
 
 def _kv(key: str, **value: object) -> KeyValue:
@@ -68,13 +69,17 @@ def _unwrap(message: bytes) -> bytes:
 def test_encoded_attributes_decode_like_the_values_first_time_and_from_the_cache() -> None:
     pairs = [
         _kv("s", string_value="GET"),
+        _kv("long", string_value="x" * 300),  # lengths past one varint byte
+        _kv("edge", string_value="y" * 121),  # the longest a one-byte AnyValue length holds
+        _kv('k "é"', string_value="naïve \n \u2028"),
+        _kv("blank", string_value=""),
         _kv("i", int_value=200),
         _kv("arr", array_value={"values": [AnyValue(string_value="a")]}),
         _kv("empty"),
     ]
     body = _request([bytes(p.SerializeToString()) for p in pairs])
     for _ in range(2):  # the second time every attribute comes from the cache
-        (attributes,) = decode_pb.decode(body).columns["attributes"]
+        (attributes,) = decode_pb.decode(body).to_arrow().column("attributes").to_pylist()
         assert json.loads(attributes) == kv_dict(pairs)
 
 
@@ -82,3 +87,35 @@ def test_an_attribute_that_is_not_a_key_value_is_a_malformed_request() -> None:
     body = _request([b"\xff\xff\xff"])
     with pytest.raises(MalformedRequest, match="span attribute is not a KeyValue"):
         decode_pb.decode(body)
+
+
+def test_events_links_and_status_stay_with_their_span_past_a_rejected_one() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    first, bad, last = spans.add(), spans.add(), spans.add()
+    first.trace_id, first.span_id, first.name = b"\x01" * 16, b"\x02" * 8, "first"
+    for name in ("one", "two"):
+        first.events.add(name=name, time_unix_nano=5)
+    bad.trace_id, bad.span_id, bad.name = b"\x01" * 3, b"\x03" * 8, "bad"
+    bad.events.add(name="lost")
+    last.trace_id, last.span_id, last.name = b"\x01" * 16, b"\x04" * 8, "last"
+    last.parent_span_id = b"\x02" * 8
+    last.links.add(trace_id=b"\x09" * 16, span_id=b"\x08" * 8)
+    last.status.code, last.status.message = 2, "boom"
+
+    batch = decode_pb.decode(bytes(request.SerializeToString()))
+    rows = batch.to_arrow().to_pylist()
+    assert batch.rejected == 1
+    assert [r["name"] for r in rows] == ["first", "last"]
+    assert [e["name"] for e in json.loads(rows[0]["events"])] == ["one", "two"]
+    assert json.loads(rows[0]["links"]) == [] and json.loads(rows[1]["events"]) == []
+    assert json.loads(rows[1]["links"])[0]["span_id"] == "08" * 8
+    assert (rows[0]["status_code"], rows[1]["status_code"]) == (0, 2)
+    assert rows[1]["status_message"] == "boom" and rows[1]["exc_type"] == "error"
+    assert rows[1]["parent_span_id"] == "02" * 8 and rows[1]["parent_key"] == 0x0202020202020202
+    assert rows[0]["parent_span_id"] == "" and rows[0]["parent_key"] is None
+    assert rows[0]["trace_key"] == 0x0101010101010101

@@ -6,9 +6,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable, Iterator
 
 import httpx
+import pytest
 
+from saler_tracing.server.app import TraceServer
+from tests.server import test_receiver as receiver
 from tests.server.harness import server_thread, wait_for
 from tests.server.test_receiver import PB, _status, _valid_request
 
@@ -34,3 +38,29 @@ def test_requests_survive_a_killed_decoder_process() -> None:
         server.store.flush()
         assert server.stats.spans_accepted == 3
         assert server.store.span_count() == 3
+
+
+@pytest.fixture(scope="module")
+def pooled() -> Iterator[TraceServer]:
+    with server_thread(decode_workers=2) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        receiver.test_sdk_otlp_http_exporter,
+        receiver.test_sdk_otlp_http_exporter_gzip,
+        receiver.test_sdk_otlp_grpc_exporter,  # from the gRPC server's threads to the loop
+        receiver.test_otlp_json_plain_and_gzip,
+        receiver.test_partial_success_counts_rejected_spans,
+        receiver.test_grpc_malformed_and_partial,
+        receiver.test_gzip_bomb_is_refused,
+    ],
+    ids=lambda case: case.__name__.removeprefix("test_"),
+)
+def test_receiver_answers_alike_with_decoder_processes(
+    pooled: TraceServer, case: Callable[[TraceServer], None]
+) -> None:
+    case(pooled)
+    assert pooled._pool is not None and pooled._pool.restarts == 0

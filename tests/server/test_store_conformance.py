@@ -171,6 +171,22 @@ def test_retention_by_size_drops_oldest(backend: str, tmp_path: Path) -> None:
         store.close()
 
 
+def test_writes_go_on_after_retention_passes(backend: str, tmp_path: Path) -> None:
+    """A retention pass (both policies, nothing to delete) leaves the writer able to write."""
+    store = make_store(
+        backend, tmp_path, Retention(max_age_s=3600, max_bytes=1 << 40, check_every_s=3600)
+    )
+    try:
+        first, second = request("/a", 0, 1), request("/a", 1, 1)
+        _write(store, [first])
+        assert store.enforce_retention(now_ns=T0) == 0
+        _write(store, [second])
+        assert len(store.get_trace(second.trace_id)) == 1
+        assert store.span_count() == 2
+    finally:
+        store.close()
+
+
 def test_readers_read_while_the_writer_writes(store: Store) -> None:
     """Queries on other threads run during a stream of writes; nothing is lost."""
     stop = threading.Event()

@@ -30,7 +30,7 @@ from saler_tracing.server.receiver.ingest import (
     decode_body,
 )
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
-from saler_tracing.server.receiver.otlp_http import TracesEndpoint
+from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
 from saler_tracing.server.receiver.pool import DecodePool
 from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
@@ -55,7 +55,11 @@ class ServerConfig:
 
 
 def build_asgi(
-    store: DuckDBStore, stats: IngestStats, access: Access, max_body: int, decode: Decoder
+    store: DuckDBStore,
+    stats: IngestStats,
+    access: Access,
+    traces: TracesEndpoint,
+    pool: DecodePool | None = None,
 ) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
@@ -73,19 +77,20 @@ def build_asgi(
     async def index(_request: Any) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
-    app = Starlette(
+    web = Starlette(
         routes=[
-            Route(
-                "/v1/traces",
-                TracesEndpoint(store, stats, max_body, decode).handle,
-                methods=["POST"],
-            ),
             *api_routes(store, stats_doc),
             Route("/", index, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
-    return SecurityHeaders(AccessMiddleware(app, access))
+    ingress = Ingress(
+        traces,
+        web,
+        on_startup=None if pool is None else pool.bind,
+        on_shutdown=None if pool is None else pool.unbind,
+    )
+    return SecurityHeaders(AccessMiddleware(ingress, access))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -116,6 +121,7 @@ class TraceServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._pool: DecodePool | None = None
+        self._traces: TracesEndpoint | None = None
 
     def start(self) -> None:
         uvicorn = require("uvicorn", "server")
@@ -135,9 +141,23 @@ class TraceServer:
                 max_body=self.config.max_body,
                 decode=decode,
             )
-        asgi = build_asgi(self.store, self.stats, self.access, self.config.max_body, decode)
+        pool = self._pool
+        self._traces = TracesEndpoint(
+            self.store,
+            self.stats,
+            self.config.max_body,
+            decode,
+            decode_async=None if pool is None else pool.decode_async,
+        )
+        asgi = build_asgi(
+            self.store,
+            self.stats,
+            self.access,
+            self._traces,
+            pool,
+        )
         self._uvicorn = uvicorn.Server(
-            uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on")
         )
 
     def announce(self) -> dict[str, Any]:
@@ -196,6 +216,9 @@ class TraceServer:
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait(5)
             self._grpc = None
+        if self._traces is not None:
+            self._traces.close()
+            self._traces = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None

@@ -1,7 +1,7 @@
 """The span as the server keeps it: one flat row, columnar in batches.
 
-The receiver decodes OTLP into a :class:`SpanBatch` (a list per column), the store writes
-batches, readers hand back :class:`SpanRecord`. Frequently queried attributes are copied into
+The receiver decodes OTLP into a :class:`~saler_tracing.server.batch.SpanBatch`, the store
+writes batches, readers hand back :class:`SpanRecord`. Frequently queried attributes are copied into
 their own columns at ingest (``route``, ``db_statement``…) so analysis never parses JSON.
 """
 
@@ -81,21 +81,9 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "peer_service": ("peer.service",),
     "messaging_system": ("messaging.system",),
 }
-# Computed by the store from other columns.
-COMPUTED = (
-    "resource_key",
-    "duration_ns",
-    "db_statement_norm",
-    "trace_key",
-    "span_key",
-    "parent_key",
-    "statement_key",
-)
-# What a decoder fills: every column but the derived and computed ones, and the resource JSON.
-BATCH_COLUMNS: tuple[str, ...] = (
-    *(name for name in COLUMN_NAMES if name not in DERIVED and name not in COMPUTED),
-    "resource",
-)
+# Computed by the store from other columns (the keys of ids and resources come with the batch:
+# see :mod:`saler_tracing.server.batch`).
+COMPUTED = ("duration_ns", "db_statement_norm", "statement_key")
 
 
 def trace_key(trace_id: str) -> int | None:
@@ -106,42 +94,6 @@ def trace_key(trace_id: str) -> int | None:
         return int(trace_id[16:], 16)
     except ValueError:
         return None
-
-
-_ARROW_TYPES = {"VARCHAR": "string", "UTINYINT": "uint8", "BIGINT": "int64", "INTEGER": "int32"}
-
-
-def arrow_schema() -> Any:
-    """The Arrow schema of :data:`BATCH_COLUMNS` (pyarrow imported only when asked)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
-
-    types = {**dict(COLUMNS), "resource": "VARCHAR"}
-    return pa.schema([(name, getattr(pa, _ARROW_TYPES[types[name]])()) for name in BATCH_COLUMNS])
-
-
-class SpanBatch:
-    """Spans as one list per column, cheap to append to; or, once converted (by a decoder
-    process, say), as an Arrow table in :attr:`table`."""
-
-    __slots__ = ("columns", "reject_reason", "rejected", "table")
-
-    def __init__(self, table: Any = None) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in BATCH_COLUMNS}
-        self.table = table
-        self.rejected = 0
-        self.reject_reason = ""
-
-    def __len__(self) -> int:
-        if self.table is not None:
-            return int(self.table.num_rows)
-        return len(self.columns["span_id"])
-
-    def to_arrow(self, schema: Any = None) -> Any:
-        if self.table is not None:
-            return self.table
-        import pyarrow as pa  # type: ignore[import-untyped]
-
-        return pa.Table.from_pydict(self.columns, schema=schema or arrow_schema())
 
 
 @dataclass

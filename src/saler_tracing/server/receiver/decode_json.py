@@ -11,9 +11,9 @@ import json
 import time
 from typing import Any
 
-from saler_tracing.server.model import SpanBatch
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import rows
-from saler_tracing.server.receiver.decode_pb import MalformedRequest
+from saler_tracing.server.receiver.errors import MalformedRequest
 
 _KINDS = {
     "SPAN_KIND_UNSPECIFIED": 0,
@@ -81,7 +81,7 @@ def _decode(doc: Any) -> SpanBatch:
     batch = SpanBatch()
     now = time.time_ns()
     for rs in doc.get("resourceSpans") or []:
-        resource = rows.resource_key(_kv((rs.get("resource") or {}).get("attributes") or []))
+        resource = rows.resource_of(_kv((rs.get("resource") or {}).get("attributes") or []))
         for ss in rs.get("scopeSpans") or []:
             sc = ss.get("scope") or {}
             scope = (str(sc.get("name") or ""), str(sc.get("version") or ""))

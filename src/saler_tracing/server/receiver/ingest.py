@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from saler_tracing.server.model import SpanBatch
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import decode_json, decode_pb
-from saler_tracing.server.receiver.decode_pb import MalformedRequest
+from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
 from saler_tracing.server.store.api import SpanWriter
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # compressed or not, per request
@@ -52,10 +52,6 @@ class IngestStats:
             self.by_result[outcome.result.value] += 1
 
 
-class BodyTooLarge(ValueError):
-    pass
-
-
 def gunzip(body: bytes, limit: int) -> bytes:
     """Decompress with a ceiling, so a small gzip bomb cannot exhaust memory."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -78,6 +74,7 @@ def decode_body(body: bytes, *, as_json: bool, gzipped: bool, max_body: int) -> 
 
 
 Decoder = Callable[..., SpanBatch]  # decode_body's signature
+AsyncDecoder = Callable[..., Awaitable[SpanBatch]]  # the same, awaited (:mod:`.pool`)
 
 
 def ingest(
@@ -92,16 +89,40 @@ def ingest(
 ) -> Outcome:
     try:
         batch = decode(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
-    except MalformedRequest as exc:
-        outcome = Outcome(Result.MALFORMED, str(exc))
-    except BodyTooLarge as exc:
-        outcome = Outcome(Result.TOO_LARGE, str(exc))
-    else:
-        if not writer.write(batch):
-            outcome = Outcome(Result.BUSY, "the span store is busy; retry later")
-        else:
-            outcome = Outcome(
-                Result.OK, batch.reject_reason, accepted=len(batch), rejected=batch.rejected
-            )
+    except (MalformedRequest, BodyTooLarge) as exc:
+        return _counted(stats, _refused(exc))
+    return _counted(stats, _store(writer, batch))
+
+
+async def ingest_async(
+    writer: SpanWriter,
+    body: bytes,
+    *,
+    as_json: bool,
+    gzipped: bool,
+    stats: IngestStats,
+    max_body: int,
+    decode: AsyncDecoder,
+) -> Outcome:
+    """:func:`ingest` with a decoder that is awaited (decoder processes): no thread waits."""
+    try:
+        batch = await decode(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
+    except (MalformedRequest, BodyTooLarge) as exc:
+        return _counted(stats, _refused(exc))
+    return _counted(stats, _store(writer, batch))
+
+
+def _refused(exc: ValueError) -> Outcome:
+    result = Result.MALFORMED if isinstance(exc, MalformedRequest) else Result.TOO_LARGE
+    return Outcome(result, str(exc))
+
+
+def _store(writer: SpanWriter, batch: SpanBatch) -> Outcome:
+    if not writer.write(batch):
+        return Outcome(Result.BUSY, "the span store is busy; retry later")
+    return Outcome(Result.OK, batch.reject_reason, accepted=len(batch), rejected=batch.rejected)
+
+
+def _counted(stats: IngestStats, outcome: Outcome) -> Outcome:
     stats.count(outcome)
     return outcome

@@ -9,23 +9,25 @@ the store's queue is full. Error bodies use the request's encoding.
 
 from __future__ import annotations
 
+import asyncio
 import json as jsonlib
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    AsyncDecoder,
     Decoder,
     IngestStats,
     Outcome,
     Result,
     decode_body,
     ingest,
+    ingest_async,
 )
 from saler_tracing.server.store.api import SpanWriter
 
@@ -41,17 +43,32 @@ def _status_body(code: int, message: str, as_json: bool) -> bytes:
     return bytes(status_pb2.Status(code=code, message=message).SerializeToString())
 
 
-def _error(http_status: int, grpc_code: int, message: str, as_json: bool) -> Response:
-    headers = {"retry-after": "1"} if http_status == 503 else None
-    return Response(
-        _status_body(grpc_code, message, as_json),
-        status_code=http_status,
-        media_type=JSON if as_json else PROTOBUF,
-        headers=headers,
-    )
+async def _send(
+    send: Any,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or ()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-def _success(outcome: Outcome, as_json: bool) -> Response:
+async def _error(send: Any, http_status: int, grpc_code: int, message: str, as_json: bool) -> None:
+    extra = [(b"retry-after", b"1")] if http_status == 503 else None
+    body = _status_body(grpc_code, message, as_json)
+    await _send(send, http_status, body, JSON if as_json else PROTOBUF, extra)
+
+
+_EMPTY = bytes(ExportTraceServiceResponse().SerializeToString())
+
+
+def _success(outcome: Outcome, as_json: bool) -> bytes:
     if as_json:
         doc: dict[str, Any] = {}
         if outcome.rejected:
@@ -59,16 +76,25 @@ def _success(outcome: Outcome, as_json: bool) -> Response:
                 "rejectedSpans": str(outcome.rejected),
                 "errorMessage": outcome.message,
             }
-        return Response(jsonlib.dumps(doc), media_type=JSON)
+        return jsonlib.dumps(doc).encode()
+    if not outcome.rejected:
+        return _EMPTY
     response = ExportTraceServiceResponse()
-    if outcome.rejected:
-        response.partial_success.rejected_spans = outcome.rejected
-        response.partial_success.error_message = outcome.message
-    return Response(response.SerializeToString(), media_type=PROTOBUF)
+    response.partial_success.rejected_spans = outcome.rejected
+    response.partial_success.error_message = outcome.message
+    return bytes(response.SerializeToString())
+
+
+def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
+    return {bytes(k).lower(): bytes(v) for k, v in scope.get("headers") or ()}
 
 
 class TracesEndpoint:
-    """The ASGI endpoint; ``writer`` receives the batches."""
+    """``POST /v1/traces`` as a plain ASGI app; ``writer`` receives the batches.
+
+    Plain ASGI rather than a Starlette route: at tens of thousands of spans a second the
+    framework's per-request layers (routing, request object, two exception middlewares,
+    anyio's capacity limiter) cost the server's one process more than the body's bytes do."""
 
     def __init__(
         self,
@@ -76,55 +102,127 @@ class TracesEndpoint:
         stats: IngestStats,
         max_body: int = DEFAULT_MAX_BODY,
         decode: Decoder = decode_body,
+        decode_async: AsyncDecoder | None = None,
+        threads: int = 8,
     ) -> None:
+        """``decode_async``, when given, is awaited on the event loop instead of ``decode``
+        being run in a thread (decoder processes: the loop waits on their sockets)."""
         self.writer = writer
         self.stats = stats
         self.decode = decode
+        self.decode_async = decode_async
         self.max_body = max_body
+        # Decoding here is CPU work: off the event loop, so the web view stays responsive.
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="saler-trace-ingest")
 
-    async def handle(self, request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            await _send(send, 405, b"", "text/plain", [(b"allow", b"POST")])
+            return
+        headers = _headers(scope)
+        content_type = (
+            headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        )
         as_json = content_type == JSON
         if content_type not in (PROTOBUF, JSON):
-            return _error(
-                415,
-                3,
-                f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}",
-                as_json=False,
-            )
-        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            message = f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}"
+            await _error(send, 415, 3, message, as_json=False)
+            return
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower().decode("latin-1")
         if encoding not in ("identity", "gzip", ""):
-            return _error(415, 3, f"unsupported content encoding {encoding!r}", as_json)
-        declared = request.headers.get("content-length")
+            await _error(send, 415, 3, f"unsupported content encoding {encoding!r}", as_json)
+            return
+        declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                return _error(400, 3, "invalid Content-Length", as_json)
+                await _error(send, 400, 3, "invalid Content-Length", as_json)
+                return
             if int(declared) > self.max_body:
-                return _error(413, 8, f"body exceeds {self.max_body} bytes", as_json)
+                await _error(send, 413, 8, f"body exceeds {self.max_body} bytes", as_json)
+                return
         chunks: list[bytes] = []
         size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > self.max_body:
-                    return _error(413, 8, f"body exceeds {self.max_body} bytes", as_json)
-                chunks.append(chunk)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        body = b"".join(chunks)
-        # Decoding is CPU work: off the event loop, so the web view stays responsive.
-        outcome = await run_in_threadpool(
-            ingest,
-            self.writer,
-            body,
-            as_json=as_json,
-            gzipped=encoding == "gzip",
-            stats=self.stats,
-            max_body=self.max_body,
-            decode=self.decode,
-        )
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                await _send(send, 400, b"", PROTOBUF)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _error(send, 413, 8, f"body exceeds {self.max_body} bytes", as_json)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        gzipped = encoding == "gzip"
+        if self.decode_async is not None:
+            outcome = await ingest_async(
+                self.writer,
+                body,
+                as_json=as_json,
+                gzipped=gzipped,
+                stats=self.stats,
+                max_body=self.max_body,
+                decode=self.decode_async,
+            )
+        else:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                self._pool,
+                partial(
+                    ingest,
+                    self.writer,
+                    body,
+                    as_json=as_json,
+                    gzipped=gzipped,
+                    stats=self.stats,
+                    max_body=self.max_body,
+                    decode=self.decode,
+                ),
+            )
         if outcome.result is Result.OK:
-            return _success(outcome, as_json)
-        return _error(
-            _HTTP_STATUS[outcome.result], _GRPC_CODE[outcome.result], outcome.message, as_json
+            await _send(send, 200, _success(outcome, as_json), JSON if as_json else PROTOBUF)
+            return
+        await _error(
+            send,
+            _HTTP_STATUS[outcome.result],
+            _GRPC_CODE[outcome.result],
+            outcome.message,
+            as_json,
         )
+
+
+class Ingress:
+    """``/v1/traces`` straight to the OTLP endpoint, every other path to ``web`` (the web view's
+    app). ``on_startup(loop)`` and ``on_shutdown()`` run at the lifespan's start and end: the
+    decoder pool binds to the event loop there."""
+
+    def __init__(
+        self, traces: TracesEndpoint, web: Any, on_startup: Any = None, on_shutdown: Any = None
+    ) -> None:
+        self.traces = traces
+        self.web = web
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/traces":
+            await self.traces(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    if self.on_startup is not None:
+                        self.on_startup(asyncio.get_running_loop())
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self.on_shutdown is not None:
+                        self.on_shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        else:
+            await self.web(scope, receive, send)

@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 from saler_tracing.server import normalize
-from saler_tracing.server.model import SpanBatch
+from saler_tracing.server.batch import SpanBatch, resource_key
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
-Resource = tuple[str, str | None, str]
+Resource = tuple[str, str | None, str, int]  # service, version, JSON, key
 
 
 def append(
@@ -33,8 +33,8 @@ def append(
     links: list[dict[str, Any]],
     received_ns: int,
 ) -> None:
-    """``resource`` is (service, version, resource JSON), encoded once per resource; ``ids`` is
-    (trace id, span id, parent span id, trace state)."""
+    """``resource`` is :func:`resource_of` the span's resource, computed once per resource;
+    ``ids`` is (trace id, span id, parent span id, trace state), in lowercase hex."""
     c = batch.columns
     c["trace_id"].append(ids[0])
     c["span_id"].append(ids[1])
@@ -50,7 +50,8 @@ def append(
     c["service_version"].append(resource[1])
     c["scope_name"].append(scope[0])
     c["scope_version"].append(scope[1])
-    c["resource"].append(resource[2])
+    c["resource_key"].append(resource[3])
+    batch.resources[resource[3]] = resource[2]
     c["attributes"].append(attrs_json)
     c["events"].append(dumps(events) if events else "[]")
     c["links"].append(dumps(links) if links else "[]")
@@ -83,11 +84,13 @@ def exception(
     return None, None, None
 
 
-def resource_key(attrs: dict[str, Any]) -> Resource:
+def resource_of(attrs: dict[str, Any]) -> Resource:
     service = attrs.get("service.name")
     version = attrs.get("service.version")
+    text = dumps(attrs)
     return (
         str(service) if service else "unknown_service",
         None if version is None else str(version),
-        dumps(attrs),
+        text,
+        resource_key(text),
     )

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from saler_tracing.server.model import SpanBatch, SpanRecord
+from saler_tracing.server.batch import SpanBatch
+from saler_tracing.server.model import SpanRecord
 
 
 @dataclass(frozen=True)

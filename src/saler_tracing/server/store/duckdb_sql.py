@@ -1,4 +1,4 @@
-"""The DuckDB table and the INSERT that fills it from an incoming Arrow batch."""
+"""The DuckDB tables and the INSERT that fills ``spans`` from an incoming Arrow batch."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ def schema_sql() -> str:
     )
 
 
-# New resources of the incoming batch, each once (the table stays tiny: one row per process
-# configuration, so the NOT IN scan is nothing).
-INSERT_RESOURCES = (
-    "INSERT INTO resources SELECT DISTINCT hash(resource), resource FROM _incoming"
-    " WHERE hash(resource) NOT IN (SELECT resource_key FROM resources)"
-)
+# One row per resource (per process configuration: the table stays tiny). The writer knows the
+# keys it holds and adds new ones only; a key is the decoder's hash of the resource's JSON.
+KNOWN_RESOURCES = "SELECT DISTINCT resource_key FROM resources"
+INSERT_RESOURCE = "INSERT INTO resources VALUES (?, ?)"
 # A span row with its resource JSON, for reading spans back whole.
 SPANS_WITH_RESOURCE = (
     "spans s LEFT JOIN (SELECT resource_key, any_value(resource) AS resource FROM resources"
@@ -43,13 +41,8 @@ def insert_sql() -> str:
         cast = expr if types[name] == "VARCHAR" else f"TRY_CAST({expr} AS {types[name]})"
         derived.append(f"{cast} AS {name}")
     computed = {
-        "resource_key": "hash(resource)",
         "duration_ns": "greatest(end_ns - start_ns, 0)",
         "db_statement_norm": normalize.statement_sql("db_statement"),
-        "trace_key": "CAST('0x' || substr(trace_id, 17) AS UBIGINT)",
-        "span_key": "CAST('0x' || span_id AS UBIGINT)",
-        "parent_key": "TRY_CAST('0x' || parent_span_id AS UBIGINT)",
-        "statement_key": "hash(db_statement_norm)",
     }
     # Two levels: the normalised statement first, then its hash from it.
     first = ", ".join(

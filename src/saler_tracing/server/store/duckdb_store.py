@@ -1,56 +1,23 @@
-"""The DuckDB backend: one file, one writer thread, readers on their own cursors.
+"""The DuckDB backend: one file, one writer thread (:mod:`.duckdb_writer`), readers on their own
+cursors.
 
-The receiver's threads only put batches on a bounded queue (:meth:`DuckDBStore.write` never
-waits); the writer thread drains it, merges what is waiting into one Arrow table and inserts it
-in one statement — DuckDB's fast path, far quicker than row inserts. Readers open a cursor per
-call: DuckDB's MVCC lets them read while the writer appends, so neither waits for the other.
-Retention runs on the writer thread between batches.
+DuckDB's MVCC lets readers read while the writer appends, so neither waits for the other: a
+reader opens a cursor per call, and the receiver only ever puts batches on the writer's queue.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import queue
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from saler_tracing._internal.extras import require
-from saler_tracing.server.model import (
-    COLUMN_NAMES,
-    SpanBatch,
-    SpanRecord,
-    arrow_schema,
-    trace_key,
-)
+from saler_tracing.server.batch import SpanBatch
+from saler_tracing.server.model import COLUMN_NAMES, SpanRecord, trace_key
 from saler_tracing.server.store import duckdb_sql, reader_sql
 from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
-from saler_tracing.server.store.retention import apply_retention
+from saler_tracing.server.store.duckdb_writer import StoreStats, Writer
 
-logger = logging.getLogger("saler_tracing.server")
-
-_MAX_MERGE = 131_072  # past 122,880 rows (a row group) DuckDB writes straight to the file
-# Rows are staged in memory up to this long before one insert: an insert's cost is mostly per
-# statement (commit, resource check), measured on 2 cores at 58k spans/s in chunks of 5k rows
-# and 96k-157k spans/s in chunks of 64k. ``flush`` cuts the wait short.
-_GATHER_S = 0.5
-_IDLE_S = 0.05  # ... but no longer than this after the last batch: the stream has paused
-_FLUSH: Any = object()  # on the queue: stop gathering, write what is staged now
-_INSERT_THREADS = 1
-
-
-_INSERT = duckdb_sql.insert_sql()
-
-
-class StoreStats:
-    def __init__(self) -> None:
-        self.written = 0
-        self.batches = 0
-        self.dropped_queue_full = 0
-        self.dropped_write_error = 0
-        self.deleted_by_retention = 0
+__all__ = ["DuckDBStore", "StoreStats"]
 
 
 class DuckDBStore:
@@ -65,143 +32,37 @@ class DuckDBStore:
         read_only: bool = False,
     ) -> None:
         duckdb = require("duckdb", "server")
-        self._pa = require("pyarrow", "server")
+        require("pyarrow", "server")
         self.path = path
         self.read_only = read_only
         self.retention = retention or Retention()
-        self.stats = StoreStats()
         self._con = duckdb.connect(path, read_only=read_only)
+        self._writer: Writer | None = None
         if not read_only:
             self._con.execute(duckdb_sql.schema_sql())
-        # The writer thread's own connection; readers take fresh cursors from ``_con``.
-        self._wcon = self._con.cursor()
-        self._threads = int(self._con.execute("SELECT current_setting('threads')").fetchone()[0])
-        self._write_lock = threading.Lock()  # inserts vs. an explicit retention call
-        self._arrow_schema = arrow_schema()
-        self._queue: queue.Queue[Any] = queue.Queue(max_queued_batches)
-        self._submitted = 0
-        self._done = 0
-        self._cond = threading.Condition()
+            # The writer thread's own connection; readers take fresh cursors from ``_con``.
+            self._writer = Writer(self._con.cursor(), lambda: self.retention, max_queued_batches)
+        self.stats = self._writer.stats if self._writer is not None else StoreStats()
         self._closed = False
-        self._thread: threading.Thread | None = None
-        if not read_only:
-            self._thread = threading.Thread(
-                target=self._run, name="saler-trace-writer", daemon=True
-            )
-            self._thread.start()
 
     # -- SpanWriter -------------------------------------------------------------------------
     def write(self, batch: SpanBatch) -> bool:
-        if self._closed or self.read_only:
-            return False
-        if not len(batch):
-            return True
-        with self._cond:
-            try:
-                self._queue.put_nowait(batch)
-            except queue.Full:
-                self.stats.dropped_queue_full += len(batch)
-                return False
-            self._submitted += 1
-        return True
+        return self._writer is not None and self._writer.write(batch)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
-        with self._cond:
-            target = self._submitted
-            if self._done >= target:
-                return True
-        # A full queue is being drained anyway; otherwise the marker ends the writer's wait.
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_FLUSH)
-        with self._cond:
-            return self._cond.wait_for(lambda: self._done >= target, timeout_s)
+        return self._writer is None or self._writer.flush(timeout_s)
+
+    def enforce_retention(self, now_ns: int | None = None) -> int:
+        """Apply the retention policy now (the writer thread also runs it periodically)."""
+        return 0 if self._writer is None else self._writer.enforce_retention(now_ns)
 
     def close(self) -> None:
         if self._closed:
             return
-        self.flush(30.0)
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(30.0)
-        self._wcon.close()
+        if self._writer is not None:
+            self._writer.close()
         self._con.close()
-
-    def _run(self) -> None:
-        last_retention = time.monotonic()
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if item is _FLUSH:
-                continue
-            items = [item]
-            size = len(item)
-            # Gather while batches keep coming: fewer, larger inserts are what makes DuckDB
-            # fast; the wait is bounded, ends when the stream pauses and is cut by a flush, so a
-            # lone batch is written within 50 ms.
-            deadline = time.monotonic() + _GATHER_S
-            stop = False
-            while size < _MAX_MERGE:
-                remaining = min(deadline - time.monotonic(), _IDLE_S)
-                try:
-                    more = (
-                        self._queue.get(timeout=remaining)
-                        if remaining > 0
-                        else (self._queue.get_nowait())
-                    )
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                if more is _FLUSH:
-                    break
-                items.append(more)
-                size += len(more)
-            self._insert(items)
-            with self._cond:
-                self._done += len(items)
-                self._cond.notify_all()
-            if stop:
-                return
-            if time.monotonic() - last_retention >= self.retention.check_every_s:
-                last_retention = time.monotonic()
-                self.enforce_retention()
-
-    def _insert(self, batches: list[SpanBatch]) -> None:
-        with self._write_lock:
-            self._insert_locked(batches)
-
-    def _insert_locked(self, batches: list[SpanBatch]) -> None:
-        count = sum(len(b) for b in batches)
-        try:
-            tables = [b.to_arrow(self._arrow_schema) for b in batches]
-            table = tables[0] if len(tables) == 1 else self._pa.concat_tables(tables)
-            self._wcon.register("_incoming", table)
-            # DuckDB's threads are a database-wide setting: one thread while inserting (the
-            # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
-            # slower on 2 cores), all of them again for the readers' analysis queries.
-            self._wcon.execute(f"SET threads = {_INSERT_THREADS}")
-            try:
-                self._wcon.execute(duckdb_sql.INSERT_RESOURCES)
-                self._wcon.execute(_INSERT)
-            finally:
-                self._wcon.execute(f"SET threads = {self._threads}")
-                self._wcon.unregister("_incoming")
-            self.stats.written += count
-            self.stats.batches += 1
-        except Exception:
-            # A batch the database refuses is counted and logged; the server keeps running.
-            self.stats.dropped_write_error += count
-            logger.exception("saler-trace: could not write %d spans", count)
-
-    def enforce_retention(self, now_ns: int | None = None) -> int:
-        """Apply the retention policy now (the writer thread also runs it periodically)."""
-        with self._write_lock:
-            deleted = apply_retention(self._wcon, self.retention, now_ns or time.time_ns())
-        self.stats.deleted_by_retention += deleted
-        return deleted
 
     # -- SpanReader -------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -10,14 +10,21 @@ from saler_tracing.server.store.api import Retention
 logger = logging.getLogger("saler_tracing.server")
 
 
+def _row(con: Any, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+    """The first row, the result read to its end: DuckDB refuses ``register`` (the writer's next
+    insert) on a connection whose last result was left half-read, as ``fetchone`` leaves it."""
+    rows = con.execute(sql, params or []).fetchall()
+    return tuple(rows[0]) if rows else None
+
+
 def used_bytes(con: Any) -> int:
     """Bytes the database's live blocks take (freed blocks are reused, so this is what grows)."""
-    row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
+    row = _row(con, "SELECT block_size, used_blocks FROM pragma_database_size()")
     on_disk = int(row[0] or 0) * int(row[1] or 0) if row else 0
     if on_disk:
         return on_disk
     # An in-memory database has no blocks on disk: count the memory its data holds.
-    mem = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    mem = _row(con, "SELECT sum(memory_usage_bytes) FROM duckdb_memory()")
     return int(mem[0] or 0) if mem else 0
 
 
@@ -33,9 +40,7 @@ def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
             # Keep the newest share that fits in 80 % of the budget: some headroom, so the
             # next check does not delete again at once.
             keep = 0.8 * policy.max_bytes / used
-            row = con.execute(
-                "SELECT quantile_disc(start_ns, ?) FROM spans", [max(0.0, 1.0 - keep)]
-            ).fetchone()
+            row = _row(con, "SELECT quantile_disc(start_ns, ?) FROM spans", [max(0.0, 1.0 - keep)])
             if row and row[0] is not None:
                 deleted += _delete_before(con, int(row[0]))
                 con.execute("CHECKPOINT")
@@ -45,5 +50,5 @@ def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
 
 
 def _delete_before(con: Any, cutoff_ns: int) -> int:
-    row = con.execute("DELETE FROM spans WHERE start_ns < ?", [cutoff_ns]).fetchone()
+    row = _row(con, "DELETE FROM spans WHERE start_ns < ?", [cutoff_ns])
     return int(row[0]) if row else 0

@@ -1,0 +1,189 @@
+"""The DuckDB store's write side: a bounded queue, one writer thread, large staged inserts.
+
+The receiver only puts batches on the queue (:meth:`Writer.write` never waits); the writer
+thread drains it, stages what keeps coming into one Arrow table and inserts it in one statement
+— DuckDB's fast path, far quicker than row inserts. Per span, an insert costs less the larger
+it is (on 2 cores: 12.5 us at 2,560 rows, 7.3 at 20,480, 5.3 at a whole row group of 122,880,
+which DuckDB writes straight to the file instead of through its write-ahead log and again at
+the next checkpoint). Retention runs on the writer thread between inserts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from saler_tracing.server.batch import SpanBatch, arrow_schema
+from saler_tracing.server.store import duckdb_sql
+from saler_tracing.server.store.api import Retention
+from saler_tracing.server.store.retention import apply_retention
+
+logger = logging.getLogger("saler_tracing.server")
+
+_MAX_MERGE = 122_880  # one DuckDB row group: written straight to the file, not via the log
+# Rows are staged in memory up to this long before one insert (``flush`` cuts it short).
+
+_GATHER_S = 0.5
+_IDLE_S = 0.05  # ... but no longer than this after the last batch: the stream has paused
+_FLUSH: Any = object()  # on the queue: stop gathering, write what is staged now
+_INSERT_THREADS = 1
+# DuckDB checkpoints when its write-ahead log passes this size; every checkpoint rewrites the
+# table's last, partly filled row group. At the default 16 MB (a checkpoint every ~35k spans)
+# inserts of 15k-60k rows cost 12-16 µs a span, at 256 MB 7-9 (measured on 2 cores). The log
+# stays bounded anyway: retention checkpoints every ``check_every_s``.
+_CHECKPOINT_THRESHOLD = "256MB"
+_INSERT = duckdb_sql.insert_sql()
+
+
+class StoreStats:
+    def __init__(self) -> None:
+        self.written = 0
+        self.batches = 0
+        self.dropped_queue_full = 0
+        self.dropped_write_error = 0
+        self.deleted_by_retention = 0
+
+
+class Writer:
+    """Owns ``con`` (a cursor of its own); ``retention()`` gives the policy in force."""
+
+    def __init__(
+        self, con: Any, retention: Callable[[], Retention], max_queued_batches: int
+    ) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        self._pa = pa
+        self._con = con
+        self._retention = retention
+        self.stats = StoreStats()
+        self._threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
+        self._known = {int(row[0]) for row in con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()}
+        self._lock = threading.Lock()  # inserts vs. an explicit retention call
+        self._schema = arrow_schema()
+        self._queue: queue.Queue[Any] = queue.Queue(max_queued_batches)
+        self._submitted = 0
+        self._done = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="saler-trace-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, batch: SpanBatch) -> bool:
+        if self._closed:
+            return False
+        if not len(batch):
+            return True
+        with self._cond:
+            try:
+                self._queue.put_nowait(batch)
+            except queue.Full:
+                self.stats.dropped_queue_full += len(batch)
+                return False
+            self._submitted += 1
+        return True
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        with self._cond:
+            target = self._submitted
+            if self._done >= target:
+                return True
+        # A full queue is being drained anyway; otherwise the marker ends the writer's wait.
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_FLUSH)
+        with self._cond:
+            return self._cond.wait_for(lambda: self._done >= target, timeout_s)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush(30.0)
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(30.0)
+        self._con.close()
+
+    def enforce_retention(self, now_ns: int | None = None) -> int:
+        with self._lock:
+            deleted = apply_retention(self._con, self._retention(), now_ns or time.time_ns())
+        self.stats.deleted_by_retention += deleted
+        return deleted
+
+    def _run(self) -> None:
+        last_retention = time.monotonic()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if item is _FLUSH:
+                continue
+            items, stop = self._gather(item)
+            with self._lock:
+                self._insert(items)
+            with self._cond:
+                self._done += len(items)
+                self._cond.notify_all()
+            if stop:
+                return
+            if time.monotonic() - last_retention >= self._retention().check_every_s:
+                last_retention = time.monotonic()
+                self.enforce_retention()
+
+    def _gather(self, first: SpanBatch) -> tuple[list[SpanBatch], bool]:
+        """``first`` and what follows while batches keep coming: bounded in time, ended by a
+        pause in the stream or a flush, so a lone batch is written within 50 ms. Returns the
+        batches and whether the store is closing."""
+        items = [first]
+        size = len(first)
+        deadline = time.monotonic() + _GATHER_S
+        while size < _MAX_MERGE:
+            remaining = min(deadline - time.monotonic(), _IDLE_S)
+            try:
+                more = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if more is None:
+                return items, True
+            if more is _FLUSH:
+                break
+            items.append(more)
+            size += len(more)
+        return items, False
+
+    def _insert(self, batches: list[SpanBatch]) -> None:
+        count = sum(len(b) for b in batches)
+        con = self._con
+        try:
+            new = {k: v for b in batches for k, v in b.resources.items() if k not in self._known}
+            if new:
+                con.executemany(duckdb_sql.INSERT_RESOURCE, list(new.items()))
+                self._known.update(new)
+            # One contiguous table: a request's 512 rows per chunk made DuckDB work in quarter
+            # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
+            # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
+            tables = [b.to_arrow(self._schema) for b in batches]
+            con.register("_incoming", self._pa.concat_tables(tables).combine_chunks())
+            # DuckDB's threads are a database-wide setting: one thread while inserting (the
+            # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
+            # slower on 2 cores), all of them again for the readers' analysis queries.
+            con.execute(f"SET threads = {_INSERT_THREADS}")
+            try:
+                con.execute(_INSERT)
+            finally:
+                con.execute(f"SET threads = {self._threads}")
+                con.unregister("_incoming")
+            self.stats.written += count
+            self.stats.batches += 1
+        except Exception:
+            # A batch the database refuses is counted and logged; the server keeps running.
+            self.stats.dropped_write_error += count
+            logger.exception("saler-trace: could not write %d spans", count)
