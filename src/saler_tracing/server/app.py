@@ -72,6 +72,7 @@ def build_asgi(
             "dropped_queue_full": s.dropped_queue_full,
             "dropped_write_error": s.dropped_write_error,
             "deleted_by_retention": s.deleted_by_retention,
+            "duplicates_removed": s.duplicates_removed,
         }
 
     async def index(_request: Any) -> Response:

@@ -74,7 +74,9 @@ class SpanWriter(Protocol):
         """Wait until everything queued so far is readable; ``False`` on timeout."""
 
     def enforce_retention(self, now_ns: int | None = None) -> int:
-        """Apply the retention policy now; returns the spans deleted."""
+        """Run the periodic pass now: later copies of a span received twice (same trace and
+        span id) go, so the analyses count it once; then the retention policy. Returns the
+        spans retention deleted."""
 
     def close(self) -> None: ...
 

@@ -5,7 +5,8 @@ thread drains it, stages what keeps coming into one Arrow table and inserts it i
 — DuckDB's fast path, far quicker than row inserts. Per span, an insert costs less the larger
 it is (on 2 cores: 12.5 us at 2,560 rows, 7.3 at 20,480, 5.3 at a whole row group of 122,880,
 which DuckDB writes straight to the file instead of through its write-ahead log and again at
-the next checkpoint). Retention runs on the writer thread between inserts.
+the next checkpoint). The periodic pass — spans received twice (:mod:`.dedupe`), then retention
+— runs on the writer thread between inserts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from saler_tracing.server.batch import SpanBatch, arrow_schema
 from saler_tracing.server.store import duckdb_sql
 from saler_tracing.server.store.api import Retention
+from saler_tracing.server.store.dedupe import RecentTraces, remove_duplicates
 from saler_tracing.server.store.retention import apply_retention
 
 logger = logging.getLogger("saler_tracing.server")
@@ -38,6 +40,9 @@ _INSERT_THREADS = 1
 # stays bounded anyway: retention checkpoints every ``check_every_s``.
 _CHECKPOINT_THRESHOLD = "256MB"
 _INSERT = duckdb_sql.insert_sql()
+# The duplicate pass also runs when this many spans came since the last one, so the keys it
+# keeps (8 bytes a span) stay bounded whatever ``check_every_s`` is.
+_DEDUPE_EVERY_ROWS = 2_000_000
 
 
 class StoreStats:
@@ -47,6 +52,7 @@ class StoreStats:
         self.dropped_queue_full = 0
         self.dropped_write_error = 0
         self.deleted_by_retention = 0
+        self.duplicates_removed = 0
 
 
 class Writer:
@@ -65,6 +71,7 @@ class Writer:
         con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
         self._known = {int(row[0]) for row in con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()}
         self._lock = threading.Lock()  # inserts vs. an explicit retention call
+        self._recent = RecentTraces()
         self._schema = arrow_schema()
         self._queue: queue.Queue[Any] = queue.Queue(max_queued_batches)
         self._submitted = 0
@@ -106,13 +113,33 @@ class Writer:
         self._closed = True
         self._queue.put(None)
         self._thread.join(30.0)
+        # What came since the last pass would otherwise keep its duplicates after a restart.
+        self._remove_duplicates()
         self._con.close()
 
     def enforce_retention(self, now_ns: int | None = None) -> int:
+        """The periodic pass: spans received twice, then retention; returns the spans retention
+        deleted."""
+        self._remove_duplicates()
         with self._lock:
             deleted = apply_retention(self._con, self._retention(), now_ns or time.time_ns())
+            if deleted:
+                # Retention prunes resources no span uses any more: re-read what is held.
+                self._known = {
+                    int(row[0]) for row in self._con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()
+                }
         self.stats.deleted_by_retention += deleted
         return deleted
+
+    def _remove_duplicates(self) -> None:
+        with self._lock:
+            try:
+                removed = remove_duplicates(self._con, self._pa, self._recent.take())
+            except Exception:
+                # Duplicates left are counted twice, no worse: the writer keeps writing.
+                logger.exception("saler-trace: could not remove spans received twice")
+                return
+        self.stats.duplicates_removed += removed
 
     def _run(self) -> None:
         last_retention = time.monotonic()
@@ -133,6 +160,8 @@ class Writer:
             if time.monotonic() - last_retention >= self._retention().check_every_s:
                 last_retention = time.monotonic()
                 self.enforce_retention()
+            elif self._recent.rows >= _DEDUPE_EVERY_ROWS:
+                self._remove_duplicates()
 
     def _gather(self, first: SpanBatch) -> tuple[list[SpanBatch], bool]:
         """``first`` and what follows while batches keep coming: bounded in time, ended by a
@@ -171,7 +200,8 @@ class Writer:
             # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
             # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
             tables = [b.to_arrow(self._schema) for b in batches]
-            con.register("_incoming", self._pa.concat_tables(tables).combine_chunks())
+            incoming = self._pa.concat_tables(tables).combine_chunks()
+            con.register("_incoming", incoming)
             # DuckDB's threads are a database-wide setting: one thread while inserting (the
             # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
             # slower on 2 cores), all of them again for the readers' analysis queries.
@@ -181,6 +211,7 @@ class Writer:
             finally:
                 con.execute(f"SET threads = {self._threads}")
                 con.unregister("_incoming")
+            self._recent.add(incoming)
             self.stats.written += count
             self.stats.batches += 1
         except Exception:

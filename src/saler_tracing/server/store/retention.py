@@ -1,4 +1,5 @@
-"""Retention: by age, then by size (oldest spans first), on the writer's connection."""
+"""Retention: by age, then by size (oldest spans first), on the writer's connection; then the
+resources no span uses any more."""
 
 from __future__ import annotations
 
@@ -45,8 +46,20 @@ def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
                 deleted += _delete_before(con, int(row[0]))
                 con.execute("CHECKPOINT")
     if deleted:
-        logger.info("saler-trace retention: deleted %d spans", deleted)
+        pruned = _row(con, _PRUNE_RESOURCES)
+        logger.info(
+            "saler-trace retention: deleted %d spans, %d resources",
+            deleted,
+            int(pruned[0]) if pruned else 0,
+        )
     return deleted
+
+
+# NOT EXISTS rather than NOT IN: a span without a resource key must not keep every row.
+_PRUNE_RESOURCES = (
+    "DELETE FROM resources r WHERE NOT EXISTS"
+    " (SELECT 1 FROM spans s WHERE s.resource_key = r.resource_key)"
+)
 
 
 def _delete_before(con: Any, cutoff_ns: int) -> int:

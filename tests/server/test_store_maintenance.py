@@ -1,0 +1,104 @@
+"""The DuckDB writer's periodic pass: spans received twice counted once by every analysis, and
+resources pruned with the spans that used them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saler_tracing.server.query import depmap, errors, routes
+from saler_tracing.server.query.window import Window
+from saler_tracing.server.store.api import Retention
+from saler_tracing.server.store.duckdb_store import DuckDBStore
+from tests.server.builders import MS, T0, S, batch, exception_event, request
+from tests.server.conftest import make_store
+
+WINDOW = Window(T0, T0 + 100_000 * MS)  # 100 s
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path) -> Iterator[DuckDBStore]:
+    s = make_store(backend, tmp_path)
+    yield s
+    s.close()
+
+
+def _traffic() -> list[S]:
+    """10 requests to /pay, 2 of them failed with an exception, each calling postgres once."""
+    spans: list[S] = []
+    for i in range(10):
+        root = request("/pay", i * 1000, 20, error=i < 2)
+        if i < 2:
+            root.events = [exception_event("CardDeclined", "card declined", "charge")]
+        db = root.child(
+            "SELECT", i * 1000 + 2, i * 1000 + 5, kind=3, attrs={"db.system.name": "postgresql"}
+        )
+        spans += [root, db]
+    return spans
+
+
+def _figures(store: DuckDBStore) -> tuple[int, int, int, int]:
+    (pay,) = routes.route_stats(store, WINDOW)
+    (declined,) = errors.error_groups(store, WINDOW)
+    (edge,) = [e for e in depmap.dependency_map(store, WINDOW).edges if e.target == "postgresql"]
+    return pay.requests, pay.errors, declined.count, edge.calls
+
+
+def test_a_batch_sent_twice_counts_once_after_the_pass(store: DuckDBStore) -> None:
+    spans = _traffic()
+    assert store.write(batch(spans))
+    assert store.write(batch(spans))  # the exporter retried after a lost answer
+    assert store.flush(10)
+    assert _figures(store) == (20, 4, 4, 20)  # what the pass is for
+    store.enforce_retention()
+    assert _figures(store) == (10, 2, 2, 10)
+    (pay,) = routes.route_stats(store, WINDOW)
+    assert pay.throughput_per_s == pytest.approx(0.1)  # 10 requests in 100 s
+    assert store.stats.duplicates_removed == len(spans)
+
+
+def test_closing_removes_what_came_since_the_last_pass(tmp_path: Path) -> None:
+    path = str(tmp_path / "spans.duckdb")
+    spans = _traffic()
+    first = make_store("duckdb-file", tmp_path)
+    assert first.write(batch(spans))
+    assert first.write(batch(spans))
+    first.close()
+    again = DuckDBStore(path, read_only=True)
+    try:
+        assert _figures(again) == (10, 2, 2, 10)
+    finally:
+        again.close()
+
+
+def _resources(store: DuckDBStore) -> set[str]:
+    """The services of the resource rows held."""
+    rows = store.sql("SELECT resource FROM resources")
+    return {json.loads(row[0])["service.name"] for row in rows}
+
+
+def test_retention_prunes_resources_no_span_uses(backend: str, tmp_path: Path) -> None:
+    policy = Retention(max_age_s=60, max_bytes=None, check_every_s=3600)
+    store = make_store(backend, tmp_path, policy)
+    try:
+        gone = request("/a", 0, 1, service="retired")
+        old_shop, new_shop = request("/a", 0, 1), request("/a", 120_000, 1)
+        assert store.write(batch([gone, old_shop, new_shop]))
+        assert store.flush(10)
+        assert _resources(store) == {"retired", "shop"}
+        assert store.enforce_retention(now_ns=T0 + 150_000 * MS) == 2
+        assert _resources(store) == {"shop"}
+        assert store.get_trace(new_shop.trace_id)[0].resource["service.name"] == "shop"
+        # A process that comes back after its resource row went is stored whole again.
+        back = request("/a", 140_000, 1, service="retired")
+        assert store.write(batch([back]))
+        assert store.flush(10)
+        assert store.get_trace(back.trace_id)[0].resource == {
+            "service.name": "retired",
+            "service.version": "1.0",
+        }
+    finally:
+        store.close()
