@@ -102,3 +102,25 @@ def test_retention_prunes_resources_no_span_uses(backend: str, tmp_path: Path) -
         }
     finally:
         store.close()
+
+
+def test_a_failing_retention_pass_does_not_stop_the_writer(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk cannot be made safely on a shared machine: the retention step is made to
+    # fail the way it would (an OSError out of DuckDB), the rest of the writer is real.
+    from saler_tracing.server.store import duckdb_writer
+
+    def disk_full(*_args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(duckdb_writer, "apply_retention", disk_full)
+    store = make_store(backend, tmp_path, Retention(max_age_s=60, check_every_s=0))
+    try:
+        first, second = _traffic(), _traffic()
+        assert store.write(batch(first)) and store.flush(10)
+        assert store.write(batch(second)) and store.flush(10)  # after a failed pass
+        assert store.sql("SELECT count(*) FROM spans")[0][0] == len(first) + len(second)
+        assert store.stats.retention_errors >= 1
+    finally:
+        store.close()

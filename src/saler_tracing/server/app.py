@@ -73,6 +73,7 @@ def build_asgi(
             "dropped_write_error": s.dropped_write_error,
             "deleted_by_retention": s.deleted_by_retention,
             "duplicates_removed": s.duplicates_removed,
+            "retention_errors": s.retention_errors,
         }
 
     async def index(_request: Any) -> Response:

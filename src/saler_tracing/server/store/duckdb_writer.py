@@ -53,6 +53,7 @@ class StoreStats:
         self.dropped_write_error = 0
         self.deleted_by_retention = 0
         self.duplicates_removed = 0
+        self.retention_errors = 0
 
 
 class Writer:
@@ -159,7 +160,16 @@ class Writer:
                 return
             if time.monotonic() - last_retention >= self._retention().check_every_s:
                 last_retention = time.monotonic()
-                self.enforce_retention()
+                try:
+                    self.enforce_retention()
+                except Exception:
+                    # A failed pass (a full disk, say) leaves old spans for the next one; a dead
+                    # writer thread would drop every span after it.
+                    self.stats.retention_errors += 1
+                    logger.exception(
+                        "saler-trace: retention pass failed; retrying in %ss",
+                        self._retention().check_every_s,
+                    )
             elif self._recent.rows >= _DEDUPE_EVERY_ROWS:
                 self._remove_duplicates()
 
