@@ -2,14 +2,20 @@
 
 Why not the official encoder: it builds a tree of protobuf message objects and then
 serialises it, about 90 µs a span here; writing the wire format directly into byte strings
-costs a small fraction of that (see ``benchmarks/bench_export.py``). The output decodes with
-``opentelemetry-proto`` to exactly what the official encoder produces, and the bytes come out
-in field-number order as theirs do (``tests/export/test_encode.py`` compares both).
+costs under a tenth of that (``benchmarks/bench_export.py --encoder-only``). The output
+decodes with ``opentelemetry-proto`` to exactly what the official encoder produces, and the
+bytes come out in field-number order as theirs do (``tests/export/test_encode.py`` compares
+both).
 
-Encoding is split in two: :func:`encode_span` turns one span into its ``ScopeSpans.spans``
-field, and :func:`encode_request` wraps encoded spans, grouped by resource and scope, into an
-``ExportTraceServiceRequest``. Both run in the export thread, once a batch: retries resend the
-same bytes and the spool stores them.
+Encoding is split in two: :func:`encode` turns one span into its ``ScopeSpans.spans``
+field, and :func:`.request.encode_request` wraps encoded spans, grouped by resource and
+scope, into an ``ExportTraceServiceRequest``. Both run in the export thread, once a batch:
+retries resend the same bytes and the spool stores them.
+
+Where the time goes, and so the shape of :func:`encode`: reading the span (see
+:mod:`.fields`), then one dict lookup per attribute (see :class:`.wire.KeyValues`); the rest
+is a handful of ``struct`` packs and cached byte strings, joined once. Every Python-level
+step costs about as much as a field's bytes, so the common case takes the fewest steps.
 
 Quirks of the official encoder that we keep on purpose, so receivers see the same thing:
 ``status`` is always present (empty when unset); ``flags`` carries only the
@@ -23,18 +29,18 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
+from saler_tracing._internal.export.caches import KeyValues, TagLengths, Texts
+from saler_tracing._internal.export.fields import event_fields, span_fields
+from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.wire import (
-    CACHE_CAP,
     SMALL,
-    attributes,
     ld,
     pack_i,
     pack_q,
+    plain,
     text,
     varint,
 )
@@ -42,94 +48,127 @@ from saler_tracing._internal.export.wire import (
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
 
-# --- one span --------------------------------------------------------------------------------
+# Tags are literal bytes: (field number << 3) | wire type.
+_span_attributes = KeyValues(b"\x4a")
+_event_attributes = KeyValues(b"\x1a")
+_link_attributes = KeyValues(b"\x22")
+_span_names = Texts(b"\x2a")
+_event_names = Texts(b"\x12")
+_span_heads = TagLengths(b"\x12")  # the ``ScopeSpans.spans`` field's tag and length
+
+# Trace id and span id in one call; the parent's span id in another.
+_ids = struct.Struct(">2s16s2sQ").pack
+_parent = struct.Struct(">2sQ").pack
+# Kind (always written: the proto's values are the API's plus one; ``_value_`` is the
+# documented member attribute, ``.value`` a Python-level property), start and end: one call.
+_kind_times = struct.Struct("<BBBQBQ").pack
+_STATUS_CODE = {code: (b"\x18" + SMALL[code.value] if code.value else b"") for code in StatusCode}
+_FLAGS = (b"\x85\x01" + pack_i(_HAS_IS_REMOTE), b"\x85\x01" + pack_i(_HAS_IS_REMOTE | _IS_REMOTE))
+# A span's usual end: the status field without description, then the flags (field 16,
+# fixed32). Indexed by "parent is remote", then by the code's ``id()``.
+_TAILS = tuple(
+    {id(code): ld(b"\x7a", body) + flags for code, body in _STATUS_CODE.items()} for flags in _FLAGS
+)
 
 
-_FLAGS_LOCAL = b"\x85\x01" + pack_i(_HAS_IS_REMOTE)  # field 16 is fixed32
-_FLAGS_REMOTE = b"\x85\x01" + pack_i(_HAS_IS_REMOTE | _IS_REMOTE)
+def encode(span: ReadableSpan) -> EncodedSpan:
+    """``span`` ready for :func:`.request.encode_request`: its resource and scope, for
+    grouping, and its ``ScopeSpans.spans`` field: tag, length, then the ``Span`` message with
+    its fields in number order, as protobuf writes them. A batch is then a plain join."""
+    (ctx, parent, name, kind, start, end, attributes, rare, code, description, resource,
+     scope) = span_fields(span)  # fmt: skip
+    trace_id, span_id, _, _, state, _ = ctx  # private: SpanContext is a 6-tuple
+    state_field = _trace_states.get(id(state))
+    if state_field is None:
+        state_field = _trace_state(state)
+    remote = parent is not None and parent[2]  # private: [2] is is_remote
+    if description:
+        tail = _status(code, description) + _FLAGS[remote]
+    else:  # a code alone (always, for SDK spans), or no status at all
+        tail = _TAILS[remote].get(id(code), _FLAGS[remote])
+    # One join of a fixed sequence, ``b""`` where a field is absent: each ``append`` would
+    # cost about as much as a field's bytes.
+    body = b"".join(
+        (
+            _ids(b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id),
+            state_field,
+            b"" if parent is None else _parent(b"\x22\x08", parent[1]),  # private: span id
+            _span_names[name],
+            _kind_times(0x30, kind._value_ + 1, 0x39, start, 0x41, end)
+            if start and end
+            else _kind_alone(kind, start, end),
+            _span_attributes(attributes) if attributes else b"",
+            b"" if rare is None else _rare(*rare),
+            tail,
+        )
+    )
+    return resource, scope, _span_heads[len(body)] + body
 
 
-_ids = struct.Struct(">2sQQ2sQ").pack  # trace id (two halves) and span id, one call
-_LOW64 = (1 << 64) - 1
-# Keyed by ``id()``: hashing an Enum member runs Python code, ``id()`` does not.
-_KIND = {id(kind): b"\x30" + SMALL[kind.value + 1] for kind in SpanKind}
-_STATUS = {code: (b"\x18" + SMALL[code.value] if code.value else b"") for code in StatusCode}
-_STATUS_FIELD = {id(code): ld(b"\x7a", body) for code, body in _STATUS.items()}
-_times = struct.Struct("<1sQ1sQ").pack  # start and end time, one call
-_names: dict[str, bytes] = {}
+def _status(code: StatusCode | None, description: str) -> bytes:
+    return ld(b"\x7a", text(b"\x12", description) + (_STATUS_CODE[code] if code else b""))
+
+
+def _kind_alone(kind: SpanKind, start: int | None, end: int | None) -> bytes:
+    """Kind, then whichever of start and end time is set (hand-made spans)."""
+    out = b"\x30" + SMALL[kind._value_ + 1]
+    if start:
+        out += b"\x39" + pack_q(start)
+    if end:
+        out += b"\x41" + pack_q(end)
+    return out
+
+
+def _rare(
+    n_attributes: int, events: Iterable[Any], n_events: int, links: Iterable[Any], n_links: int
+) -> bytes:
+    """Fields 10 to 14: dropped-attribute count, events, dropped-event count, links,
+    dropped-link count."""
+    parts = [b"\x50" + varint(n_attributes) if n_attributes else b""]
+    parts += [ld(b"\x5a", _event(event)) for event in events]
+    if n_events:
+        parts.append(b"\x60" + varint(n_events))
+    parts += [ld(b"\x6a", _link(link)) for link in links]
+    if n_links:
+        parts.append(b"\x70" + varint(n_links))
+    return b"".join(parts)
 
 
 def encode_span(span: ReadableSpan) -> bytes:
-    """``span`` as a ``ScopeSpans.spans`` field: tag, length, then the ``Span`` message with
-    its fields in number order, as protobuf writes them."""
-    ctx = span.context
-    assert ctx is not None  # an ended SDK span always has its context
-    trace_id = ctx.trace_id
-    parts = [_ids(b"\x0a\x10", trace_id >> 64, trace_id & _LOW64, b"\x12\x08", ctx.span_id)]
-    state = ctx.trace_state
-    if state:
-        parts.append(text(b"\x1a", ",".join([f"{k}={v}" for k, v in state.items()])))
-    parent = span.parent
-    if parent:
-        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    name = span.name
-    head = _names.get(name)  # span names are few (route templates): cache their bytes
-    if head is None:
-        head = text(b"\x2a", name) if name else b""
-        if len(_names) >= CACHE_CAP:
-            _names.clear()
-        _names[name] = head
-    parts.append(head)
-    parts.append(_KIND[id(span.kind)])
-    start = span.start_time
-    end = span.end_time
-    if start and end:
-        parts.append(_times(b"\x39", start, b"\x41", end))
-    else:
-        if start:
-            parts.append(b"\x39" + pack_q(start))
-        if end:
-            parts.append(b"\x41" + pack_q(end))
-    parts += attributes(b"\x4a", span.attributes)
-    dropped = span.dropped_attributes
-    if dropped:
-        parts.append(b"\x50" + varint(dropped))
-    for event in span.events:
-        parts.append(ld(b"\x5a", _event(event)))
-    dropped = span.dropped_events
-    if dropped:
-        parts.append(b"\x60" + varint(dropped))
-    for link in span.links:
-        parts.append(ld(b"\x6a", _link(link)))
-    dropped = span.dropped_links
-    if dropped:
-        parts.append(b"\x70" + varint(dropped))
-    status = span.status
-    if status.description:
-        parts.append(ld(b"\x7a", text(b"\x12", status.description) + _STATUS[status.status_code]))
-    else:
-        parts.append(_STATUS_FIELD[id(status.status_code)])
-    parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
-    body = b"".join(parts)
-    # Returned as a ``ScopeSpans.spans`` field (tag and length included): a batch is then a
-    # plain join of these.
-    n = len(body)
-    if n < 0x80:
-        return b"\x12" + SMALL[n] + body
-    if n < 0x4000:
-        return b"\x12" + bytes(((n & 0x7F) | 0x80, n >> 7)) + body
-    return b"\x12" + varint(n) + body
+    """Only the ``ScopeSpans.spans`` field of :func:`encode`."""
+    return encode(span)[2]
+
+
+def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
+    """One-shot: the request bytes for SDK spans."""
+    return encode_request([encode(span) for span in spans])
+
+
+# Trace state field bytes by the state's ``id()`` (``b""`` for an empty state). States are
+# shared: every span of a trace carries its root's object, and the SDK's default is a single
+# object. The states are kept alive alongside, so no other object can take the ``id()`` of
+# one while it is cached.
+_trace_states: dict[int, bytes] = {}
+_trace_states_alive: list[object] = []
+
+
+def _trace_state(state: Any) -> bytes:
+    enc = text(b"\x1a", ",".join([f"{k}={v}" for k, v in state.items()])) if state else b""
+    if len(_trace_states) >= 256:
+        _trace_states.clear()
+        _trace_states_alive.clear()
+    _trace_states[id(state)] = enc
+    _trace_states_alive.append(state)
+    return enc
 
 
 def _event(event: Any) -> bytes:
-    parts = []
-    if event.timestamp:
-        parts.append(b"\x09" + pack_q(event.timestamp))
-    if event.name:
-        parts.append(text(b"\x12", event.name))
-    parts.extend(attributes(b"\x1a", event.attributes))
-    if event.dropped_attributes:
-        parts.append(b"\x20" + varint(event.dropped_attributes))
+    timestamp, name, attributes, dropped = event_fields(event)
+    parts = [b"\x09" + pack_q(timestamp) if timestamp else b"", _event_names[name]]
+    if attributes:
+        parts.append(_event_attributes(attributes))
+    if dropped:
+        parts.append(b"\x20" + varint(dropped))
     return b"".join(parts)
 
 
@@ -140,87 +179,9 @@ def _link(link: Any) -> bytes:
         ctx.trace_id.to_bytes(16, "big"),
         b"\x12\x08",
         ctx.span_id.to_bytes(8, "big"),
+        _link_attributes(plain(link.attributes)),
     ]
-    parts.extend(attributes(b"\x22", link.attributes))
     if link.dropped_attributes:
         parts.append(b"\x28" + varint(link.dropped_attributes))
     parts.append(b"\x35" + pack_i(_HAS_IS_REMOTE | (_IS_REMOTE if ctx.is_remote else 0)))
     return b"".join(parts)
-
-
-# --- resource, scope, request ----------------------------------------------------------------
-
-# Header bytes cached by object identity (one resource object per provider, one scope object
-# per tracer); the object is kept with its bytes so a recycled ``id()`` cannot match.
-_header_cache: dict[int, tuple[object, bytes]] = {}
-
-
-def _cached(obj: object, make: Any) -> bytes:
-    hit = _header_cache.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
-    enc: bytes = make(obj)
-    if len(_header_cache) >= 256:
-        _header_cache.clear()
-    _header_cache[id(obj)] = (obj, enc)
-    return enc
-
-
-def _resource_header(resource: Resource) -> bytes:
-    return ld(b"\x0a", b"".join(attributes(b"\x0a", resource.attributes)))
-
-
-def _scope_header(scope: InstrumentationScope | None) -> bytes:
-    body = b""
-    if scope is not None:
-        body = text(b"\x0a", scope.name) if scope.name else b""
-        if scope.version:
-            body += text(b"\x12", scope.version)
-        body += b"".join(attributes(b"\x1a", scope.attributes))
-    return ld(b"\x0a", body)
-
-
-EncodedSpan = tuple[Resource, "InstrumentationScope | None", bytes]
-"""A span ready for the wire: its resource and scope (for grouping) and its ``Span`` field."""
-
-
-def encode(span: ReadableSpan) -> EncodedSpan:
-    return (span.resource, span.instrumentation_scope or None, encode_span(span))
-
-
-def encode_request(spans: Iterable[EncodedSpan]) -> bytes:
-    """The ``ExportTraceServiceRequest`` bytes for already-encoded spans, grouped by resource
-    then scope in order of first appearance, as the official encoder groups them (by
-    equality; ``Resource.__hash__`` dumps JSON, so we look up by identity first)."""
-    resources: dict[int, Resource] = {}  # id -> the first equal resource seen
-    groups: dict[int, tuple[Resource, dict[Any, tuple[Any, list[bytes]]]]] = {}
-    for resource, scope, body in spans:
-        canon = resources.get(id(resource))
-        if canon is None:
-            canon = next((r for r in resources.values() if r == resource), resource)
-            resources[id(resource)] = canon
-        group = groups.get(id(canon))
-        if group is None:
-            group = groups[id(canon)] = (canon, {})
-        entry = group[1].get(scope)
-        if entry is None:
-            entry = group[1][scope] = (scope, [])
-        entry[1].append(body)
-    out = []
-    for resource, by_scope in groups.values():
-        rs = [_cached(resource, _resource_header)]
-        for scope, bodies in by_scope.values():
-            ss = [_cached(scope, _scope_header)]
-            ss.extend(bodies)
-            if scope is not None and scope.schema_url:
-                ss.append(text(b"\x1a", scope.schema_url))
-            rs.append(ld(b"\x12", b"".join(ss)))
-        if resource.schema_url:
-            rs.append(text(b"\x1a", resource.schema_url))
-        out.append(ld(b"\x0a", b"".join(rs)))
-    return b"".join(out)
-
-
-def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
-    """One-shot: the request bytes for SDK spans."""
-    return encode_request([encode(span) for span in spans])

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from saler_tracing._internal.errors import record_internal_error
-from saler_tracing._internal.export.encode import EncodedSpan, encode, encode_request
+from saler_tracing._internal.export.encode import encode
 from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
+from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
 from saler_tracing._internal.export.spool import Spool, SpooledBatch
 from saler_tracing._internal.export.transport import Sender, Transport

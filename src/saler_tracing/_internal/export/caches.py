@@ -1,0 +1,125 @@
+"""The byte strings the encoder keeps between spans: attribute pairs, names, lengths.
+
+Each is a ``dict`` subclass looked up from C (``map(cache.__getitem__, ...)``, ``cache[x]``),
+whose ``__missing__`` encodes and keeps what was not there yet: a hit runs no Python at all.
+Each is bounded and cleared whole when full: cheap, and what repeats comes back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from saler_tracing._internal.export.wire import kv, ld, str_pair, text, varint
+
+logger = logging.getLogger("saler_tracing")
+
+CACHE_CAP = 8192  # entries a cache keeps
+CACHE_BYTES = 2 << 20  # encoded bytes a cache keeps (a SQL statement can be kilobytes)
+
+_TYPED = (int, bool)  # not float (0.0 == -0.0), not tuples ((1,) == (True,))
+
+
+class KeyValues(dict[tuple[str, Any], bytes]):
+    """Encodes attribute dicts as ``tag``-ged ``KeyValue`` fields, one per attribute, in order.
+
+    Pairs repeat across spans (method, route, status code…), so their encodings are kept.
+    A span's pairs are looked up as one ``map`` over its dict's items and joined, all in C;
+    only a miss runs Python. A lookup costs about as much as the rest of an attribute's
+    work, so its key is the item itself, ``(key, value)``, and this dict keeps string values
+    only: a ``str`` equals no value of another type, where ``1``, ``True`` and ``1.0`` are
+    equal keys with different encodings. Ints and bools are kept in ``typed`` under
+    ``(key, type, value)``, reached through ``__missing__``; floats and tuples are not kept
+    (even typed, -0.0 equals 0.0 and ``(1,)`` equals ``(True,)``). One instance a field tag:
+    span, event, link, resource and scope attributes differ in tag.
+    """
+
+    def __init__(self, tag: bytes) -> None:
+        super().__init__()
+        self.tag = tag
+        self.typed: dict[tuple[str, type, Any], bytes] = {}
+        self.size = 0  # encoded bytes kept, in both dicts
+
+    def __call__(self, attributes: dict[str, Any]) -> bytes:
+        """The fields for ``attributes``, a plain dict."""
+        try:
+            return b"".join(map(self.__getitem__, attributes.items()))
+        except TypeError:  # an unhashable value (a list from a hand-made span)
+            return b"".join([self._encode(key, value) for key, value in attributes.items()])
+
+    def __missing__(self, pair: tuple[str, Any]) -> bytes:
+        key, value = pair
+        if type(value) is not str:
+            return self._typed(key, value)
+        try:
+            enc = str_pair(self.tag, key, value)
+        except Exception as exc:  # a key that is not a string
+            return self._failed(key, exc)
+        self._make_room(enc)
+        self[pair] = enc  # safe mid-``map``: the map walks the span's dict, not this one
+        return enc
+
+    def _typed(self, key: str, value: Any) -> bytes:
+        kind = type(value)
+        typed = (key, kind, value)
+        enc = self.typed.get(typed)
+        if enc is None:
+            enc = self._encode(key, value)
+            if kind in _TYPED and enc:
+                self._make_room(enc)
+                self.typed[typed] = enc
+        return enc
+
+    def _make_room(self, enc: bytes) -> None:
+        self.size += len(enc)
+        if self.size > CACHE_BYTES or len(self) + len(self.typed) >= CACHE_CAP:
+            self.clear()
+            self.typed.clear()
+            self.size = len(enc)
+
+    def _encode(self, key: str, value: Any) -> bytes:
+        try:
+            if type(value) is str:
+                return str_pair(self.tag, key, value)
+            return ld(self.tag, kv(key, value))
+        except Exception as exc:
+            return self._failed(key, exc)
+
+    @staticmethod
+    def _failed(key: str, exc: Exception) -> bytes:
+        # As the official encoder: the attribute is left out and the reason logged, each time.
+        logger.exception("saler_tracing: failed to encode attribute %s: %s", key, exc)
+        return b""
+
+
+class Texts(dict[str, bytes]):
+    """``text(tag, s)`` for the strings that repeat (span and event names: route templates,
+    ``exception``), kept as they are asked for; the empty string is left out, as protobuf
+    leaves out a field at its default."""
+
+    def __init__(self, tag: bytes) -> None:
+        super().__init__()
+        self.tag = tag
+
+    def __missing__(self, value: str) -> bytes:
+        enc = text(self.tag, value) if value else b""
+        if len(self) >= CACHE_CAP:
+            self.clear()
+        self[value] = enc
+        return enc
+
+
+class TagLengths(dict[int, bytes]):
+    """``tag`` then the varint of a length, kept as they are asked for: a span's size comes
+    up again and again, and a lookup is cheaper than building the varint."""
+
+    def __init__(self, tag: bytes) -> None:
+        super().__init__()
+        self.tag = tag
+
+    def __missing__(self, n: int) -> bytes:
+        enc = self.tag + varint(n)
+        if len(self) >= CACHE_CAP:
+            self.clear()
+        self[n] = enc
+        return enc
