@@ -218,3 +218,20 @@ def test_a_value_of_an_unknown_type_is_skipped_as_the_official_encoder_does(
         ours = ExportTraceServiceRequest.FromString(encode_spans([span]))
     assert [kv.key for kv in ours.resource_spans[0].scope_spans[0].spans[0].attributes] == ["good"]
     assert "bad" in caplog.text
+
+
+def test_sdk_spans_take_the_snapshot_fields_on_the_installed_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fast path reads the SDK snapshot's private fields; if an SDK release moves them the
+    # encoder falls back to the public properties (still right, slower) and this test says so.
+    from saler_tracing._internal.export import fields
+
+    spans = _every_field_spans()
+
+    def public_path_taken(span: ReadableSpan) -> Any:
+        raise AssertionError(f"span {span.name!r} was read through the public properties")
+
+    monkeypatch.setattr(fields, "public_span_fields", public_path_taken)
+    for span in spans:
+        fields.span_fields(span)
