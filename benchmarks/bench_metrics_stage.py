@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
 from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.monitor import ExportMonitor
 from saler_tracing._internal.pipeline import Stage
 
 ROUTES = [f"/items/{{id}}/part{i}" for i in range(20)]

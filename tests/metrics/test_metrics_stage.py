@@ -26,8 +26,8 @@ from prometheus_client import REGISTRY
 
 from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import internal_error_counts
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.monitor import ExportMonitor
 
 
 class RecordOnly(Sampler):

@@ -19,9 +19,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from saler_tracing._internal import config as config_mod
 from saler_tracing._internal.config import Config
 from saler_tracing._internal.export import build_tail
-from saler_tracing._internal.exporters import build_exporter
+from saler_tracing._internal.export.exporters import build_exporter
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import install as metrics_install
-from saler_tracing._internal.monitor import ExportMonitor
 from saler_tracing._internal.options import (
     ApiOptions,
     ExportOptions,

@@ -11,13 +11,13 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from saler_tracing._internal.config import ExportConfig
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.otlp_sink import OtlpSink
 from saler_tracing._internal.export.processor import ExportProcessor
 from saler_tracing._internal.export.retry import Backoff
 from saler_tracing._internal.export.sinks import GenericSink, Sink
 from saler_tracing._internal.export.spool import Spool
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
-from saler_tracing._internal.monitor import ExportMonitor
 
 __all__ = ["ExportProcessor", "build_tail"]
 

@@ -28,9 +28,9 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.queue import SpanQueue, Tally
 from saler_tracing._internal.export.sinks import Sink
-from saler_tracing._internal.monitor import ExportMonitor
 
 
 class ExportProcessor(SpanProcessor):

@@ -13,11 +13,11 @@ from opentelemetry.sdk.trace import SpanProcessor
 from saler_tracing._internal import prom, stats
 from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import guard
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import export_timing, multiproc
 from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
 from saler_tracing._internal.metrics.pipeline import PipelineCollector
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.monitor import ExportMonitor
 
 EXTRAS_KEY = "metrics"
 

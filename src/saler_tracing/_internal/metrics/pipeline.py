@@ -15,7 +15,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from saler_tracing._internal.errors import internal_error_counts
-from saler_tracing._internal.monitor import DROP_REASONS, ExportMonitor
+from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
 
 
 @dataclass(frozen=True)

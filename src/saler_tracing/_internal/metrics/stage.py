@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from saler_tracing._internal import prom
 from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import guard
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.health_score import Objectives
 from saler_tracing._internal.metrics.cardinality import (
     UNMATCHED_ROUTE,
@@ -30,7 +31,6 @@ from saler_tracing._internal.metrics.cardinality import (
     status_class,
 )
 from saler_tracing._internal.metrics.health import HealthWindow
-from saler_tracing._internal.monitor import ExportMonitor
 from saler_tracing._internal.pipeline import Stage
 from saler_tracing._internal.span_attrs import attributes_of
 
