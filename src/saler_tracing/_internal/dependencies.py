@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from saler_tracing._internal import prom, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.metrics import prom
 
 MAX_EDGES = 1000
 """Past this many distinct edges, new ones are counted under peer ``_other`` (bounded labels)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from saler_tracing._internal import api, stats
 from saler_tracing._internal.errors import guard
-from saler_tracing._internal.exposition import render_metrics
+from saler_tracing._internal.metrics.exposition import render_metrics
 
 _NO_STORE = {"cache-control": "no-store"}
 

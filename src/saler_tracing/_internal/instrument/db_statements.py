@@ -13,7 +13,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from saler_tracing._internal import prom, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.metrics import prom
 
 MAX_STATEMENTS = 500
 _LABEL_CHARS = 300

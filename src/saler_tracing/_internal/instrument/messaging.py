@@ -19,7 +19,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
-from saler_tracing._internal import prom, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.metrics import prom
 
 SYSTEM = "messaging.system"
 DESTINATION = "messaging.destination.name"

@@ -8,8 +8,9 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
-from saler_tracing._internal import dependencies, prom
+from saler_tracing._internal import dependencies
 from saler_tracing._internal.dependencies import Edge
+from saler_tracing._internal.metrics import prom
 
 _MAX_SHOWN_ARGS = 10
 _MAX_KEY_CHARS = 128

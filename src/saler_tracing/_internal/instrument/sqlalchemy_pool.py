@@ -21,8 +21,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.instrument.sqlalchemy_engine import engine_info
+from saler_tracing._internal.metrics import prom
 
 _lock = threading.Lock()
 _pools: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()

@@ -18,10 +18,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument.common import suppressed
 from saler_tracing._internal.instrument.sqlalchemy_engine import engine_info
+from saler_tracing._internal.metrics import prom
 
 READS = frozenset({"SELECT", "SHOW", "EXPLAIN", ""})
 """Operations that leave a transaction unchanged."""

@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.health_score import Objectives, classify, health_score
+from saler_tracing._internal.metrics.health_score import Objectives, classify, health_score
 
 SCORE_METRIC = "saler_tracing_service_health_score"
 SCORE_DOC = "Service health score 0-100 over the sliding window (docs/metrics.md)"

@@ -10,11 +10,11 @@ from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from saler_tracing._internal import prom, stats
+from saler_tracing._internal import stats
 from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.metrics import export_timing, multiproc
+from saler_tracing._internal.metrics import export_timing, multiproc, prom
 from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
 from saler_tracing._internal.metrics.pipeline import PipelineCollector
 from saler_tracing._internal.metrics.stage import MetricsStage

@@ -15,11 +15,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
-from saler_tracing._internal.health_score import Objectives
-from saler_tracing._internal.metrics import install, multiproc
+from saler_tracing._internal.metrics import install, multiproc, prom
+from saler_tracing._internal.metrics.health_score import Objectives
 
 
 def scrape_registry() -> CollectorRegistry:

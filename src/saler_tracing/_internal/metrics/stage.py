@@ -18,11 +18,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.health_score import Objectives
+from saler_tracing._internal.metrics import prom
 from saler_tracing._internal.metrics.cardinality import (
     UNMATCHED_ROUTE,
     LabelCap,
@@ -31,6 +30,7 @@ from saler_tracing._internal.metrics.cardinality import (
     status_class,
 )
 from saler_tracing._internal.metrics.health import HealthWindow
+from saler_tracing._internal.metrics.health_score import Objectives
 from saler_tracing._internal.pipeline import Stage
 from saler_tracing._internal.span_attrs import attributes_of
 
