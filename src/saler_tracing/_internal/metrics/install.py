@@ -15,8 +15,8 @@ from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import export_timing, multiproc, prom
+from saler_tracing._internal.metrics.export_figures import PipelineCollector
 from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
-from saler_tracing._internal.metrics.pipeline import PipelineCollector
 from saler_tracing._internal.metrics.stage import MetricsStage
 
 EXTRAS_KEY = "metrics"

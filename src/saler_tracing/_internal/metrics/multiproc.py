@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
-from saler_tracing._internal.metrics import pipeline as pipeline_figures
+from saler_tracing._internal.metrics import export_figures as pipeline_figures
 from saler_tracing._internal.metrics.health import Tally, score, score_family
 from saler_tracing._internal.metrics.health_score import Objectives
 
