@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from saler_tracing._internal import config as config_mod
+from saler_tracing._internal.chain import GuardedRoot
 from saler_tracing._internal.config import Config
 from saler_tracing._internal.export import build_tail
 from saler_tracing._internal.export.exporters import build_exporter
@@ -29,7 +30,6 @@ from saler_tracing._internal.options import (
     SamplingOptions,
     ScrubbingOptions,
 )
-from saler_tracing._internal.pipeline import GuardedRoot
 from saler_tracing._internal.provider import install_global_proxy, proxy
 from saler_tracing._internal.resource import build_resource
 from saler_tracing._internal.sampling import build_sampling

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 
+from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.config import MetricsConfig
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
@@ -31,7 +32,6 @@ from saler_tracing._internal.metrics.cardinality import (
 )
 from saler_tracing._internal.metrics.health import HealthWindow
 from saler_tracing._internal.metrics.health_score import Objectives
-from saler_tracing._internal.pipeline import Stage
 from saler_tracing._internal.span_attrs import attributes_of
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")

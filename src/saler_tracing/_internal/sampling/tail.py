@@ -32,7 +32,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
 from saler_tracing._internal.sampling.ratelimit import TokenBucket

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
-from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.scrub.scrubber import Scrubber
 from saler_tracing._internal.span_attrs import attributes_of
 
