@@ -4,7 +4,8 @@ Importing this package configures nothing, patches nothing and imports no option
 integration; ``configure()`` and the ``instrument_*`` functions do the work.
 """
 
-from saler_tracing._internal.api import health_router
+from saler_tracing._internal.endpoints.health import health_router
+from saler_tracing._internal.endpoints.worker import serve_telemetry
 from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.extras import MissingExtraError
 from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_arq
@@ -29,7 +30,6 @@ from saler_tracing._internal.options import (
 )
 from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.setup import configure, force_flush, shutdown
-from saler_tracing._internal.worker_http import serve_telemetry
 
 __all__ = [
     "ApiOptions",

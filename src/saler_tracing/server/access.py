@@ -13,7 +13,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from saler_tracing._internal.api import _is_loopback, bearer_ok
+from saler_tracing._internal.endpoints.health import _is_loopback, bearer_ok
 
 COOKIE = "saler_trace_token"
 Scope = dict[str, Any]

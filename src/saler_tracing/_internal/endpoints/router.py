@@ -1,4 +1,4 @@
-"""The FastAPI side of :mod:`saler_tracing._internal.api`, imported only by ``health_router()``.
+"""The FastAPI side of :mod:`.health`, imported only by ``health_router()``.
 
 No ``from __future__ import annotations`` here on purpose: FastAPI reads the parameter
 annotations of these nested functions at run time, and string annotations naming local
@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from saler_tracing._internal import api, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.endpoints import health as documents
 
 
 def _refuse() -> HTTPException:
-    return HTTPException(status_code=401, detail="unauthorized", headers=api.CHALLENGE)
+    return HTTPException(status_code=401, detail="unauthorized", headers=documents.CHALLENGE)
 
 
 def access_dependency(authorize: Callable[..., Any] | None = None) -> Callable[..., Any]:
@@ -24,7 +25,7 @@ def access_dependency(authorize: Callable[..., Any] | None = None) -> Callable[.
     if authorize is None:
 
         async def check(request: Request) -> None:
-            if not api.caller_allowed(request, user_dependency=False):
+            if not documents.caller_allowed(request, user_dependency=False):
                 raise _refuse()
 
         return check
@@ -32,7 +33,7 @@ def access_dependency(authorize: Callable[..., Any] | None = None) -> Callable[.
     async def check_with_user(
         request: Request, accepted: Annotated[Any, Depends(authorize)]
     ) -> None:
-        if accepted is False or not api.caller_allowed(request, user_dependency=True):
+        if accepted is False or not documents.caller_allowed(request, user_dependency=True):
             raise _refuse()
 
     return check_with_user
@@ -46,16 +47,17 @@ def build_router(authorize: Callable[..., Any] | None, prefix: str) -> APIRouter
     async def health(request: Request) -> JSONResponse:
         # Details need the token itself: health cannot run the user's dependency, which
         # would refuse the load balancer that only needs the status.
-        token = api.token()
-        detailed = bool(token) and api.bearer_ok(request.headers.get("authorization"), token or "")
-        if not token and authorize is None and api.allow_loopback():
-            detailed = api.caller_allowed(request, user_dependency=False)
-        code, body = api.health_document(detailed)
-        return JSONResponse(body, status_code=code, headers=api.NO_STORE)
+        token = documents.token()
+        header = request.headers.get("authorization")
+        detailed = bool(token) and documents.bearer_ok(header, token or "")
+        if not token and authorize is None and documents.allow_loopback():
+            detailed = documents.caller_allowed(request, user_dependency=False)
+        code, body = documents.health_document(detailed)
+        return JSONResponse(body, status_code=code, headers=documents.NO_STORE)
 
     @router.get("/stats", dependencies=[guard])
     async def stats_endpoint() -> JSONResponse:
-        _, health_body = api.health_document(True)
-        return JSONResponse({"health": health_body, **stats.collect()}, headers=api.NO_STORE)
+        _, health_body = documents.health_document(True)
+        return JSONResponse({"health": health_body, **stats.collect()}, headers=documents.NO_STORE)
 
     return router

@@ -18,7 +18,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from saler_tracing._internal import api, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.endpoints import health
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.metrics.exposition import render_metrics
 
@@ -49,12 +50,12 @@ class TelemetryServer:
 def _authorised(handler: BaseHTTPRequestHandler) -> bool:
     """The library router's rule: the bearer token; else, only when allowed, a loopback
     caller without forwarding headers; else no one."""
-    configured = api.token()
+    configured = health.token()
     if configured:
-        return api.bearer_ok(handler.headers.get("authorization"), configured)
-    if api.allow_loopback():
-        forwarded = any(name in handler.headers for name in api._FORWARDING)
-        return not forwarded and api._is_loopback(handler.client_address[0])
+        return health.bearer_ok(handler.headers.get("authorization"), configured)
+    if health.allow_loopback():
+        forwarded = any(name in handler.headers for name in health._FORWARDING)
+        return not forwarded and health._is_loopback(handler.client_address[0])
     return False
 
 
@@ -67,15 +68,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         try:
-            if path == f"{api.PREFIX}/health":
-                code, body = api.health_document(_authorised(self))
+            if path == f"{health.PREFIX}/health":
+                code, body = health.health_document(_authorised(self))
                 self._json(code, body)
-            elif path == f"{api.PREFIX}/stats":
+            elif path == f"{health.PREFIX}/stats":
                 if not _authorised(self):
                     self._json(401, {"error": "unauthorized"}, {"www-authenticate": "Bearer"})
                     return
-                _, health = api.health_document(True)
-                self._json(200, {"health": health, **stats.collect()})
+                _, health_body = health.health_document(True)
+                self._json(200, {"health": health_body, **stats.collect()})
             elif path == "/metrics":
                 payload, content_type = render_metrics(self.headers.get("accept"))
                 self._send(200, payload, content_type)

@@ -4,7 +4,7 @@ Access (docs/privacy.md, "Access control"):
 
 * ``/health`` answers its status (``{"status": "ok"}`` and the HTTP code) to anyone, so load
   balancers and orchestrators need no credentials; its details only with the bearer token.
-* ``/stats`` and every data endpoint (``api_routes.access_dependency``) need the caller to
+* ``/stats`` and every data endpoint (``router.access_dependency``) need the caller to
   pass every check that is configured: the bearer token (``SALER_TRACING_API_TOKEN``,
   compared in constant time) and/or the FastAPI dependency given as ``authorize``.
 * With neither configured they are closed to everyone (401), not open to "local" clients:
@@ -121,6 +121,6 @@ def health_router(*, authorize: Callable[..., Any] | None = None, prefix: str = 
     that raises (e.g. ``HTTPException(401)``) or returns ``False`` for callers who may not
     see stats; it is added to the bearer token when both are configured."""
     require("fastapi", "fastapi")
-    from saler_tracing._internal import api_routes
+    from saler_tracing._internal.endpoints import router
 
-    return api_routes.build_router(authorize, prefix)
+    return router.build_router(authorize, prefix)
