@@ -4,6 +4,14 @@ Importing this package configures nothing, patches nothing and imports no option
 integration; ``configure()`` and the ``instrument_*`` functions do the work.
 """
 
+from saler_tracing._internal.config.options import (
+    ApiOptions,
+    ExportOptions,
+    MetricsOptions,
+    SamplingOptions,
+    SamplingRule,
+    ScrubbingOptions,
+)
 from saler_tracing._internal.endpoints.health import health_router
 from saler_tracing._internal.endpoints.worker import serve_telemetry
 from saler_tracing._internal.errors import ConfigurationError
@@ -20,14 +28,6 @@ from saler_tracing._internal.instrument.sqlalchemy import (
 )
 from saler_tracing._internal.manual import span, traced
 from saler_tracing._internal.metrics.router import metrics_router
-from saler_tracing._internal.options import (
-    ApiOptions,
-    ExportOptions,
-    MetricsOptions,
-    SamplingOptions,
-    SamplingRule,
-    ScrubbingOptions,
-)
 from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.setup import configure, force_flush, shutdown
 

@@ -16,20 +16,20 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from saler_tracing._internal import config as config_mod
 from saler_tracing._internal.chain import GuardedRoot
-from saler_tracing._internal.config import Config
-from saler_tracing._internal.export import build_tail
-from saler_tracing._internal.export.exporters import build_exporter
-from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.metrics import install as metrics_install
-from saler_tracing._internal.options import (
+from saler_tracing._internal.config import resolve as config_mod
+from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
     MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
 )
+from saler_tracing._internal.config.resolve import Config
+from saler_tracing._internal.export import build_tail
+from saler_tracing._internal.export.exporters import build_exporter
+from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.metrics import install as metrics_install
 from saler_tracing._internal.provider import install_global_proxy, proxy
 from saler_tracing._internal.resource import build_resource
 from saler_tracing._internal.sampling import build_sampling

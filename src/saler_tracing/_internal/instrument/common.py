@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 
-from saler_tracing._internal.settings import Setting
+from saler_tracing._internal.config.settings import Setting
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal import config as cfg
+from saler_tracing._internal.config import resolve as cfg
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument.common import error_type, option, suppressed

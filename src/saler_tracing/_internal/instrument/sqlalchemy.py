@@ -12,7 +12,7 @@ import threading
 import weakref
 from typing import Any
 
-from saler_tracing._internal import config as cfg
+from saler_tracing._internal.config import resolve as cfg
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument import sqlalchemy_pool
 from saler_tracing._internal.instrument.common import option

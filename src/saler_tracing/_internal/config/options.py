@@ -1,5 +1,5 @@
 """The option groups ``configure()`` takes. Every field left as ``None`` falls back to the
-environment, then to the default declared in :mod:`saler_tracing._internal.config`."""
+environment, then to the default declared in :mod:`saler_tracing._internal.config.resolve`."""
 
 from __future__ import annotations
 

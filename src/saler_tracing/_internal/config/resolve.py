@@ -9,9 +9,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from saler_tracing._internal import settings as s
-from saler_tracing._internal.errors import ConfigurationError
-from saler_tracing._internal.options import (
+from saler_tracing._internal.config import settings as s
+from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
     MetricsOptions,
@@ -19,6 +18,7 @@ from saler_tracing._internal.options import (
     SamplingRule,
     ScrubbingOptions,
 )
+from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.sampling.rules import parse_rules
 from saler_tracing._internal.scrub.match import ScrubMatch
 
