@@ -30,9 +30,9 @@ from saler_tracing._internal.export import build_tail
 from saler_tracing._internal.export.exporters import build_exporter
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import install as metrics_install
-from saler_tracing._internal.provider import install_global_proxy, proxy
-from saler_tracing._internal.resource import build_resource
 from saler_tracing._internal.sampling import build_sampling
+from saler_tracing._internal.sdk.provider import install_global_proxy, proxy
+from saler_tracing._internal.sdk.resource import build_resource
 
 logger = logging.getLogger("saler_tracing")
 
