@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from saler_tracing._internal.instrument.sqlalchemy_engine import engine_info
+from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
 
 _lock = threading.Lock()

@@ -20,7 +20,7 @@ from prometheus_client import Histogram
 
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument.common import suppressed
-from saler_tracing._internal.instrument.sqlalchemy_engine import engine_info
+from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
 
 READS = frozenset({"SELECT", "SHOW", "EXPLAIN", ""})

@@ -1,5 +1,5 @@
 """The SQLAlchemy event handlers: a CLIENT span per statement, slow-query marking, N+1
-counting (transactions are in ``sqlalchemy_tx``).
+counting (transactions are in ``transactions``).
 
 A statement's span starts in ``before_cursor_execute`` and ends in exactly one of
 ``after_cursor_execute`` or ``handle_error``; SQLAlchemy calls ``handle_error`` for every
@@ -24,8 +24,8 @@ from saler_tracing._internal.instrument import db_statements
 from saler_tracing._internal.instrument.common import error_type, suppressed
 from saler_tracing._internal.instrument.nplusone import Detector
 from saler_tracing._internal.instrument.sql_text import SqlShape, analyse
-from saler_tracing._internal.instrument.sqlalchemy_engine import EngineInfo, engine_info
-from saler_tracing._internal.instrument.sqlalchemy_tx import READS, TransactionTracer
+from saler_tracing._internal.instrument.sqlalchemy.engine import EngineInfo, engine_info
+from saler_tracing._internal.instrument.sqlalchemy.transactions import READS, TransactionTracer
 
 _PENDING = "_saler_tracing_pending"
 _MAX_PARAM_CHARS = 256
