@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument import messaging as m
-from saler_tracing._internal.instrument.celery_worker import (
+from saler_tracing._internal.instrument.celery.worker import (
     PREVIOUS_ATTEMPT,
     SENT_AT,
     SYSTEM,
@@ -99,8 +99,8 @@ def instrument_celery(app: Any = None) -> None:
     require("celery", "celery")
     from celery import Celery, signals
 
-    from saler_tracing._internal.instrument import celery_process
-    from saler_tracing._internal.instrument import celery_worker as w
+    from saler_tracing._internal.instrument.celery import process as celery_process
+    from saler_tracing._internal.instrument.celery import worker as w
 
     if app is not None and not isinstance(app, Celery):
         raise TypeError(f"instrument_celery(app): expected a celery.Celery, got {type(app)!r}")
