@@ -26,8 +26,8 @@ from opentelemetry.trace import SpanKind
 
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
-from saler_tracing._internal.instrument import arq_job
 from saler_tracing._internal.instrument import messaging as m
+from saler_tracing._internal.instrument.arq import job as arq_job
 
 SYSTEM = arq_job.SYSTEM
 CARRIER_KEY = arq_job.CARRIER_KEY
