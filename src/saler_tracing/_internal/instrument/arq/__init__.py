@@ -10,7 +10,7 @@ arq has no hooks for this, so four names are wrapped (all public names of arq's 
 ``ArqRedis.enqueue_job`` (the PRODUCER span), ``arq.connections.serialize_job`` (adds the
 carrier), ``arq.worker.deserialize_job_raw`` (reads it, into a context variable of the
 ``run_job`` task) and ``Worker.__init__`` (wraps each job coroutine in the CONSUMER span, see
-:mod:`arq_job`). Tested with arq 0.28; pyproject.toml bounds the version (``<0.29``).
+:mod:`.job`). Tested with arq 0.28; pyproject.toml bounds the version (``<0.29``).
 """
 
 from __future__ import annotations
