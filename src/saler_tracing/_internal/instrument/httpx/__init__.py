@@ -22,7 +22,7 @@ from saler_tracing._internal.config import resolve as cfg
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument.common import error_type, option, suppressed
-from saler_tracing._internal.instrument.httpx_attrs import (
+from saler_tracing._internal.instrument.httpx.attributes import (
     Target,
     Targets,
     method_attributes,
