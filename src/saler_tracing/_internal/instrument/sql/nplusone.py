@@ -21,7 +21,7 @@ import weakref
 from opentelemetry.trace import Span
 from prometheus_client import Counter
 
-from saler_tracing._internal.instrument.sql import statements as db_statements
+from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 from saler_tracing._internal.metrics import prom
 
 STATEMENT = "saler.db.n_plus_one.statement"
