@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 import saler_tracing
-from saler_tracing._internal import dependencies, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.instrument import dependencies
 from saler_tracing.testing import SpanCapture
 from tests.helpers.servers import serve
 

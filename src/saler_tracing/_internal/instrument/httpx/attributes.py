@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 
 from opentelemetry.util.types import AttributeValue
 
-from saler_tracing._internal import dependencies
-from saler_tracing._internal.dependencies import Edge
+from saler_tracing._internal.instrument import dependencies
+from saler_tracing._internal.instrument.dependencies import Edge
 
 KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}

@@ -19,7 +19,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal.config import resolve as cfg
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
-from saler_tracing._internal.instrument.common import error_type, option, suppressed
+from saler_tracing._internal.instrument.kit import error_type, option, suppressed
 from saler_tracing._internal.instrument.redis.text import command_name, masked, metrics, pool_info
 
 _WRAPPED = "__saler_tracing_wrapped__"

@@ -8,8 +8,8 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
-from saler_tracing._internal import dependencies
-from saler_tracing._internal.dependencies import Edge
+from saler_tracing._internal.instrument import dependencies
+from saler_tracing._internal.instrument.dependencies import Edge
 from saler_tracing._internal.metrics import prom
 
 _MAX_SHOWN_ARGS = 10

@@ -14,7 +14,7 @@ from typing import Any
 
 from saler_tracing._internal.config import resolve as cfg
 from saler_tracing._internal.extras import require
-from saler_tracing._internal.instrument.common import option
+from saler_tracing._internal.instrument.kit import option
 from saler_tracing._internal.instrument.sqlalchemy import pool as sqlalchemy_pool
 from saler_tracing._internal.instrument.sqlalchemy.events import Options, StatementTracer
 
