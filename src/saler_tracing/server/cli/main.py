@@ -19,9 +19,9 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from saler_tracing.server import render  # noqa: E402
 from saler_tracing.server.access import BindRefused  # noqa: E402
-from saler_tracing.server.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
+from saler_tracing.server.cli import render  # noqa: E402
+from saler_tracing.server.cli.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
 from saler_tracing.server.store.api import Retention, TraceQuery  # noqa: E402
 
 DEFAULT_DB = ".saler-trace/traces.duckdb"
