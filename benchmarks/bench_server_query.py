@@ -38,11 +38,12 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from saler_tracing.server.batch import SpanBatch
-from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
+from saler_tracing.server.query import bottlenecks, depmap, health, routes, trends
+from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.receiver import decode_pb, rows
-from saler_tracing.server.store.api import Retention, TraceQuery
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.seam import Retention, TraceQuery
 
 SERVICES = ["shop", "billing", "catalog", "users", "worker"]
 NOW = time.time_ns()

@@ -32,9 +32,9 @@ from saler_tracing.server.receiver.ingest import (
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
 from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
 from saler_tracing.server.receiver.pool import DecodePool
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
-from saler_tracing.server.web.api import api_routes
+from saler_tracing.server.store.seam import Retention
+from saler_tracing.server.web.endpoints import api_routes
 from saler_tracing.server.web.security import SecurityHeaders
 
 logger = logging.getLogger("saler_tracing.server")

@@ -22,7 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from saler_tracing.server.access import BindRefused  # noqa: E402
 from saler_tracing.server.cli import render  # noqa: E402
 from saler_tracing.server.cli.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
-from saler_tracing.server.store.api import Retention, TraceQuery  # noqa: E402
+from saler_tracing.server.store.seam import Retention, TraceQuery  # noqa: E402
 
 DEFAULT_DB = ".saler-trace/traces.duckdb"
 # Decoder processes pay off only with a core to spare for them.

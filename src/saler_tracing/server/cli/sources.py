@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from saler_tracing.server.model import SpanRecord
 from saler_tracing.server.query.report import build_report
 from saler_tracing.server.query.window import Window
-from saler_tracing.server.store.api import TraceQuery
+from saler_tracing.server.store.seam import TraceQuery
 
 
 class SourceError(RuntimeError):

@@ -12,7 +12,7 @@ from typing import Any
 
 from saler_tracing._internal.metrics.health_score import Objectives, health_score
 from saler_tracing.server.query.window import ENTRY, ERROR, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 
 @dataclass(frozen=True)

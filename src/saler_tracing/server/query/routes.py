@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from saler_tracing.server.query.window import ENTRY, ERROR, OPERATION, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 
 @dataclass(frozen=True)

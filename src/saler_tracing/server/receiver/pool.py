@@ -21,8 +21,8 @@ import threading
 from typing import Any
 
 from saler_tracing.server.batch import SpanBatch
-from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
 from saler_tracing.server.receiver.ingest import decode_body
+from saler_tracing.server.receiver.refusals import BodyTooLarge, MalformedRequest
 
 _MALFORMED, _TOO_LARGE, _OK = "malformed", "too_large", "ok"
 _HANDOFF_TIMEOUT_S = 120.0

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
+from saler_tracing.server.query import bottlenecks, depmap, health, routes, trends
+from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.report import build_report
 from saler_tracing.server.query.window import Window
-from saler_tracing.server.store.api import SpanReader, TraceQuery
+from saler_tracing.server.store.seam import SpanReader, TraceQuery
 
 MAX_LIMIT = 500
 
