@@ -26,7 +26,7 @@ from saler_tracing._internal.config.options import (
     ScrubbingOptions,
 )
 from saler_tracing._internal.config.resolve import Config
-from saler_tracing._internal.export import build_tail
+from saler_tracing._internal.export import build_export_stage
 from saler_tracing._internal.export.exporters import build_exporter
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import install as metrics_install
@@ -137,15 +137,15 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     if cfg.disabled:
         monitor.exporter = "disabled"
         return Active(config=cfg, provider=None, monitor=monitor, root=None)
-    tail: SpanProcessor
+    end: SpanProcessor
     if cfg.export.span_exporter is None and cfg.export.exporter == "otlp":
-        tail = build_tail(cfg.export, monitor, None)  # fast path: our encoder and transports
+        end = build_export_stage(cfg.export, monitor, None)  # fast path: our encoder, transports
     else:
         exporter = build_exporter(cfg.export)
-        tail = _Discard() if exporter is None else build_tail(cfg.export, monitor, exporter)
+        end = _Discard() if exporter is None else build_export_stage(cfg.export, monitor, exporter)
     # The stages, built last first. Order (DESIGN.md): metrics see every recorded span,
     # then the tail decision, then scrubbing of what is kept, then export.
-    head: SpanProcessor = tail
+    head: SpanProcessor = end
     from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
 
     head = build_scrub_stage(head, cfg.scrubbing)  # ``head`` itself when scrubbing is off

@@ -1,6 +1,6 @@
 """The export pipeline: bounded queue, fast OTLP encoding, retry, disk spool, fork safety.
 
-``build_tail`` makes the last stage of the span pipeline for an export config. OTLP (HTTP or
+``build_export_stage`` makes the last stage of the span pipeline for an export config. OTLP (HTTP or
 gRPC) takes the fast path (our encoder and transports); any other exporter (console,
 in-memory, a custom ``span_exporter``) runs behind the same queue and export thread.
 """
@@ -19,14 +19,14 @@ from saler_tracing._internal.export.sinks import GenericSink, Sink
 from saler_tracing._internal.export.spool import Spool
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
 
-__all__ = ["ExportProcessor", "build_tail"]
+__all__ = ["ExportProcessor", "build_export_stage"]
 
 # Largest request we send: receivers commonly refuse bigger ones (the collector's default
 # gRPC limit is 4 MiB); a single span encoded larger than this is dropped as ``too_large``.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
-def build_tail(
+def build_export_stage(
     cfg: ExportConfig, monitor: ExportMonitor, exporter: SpanExporter | None
 ) -> SpanProcessor:
     """The export processor: fast OTLP path when ``exporter`` is None, else the generic one."""
