@@ -1,8 +1,8 @@
 """The span pipeline: a chain of stages behind one guarded root processor.
 
-Order (see DESIGN.md): scrub → trace end (metrics, tail decision) → export. Each stage is a
-:class:`Stage` that hands spans to ``next``. The root guards every call so that an exception in
-any stage is counted and logged, never raised into ``span.end()`` in application code.
+Each stage is a :class:`Stage` that hands spans to ``next``; which stages, in which order and
+why, is ``stages.STAGES``. The root guards every call so that an exception in any stage is
+counted and logged, never raised into ``span.end()`` in application code.
 """
 
 from __future__ import annotations

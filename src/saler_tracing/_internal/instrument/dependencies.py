@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from saler_tracing._internal import stats
+from saler_tracing._internal import process, stats
 from saler_tracing._internal.metrics import prom
 
 MAX_EDGES = 1000
@@ -135,18 +135,11 @@ def edge(kind: str, system: str, peer: str) -> Edge:
         return found
 
 
-def _service_name() -> str:
-    from saler_tracing._internal import setup
-
-    active = setup.active()
-    return active.config.service_name if active is not None else ""
-
-
 def snapshot() -> dict[str, Any]:
     """The map as served in the stats document: this service and its outbound edges."""
     with _lock:
         edges = list(_edges.values())
-    service = _service_name()
+    service = process.service_name()
     rows = [{"from": service, **e.as_dict()} for e in edges]
     rows.sort(key=lambda row: (row["kind"], row["peer"]))
     return {"service": service, "edges": rows}

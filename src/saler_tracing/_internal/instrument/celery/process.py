@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from saler_tracing._internal import setup
+from saler_tracing._internal import process
 from saler_tracing._internal.errors import guard
 
 logger = logging.getLogger("saler_tracing")
@@ -25,16 +25,16 @@ logger = logging.getLogger("saler_tracing")
 
 def _on_process_init(**kw: Any) -> None:
     with guard("celery worker_process_init"):
-        setup.rebuild_after_fork()
+        process.rebuild_after_fork()
 
 
 def _on_process_shutdown(**kw: Any) -> None:
     with guard("celery worker_process_shutdown"):
-        pipeline = setup.active()
-        if pipeline is None:
+        outcome = process.finish()
+        if outcome is None:
             return
-        deadline = pipeline.config.export.shutdown_timeout_s
-        if not setup.shutdown(timeout_s=deadline):
+        flushed, deadline = outcome
+        if not flushed:
             logger.warning(
                 "saler_tracing: pool process exiting before its spans were exported (%.1fs)",
                 deadline,
