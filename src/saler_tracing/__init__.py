@@ -12,6 +12,7 @@ from saler_tracing._internal.config.options import (
     SamplingRule,
     ScrubbingOptions,
 )
+from saler_tracing._internal.config.scrub_match import ScrubMatch
 from saler_tracing._internal.endpoints.health import health_router
 from saler_tracing._internal.endpoints.worker import serve_telemetry
 from saler_tracing._internal.errors import ConfigurationError
@@ -28,7 +29,6 @@ from saler_tracing._internal.instrument.sqlalchemy import (
 )
 from saler_tracing._internal.manual import span, traced
 from saler_tracing._internal.metrics.router import metrics_router
-from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.setup import configure, force_flush, shutdown
 
 __all__ = [

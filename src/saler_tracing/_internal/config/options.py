@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from saler_tracing._internal.scrub.match import ScrubMatch
+from saler_tracing._internal.config.scrub_match import ScrubMatch
 
 
 @dataclass(frozen=True, kw_only=True)

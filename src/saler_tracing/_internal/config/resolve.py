@@ -18,9 +18,9 @@ from saler_tracing._internal.config.options import (
     SamplingRule,
     ScrubbingOptions,
 )
+from saler_tracing._internal.config.scrub_match import ScrubMatch
 from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.sampling.rules import parse_rules
-from saler_tracing._internal.scrub.match import ScrubMatch
 
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
