@@ -42,6 +42,7 @@ test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http
