@@ -1,6 +1,7 @@
 """FastAPI router: ``GET /api/v1/tracing/health`` and ``GET /api/v1/tracing/stats``.
 
-Access (docs/privacy.md, "Access control"):
+Access (docs/privacy.md, "Access control"; the rule itself is :mod:`.access`, shared with
+``serve_telemetry()`` and the trace server):
 
 * ``/health`` answers its status (``{"status": "ok"}`` and the HTTP code) to anyone, so load
   balancers and orchestrators need no credentials; its details only with the bearer token.
@@ -15,66 +16,49 @@ Access (docs/privacy.md, "Access control"):
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from saler_tracing._internal import setup
+from saler_tracing._internal import access, setup
 from saler_tracing._internal.errors import internal_error_counts
 from saler_tracing._internal.extras import require
 
 PREFIX = "/api/v1/tracing"
 NO_STORE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 CHALLENGE = {**NO_STORE, "www-authenticate": 'Bearer realm="saler-tracing"'}
-_FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
 logger = logging.getLogger("saler_tracing")
 _warned_closed = False
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def bearer_ok(header: str | None, token: str) -> bool:
-    if not header:
-        return False
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    # compare_digest: the time taken does not tell how much of the token was right.
-    return hmac.compare_digest(value.strip().encode(), token.encode())
-
-
-def token() -> str | None:
+def policy() -> access.Policy:
+    """The configured access rule (module :mod:`saler_tracing._internal.access`)."""
     pipeline = setup.active()
-    return pipeline.config.api.token if pipeline else None
+    if pipeline is None:
+        return access.Policy(token=None)
+    return access.Policy(
+        token=pipeline.config.api.token, loopback=pipeline.config.api.allow_loopback
+    )
 
 
-def allow_loopback() -> bool:
-    pipeline = setup.active()
-    return bool(pipeline and pipeline.config.api.allow_loopback)
+def caller(request: Any, *, vouched: bool = False) -> access.Caller:
+    """A Starlette request as the access rule sees it."""
+    return access.Caller(
+        host=request.client.host if request.client else None,
+        authorization=request.headers.get("authorization"),
+        forwarded=access.forwarded(request.headers),
+        vouched=vouched,
+    )
 
 
 def caller_allowed(request: Any, *, user_dependency: bool) -> bool:
-    """The checks that are not the user's dependency (that one already ran and accepted)."""
-    configured = token()
-    if configured:
-        return bearer_ok(request.headers.get("authorization"), configured)
-    if user_dependency:
+    """``user_dependency``: the application's ``authorize`` dependency ran and accepted."""
+    rule = policy()
+    if access.allowed(rule, caller(request, vouched=user_dependency)):
         return True
-    if allow_loopback():
-        forwarded = any(name in request.headers for name in _FORWARDING)
-        return not forwarded and _is_loopback(request.client.host if request.client else None)
     global _warned_closed
-    if not _warned_closed:
+    if not (rule.token or user_dependency or rule.loopback or _warned_closed):
         _warned_closed = True
         logger.warning(
             "saler_tracing: %s refused: configure a bearer token (SALER_TRACING_API_TOKEN or"

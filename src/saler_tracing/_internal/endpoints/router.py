@@ -6,12 +6,13 @@ imports and closures (``Request``, ``Depends(authorize)``) would not resolve.
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from saler_tracing._internal import stats
+from saler_tracing._internal import access, stats
 from saler_tracing._internal.endpoints import health as documents
 
 
@@ -47,11 +48,10 @@ def build_router(authorize: Callable[..., Any] | None, prefix: str) -> APIRouter
     async def health(request: Request) -> JSONResponse:
         # Details need the token itself: health cannot run the user's dependency, which
         # would refuse the load balancer that only needs the status.
-        token = documents.token()
-        header = request.headers.get("authorization")
-        detailed = bool(token) and documents.bearer_ok(header, token or "")
-        if not token and authorize is None and documents.allow_loopback():
-            detailed = documents.caller_allowed(request, user_dependency=False)
+        rule = documents.policy()
+        if authorize is not None:
+            rule = replace(rule, loopback=False)
+        detailed = access.allowed(rule, documents.caller(request))
         code, body = documents.health_document(detailed)
         return JSONResponse(body, status_code=code, headers=documents.NO_STORE)
 

@@ -18,7 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from saler_tracing._internal import stats
+from saler_tracing._internal import access, stats
 from saler_tracing._internal.endpoints import health
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.metrics.exposition import render_metrics
@@ -48,15 +48,14 @@ class TelemetryServer:
 
 
 def _authorised(handler: BaseHTTPRequestHandler) -> bool:
-    """The library router's rule: the bearer token; else, only when allowed, a loopback
-    caller without forwarding headers; else no one."""
-    configured = health.token()
-    if configured:
-        return health.bearer_ok(handler.headers.get("authorization"), configured)
-    if health.allow_loopback():
-        forwarded = any(name in handler.headers for name in health._FORWARDING)
-        return not forwarded and health._is_loopback(handler.client_address[0])
-    return False
+    """The library router's rule (:mod:`saler_tracing._internal.access`), without the
+    ``authorize`` dependency a FastAPI app may add."""
+    caller = access.Caller(
+        host=handler.client_address[0],
+        authorization=handler.headers.get("authorization"),
+        forwarded=access.forwarded(handler.headers),
+    )
+    return access.allowed(health.policy(), caller)
 
 
 class _Handler(BaseHTTPRequestHandler):
