@@ -11,10 +11,13 @@ middleware only decorates it. Either way there is exactly one server span a requ
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument.asgi import DEFAULT_EXCLUDED, TracingMiddleware
+from saler_tracing._internal.instrument.kit import require
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 _STATE_ATTR = "_saler_tracing_state"
 
@@ -25,7 +28,7 @@ def has_native_telemetry(app: Any) -> bool:
 
 
 def instrument_fastapi(
-    app: Any,
+    app: FastAPI,
     *,
     operation_spans: bool = False,
     excluded_paths: Iterable[str] = DEFAULT_EXCLUDED,
@@ -48,7 +51,7 @@ def instrument_fastapi(
     if has_native_telemetry(app):
         # Private attribute of FastAPI, read and written as the documented TelemetryConfig
         # keys; covered by tests against a FastAPI with and without built-in telemetry.
-        config: dict[str, Any] = app._telemetry
+        config = cast("dict[str, Any]", app._telemetry)
         saved = {"tracing": config.get("tracing"), "exclude": config.get("exclude")}
         if operation_spans:
             previous = config.get("exclude")
@@ -76,7 +79,7 @@ def instrument_fastapi(
     setattr(app, _STATE_ATTR, {"middleware": middleware, "saved": saved})
 
 
-def uninstrument_fastapi(app: Any) -> None:
+def uninstrument_fastapi(app: FastAPI) -> None:
     """Undo :func:`instrument_fastapi`; a no-op for an app that is not instrumented."""
     state = getattr(app, _STATE_ATTR, None)
     if state is None:

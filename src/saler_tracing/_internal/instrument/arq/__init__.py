@@ -24,15 +24,14 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from saler_tracing._internal.errors import guard
-from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument import messaging as m
 from saler_tracing._internal.instrument.arq import job as arq_job
+from saler_tracing._internal.instrument.kit import Patches, guard, require
 
 SYSTEM = arq_job.SYSTEM
 CARRIER_KEY = arq_job.CARRIER_KEY
 
-_originals: dict[tuple[Any, str], Any] = {}
+_patches = Patches()
 
 
 def _with_carrier(serializer: Callable[[Any], bytes] | None) -> Callable[[Any], bytes]:
@@ -128,22 +127,17 @@ def instrument_arq() -> None:
     import arq.connections
     import arq.worker
 
-    if _originals:
-        return
-    for owner, name, wrap in _targets(arq.connections, arq.worker):
-        original = getattr(owner, name)
-        _originals[(owner, name)] = original
-        setattr(owner, name, wrap(original))
-    m.register_stats()
+    def apply(patches: Patches) -> None:
+        for owner, name, wrap in _targets(arq.connections, arq.worker):
+            patches.patch(owner, name, wrap)
+
+    if _patches.install(apply):
+        m.register_stats()
 
 
 def uninstrument_arq() -> None:
     """Undo :func:`instrument_arq`; workers created while instrumented stay traced."""
-    if not _originals:
-        return
-    for (owner, name), original in list(_originals.items()):
-        setattr(owner, name, original)
-    _originals.clear()
+    _patches.uninstall()
 
 
 def _targets(connections: Any, worker: Any) -> list[tuple[Any, str, Callable[[Any], Any]]]:

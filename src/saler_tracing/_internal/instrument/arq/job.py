@@ -22,8 +22,8 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument import messaging as m
+from saler_tracing._internal.instrument.kit import guard
 
 SYSTEM = "arq"
 CARRIER_KEY = "saler_trace"

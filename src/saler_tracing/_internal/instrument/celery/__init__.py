@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.errors import guard
-from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument import messaging as m
 from saler_tracing._internal.instrument.celery.worker import (
     PREVIOUS_ATTEMPT,
@@ -35,20 +32,20 @@ from saler_tracing._internal.instrument.celery.worker import (
     SYSTEM,
     running,
 )
+from saler_tracing._internal.instrument.kit import Patches, guard, require, suppressed
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 _MAX_PUBLISHING = 10_000  # publishes whose after-signal never came (the publish raised)
 _lock = threading.Lock()
 _publishing: OrderedDict[str, Span] = OrderedDict()
-_connected: list[tuple[Any, Any]] = []
-
-
-def _suppressed() -> bool:
-    return bool(context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY))
+_patches = Patches()
 
 
 def _on_before_publish(sender: Any = None, headers: Any = None, **kw: Any) -> None:
     with guard("celery before_task_publish"):
-        if not isinstance(headers, dict) or _suppressed():
+        if not isinstance(headers, dict) or suppressed():
             return
         task_id = headers.get("id")
         name = str(headers.get("task") or sender)
@@ -89,7 +86,7 @@ def _on_after_publish(sender: Any = None, headers: Any = None, **kw: Any) -> Non
             span.end()
 
 
-def instrument_celery(app: Any = None) -> None:
+def instrument_celery(app: Celery | None = None) -> None:
     """Trace Celery publishing and task execution in this process (producer and worker).
 
     Celery's signals are process-wide, so one call covers every app of the process; ``app``
@@ -104,8 +101,6 @@ def instrument_celery(app: Any = None) -> None:
 
     if app is not None and not isinstance(app, Celery):
         raise TypeError(f"instrument_celery(app): expected a celery.Celery, got {type(app)!r}")
-    if _connected:
-        return
     handlers = [
         (signals.before_task_publish, _on_before_publish),
         (signals.after_task_publish, _on_after_publish),
@@ -116,14 +111,15 @@ def instrument_celery(app: Any = None) -> None:
         (signals.task_revoked, w.on_revoked),
         *celery_process.handlers(signals),
     ]
-    for signal, handler in handlers:
-        signal.connect(handler, weak=False)
-        _connected.append((signal, handler))
-    m.register_stats()
+
+    def apply(patches: Patches) -> None:
+        for signal, handler in handlers:
+            patches.connect(signal, handler)
+
+    if _patches.install(apply):
+        m.register_stats()
 
 
-def uninstrument_celery(app: Any = None) -> None:
+def uninstrument_celery(app: Celery | None = None) -> None:
     """Undo :func:`instrument_celery`; a no-op when it was not called."""
-    while _connected:
-        signal, handler = _connected.pop()
-        signal.disconnect(handler)
+    _patches.uninstall()

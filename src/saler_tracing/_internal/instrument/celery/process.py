@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from saler_tracing._internal import process
-from saler_tracing._internal.errors import guard
+from saler_tracing._internal.instrument.kit import guard
 
 logger = logging.getLogger("saler_tracing")
 

@@ -17,8 +17,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument import messaging as m
+from saler_tracing._internal.instrument.kit import guard
 
 SYSTEM = "celery"
 # Message headers we add; an uninstrumented worker ignores unknown headers.

@@ -13,21 +13,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal.config import resolve as cfg
-from saler_tracing._internal.errors import guard
-from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument.httpx.attributes import (
     Target,
     Targets,
     method_attributes,
     scrubbed_url,
 )
-from saler_tracing._internal.instrument.kit import error_type, option, suppressed
+from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
+
+if TYPE_CHECKING:
+    import httpx
 
 _WRAPPED = "__saler_tracing_wrapped__"
 _lock = threading.Lock()
@@ -157,7 +158,11 @@ def _plan() -> list[tuple[type, str, Callable[..., Callable[..., Any]]]]:
     ]
 
 
-def instrument_httpx(client: Any = None, *, peer_services: Mapping[str, str] | None = None) -> None:
+def instrument_httpx(
+    client: httpx.Client | httpx.AsyncClient | None = None,
+    *,
+    peer_services: Mapping[str, str] | None = None,
+) -> None:
     """Trace every request of ``client`` (``httpx.Client`` or ``httpx.AsyncClient``), or of
     every client and the module-level functions when none is given. ``peer_services`` maps
     ``host`` or ``host:port`` to the ``peer.service`` name (default: the host; env
@@ -186,14 +191,14 @@ def instrument_httpx(client: Any = None, *, peer_services: Mapping[str, str] | N
             )
 
 
-def _transports(client: Any) -> list[Any]:
+def _transports(client: httpx.Client | httpx.AsyncClient) -> list[Any]:
     # Private attributes of httpx.Client (0.27, 0.28): the default transport and the mounted
     # ones. httpx has no public accessor; tested in tests/integrations/test_httpx.py.
     found = [client._transport, *client._mounts.values()]
     return [transport for transport in found if transport is not None]
 
 
-def uninstrument_httpx(client: Any = None) -> None:
+def uninstrument_httpx(client: httpx.Client | httpx.AsyncClient | None = None) -> None:
     """Undo :func:`instrument_httpx` for ``client``, or the class-wide instrumentation."""
     with _lock:
         if client is None:

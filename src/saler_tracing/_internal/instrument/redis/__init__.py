@@ -11,16 +11,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal.config import resolve as cfg
-from saler_tracing._internal.errors import guard
-from saler_tracing._internal.extras import require
-from saler_tracing._internal.instrument.kit import error_type, option, suppressed
+from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
 from saler_tracing._internal.instrument.redis.text import command_name, masked, metrics, pool_info
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
 
 _WRAPPED = "__saler_tracing_wrapped__"
 _lock = threading.Lock()
@@ -191,7 +193,9 @@ def _original(cls: type, method: str) -> Callable[..., Any]:
     return getattr(fn, _WRAPPED, fn)  # type: ignore[no-any-return]
 
 
-def instrument_redis(client: Any = None, *, capture_keys: bool | None = None) -> None:
+def instrument_redis(
+    client: redis.Redis | redis.asyncio.Redis | None = None, *, capture_keys: bool | None = None
+) -> None:
     """Trace every command of ``client`` (``redis.Redis`` or ``redis.asyncio.Redis``), or of
     every client present and future when none is given. Arguments are masked (``SET ? ?``);
     ``capture_keys=True`` keeps the key (env ``SALER_TRACING_REDIS_CAPTURE_KEYS``).
@@ -232,7 +236,7 @@ def _instrument_instance(client: Any, plan: list[tuple[type, str, Factory]], key
     client.pipeline = pipeline
 
 
-def uninstrument_redis(client: Any = None) -> None:
+def uninstrument_redis(client: redis.Redis | redis.asyncio.Redis | None = None) -> None:
     """Undo :func:`instrument_redis` for ``client``, or the class-wide instrumentation."""
     with _lock:
         if client is None:

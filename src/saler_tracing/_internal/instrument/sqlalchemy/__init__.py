@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saler_tracing._internal.config import resolve as cfg
-from saler_tracing._internal.extras import require
-from saler_tracing._internal.instrument.kit import option
+from saler_tracing._internal.instrument.kit import option, require
 from saler_tracing._internal.instrument.sqlalchemy import pool as sqlalchemy_pool
 from saler_tracing._internal.instrument.sqlalchemy.events import Options, StatementTracer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _WHERE = "instrument_sqlalchemy"
 _lock = threading.Lock()
@@ -27,7 +30,7 @@ _targets: weakref.WeakKeyDictionary[Any, Registration] = weakref.WeakKeyDictiona
 
 
 def instrument_sqlalchemy(
-    engine: Any = None,
+    engine: Engine | AsyncEngine | None = None,
     *,
     slow_threshold_ms: float | None = None,
     export_only_slow: bool | None = None,
@@ -81,7 +84,7 @@ def instrument_sqlalchemy(
         sqlalchemy_pool.watch(target)
 
 
-def uninstrument_sqlalchemy(engine: Any = None) -> None:
+def uninstrument_sqlalchemy(engine: Engine | AsyncEngine | None = None) -> None:
     """Undo :func:`instrument_sqlalchemy` for ``engine``, or the class-wide instrumentation
     when none is given (engines instrumented one by one stay so until uninstrumented one by
     one); a no-op when not instrumented."""

@@ -19,8 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.errors import guard
-from saler_tracing._internal.instrument.kit import error_type, suppressed
+from saler_tracing._internal.instrument.kit import error_type, guard, suppressed
 from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 from saler_tracing._internal.instrument.sql.nplusone import Detector
 from saler_tracing._internal.instrument.sql.text import SqlShape, analyse

@@ -18,8 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
-from saler_tracing._internal.errors import guard
-from saler_tracing._internal.instrument.kit import suppressed
+from saler_tracing._internal.instrument.kit import guard, suppressed
 from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
 
