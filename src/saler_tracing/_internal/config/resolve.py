@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from saler_tracing._internal.config import settings as s
+from saler_tracing._internal.config import parse as s
 from saler_tracing._internal.config.model import (
     ApiConfig,
     Config,
