@@ -1,5 +1,6 @@
 """The option groups ``configure()`` takes. Every field left as ``None`` falls back to the
-environment, then to the default declared in :mod:`saler_tracing._internal.config.resolve`."""
+environment, then to the default, both declared in :mod:`saler_tracing._internal.config.settings`
+(tests/core/test_settings.py keeps these fields and those declarations in step)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""One declaration per setting: where it comes from, its default, how it is checked.
+"""The parsers of setting values: from code (a typed value) or the environment (text).
 
-A value passed to ``configure()`` wins; otherwise the first environment variable of the
-setting that is set (standard ``OTEL_*`` names before our ``SALER_TRACING_*`` ones); otherwise
-the default. A bad value raises :class:`ConfigurationError` naming the setting, where the value
-came from, and what is accepted.
+Each takes ``source`` (where the value came from: ``configure(export.timeout_ms=...)`` or the
+variable's name) and the value, and returns it checked, or raises :class:`ConfigurationError`
+naming the source and what is accepted. Each carries ``kind``, the type as the settings table
+(docs/configuration.md) writes it.
 
 Why not pydantic-settings: the OTel variables have their own formats (``k=v`` lists with
 percent-encoding, millisecond integers, several names for one setting with an order of
@@ -14,45 +14,41 @@ more plainly than a model with aliases and validators, and keep pydantic off the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from saler_tracing._internal.errors import ConfigurationError
 
 T = TypeVar("T")
+Parser = Callable[[str, object], T]
 
 
-@dataclass(frozen=True)
-class Setting(Generic[T]):
-    """A setting: ``name`` is its ``configure()`` spelling, ``env`` its variables in order."""
+def kind(text: str) -> Callable[[Parser[T]], Parser[T]]:
+    """Name the type a parser accepts, for the settings table."""
 
-    name: str
-    env: tuple[str, ...]
-    default: T
-    coerce: Callable[[str, object], T]
-    doc: str
+    def mark(parser: Parser[T]) -> Parser[T]:
+        parser.kind = text  # type: ignore[attr-defined]
+        return parser
 
-    def resolve(self, given: object | None, environ: Mapping[str, str]) -> T:
-        if given is not None:
-            return self.coerce(f"configure({self.name}=...)", given)
-        for var in self.env:
-            raw = environ.get(var)
-            if raw is not None and raw.strip():
-                return self.coerce(var, raw.strip())
-        return self.default
+    return mark
+
+
+def kind_of(parser: Parser[object]) -> str:
+    return str(getattr(parser, "kind", "text"))
 
 
 def _fail(source: str, value: object, accepted: str) -> ConfigurationError:
     return ConfigurationError(f"{source}: invalid value {value!r}; accepted: {accepted}")
 
 
+@kind("text")
 def as_str(source: str, value: object) -> str:
     if not isinstance(value, str):
         raise _fail(source, value, "a string")
     return value
 
 
+@kind("true / false")
 def as_bool(source: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -71,9 +67,10 @@ def choice(*accepted: str) -> Callable[[str, object], str]:
             return value.strip().lower()
         raise _fail(source, value, ", ".join(accepted))
 
-    return coerce
+    return kind(" / ".join(f"`{a}`" for a in accepted))(coerce)
 
 
+@kind("integer > 0")
 def positive_int(source: str, value: object) -> int:
     try:
         number = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else -1
@@ -84,6 +81,7 @@ def positive_int(source: str, value: object) -> int:
     return number
 
 
+@kind("number ≥ 0")
 def non_negative_float(source: str, value: object) -> float:
     try:
         number = (
@@ -98,6 +96,7 @@ def non_negative_float(source: str, value: object) -> float:
     return number
 
 
+@kind("number > 0")
 def positive_float(source: str, value: object) -> float:
     try:
         number = (
@@ -112,6 +111,7 @@ def positive_float(source: str, value: object) -> float:
     return number
 
 
+@kind("number 0–1")
 def unit_float(source: str, value: object) -> float:
     number = non_negative_float(source, value)
     if number > 1:
@@ -119,6 +119,7 @@ def unit_float(source: str, value: object) -> float:
     return number
 
 
+@kind("http(s) URL")
 def url(source: str, value: object) -> str:
     text = as_str(source, value)
     parts = urlsplit(text)
@@ -131,6 +132,7 @@ def url(source: str, value: object) -> str:
     return text
 
 
+@kind("`k=v,…` (percent-encoded)")
 def key_values(source: str, value: object) -> dict[str, str]:
     """``k1=v1,k2=v2`` with percent-encoding, as OTEL_EXPORTER_OTLP_HEADERS and
     OTEL_RESOURCE_ATTRIBUTES are written; a mapping is accepted from code."""
@@ -148,9 +150,27 @@ def key_values(source: str, value: object) -> dict[str, str]:
     return out
 
 
+@kind("comma-separated list")
 def string_list(source: str, value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     if isinstance(value, (list, tuple, set, frozenset)):
         return tuple(as_str(source, item) for item in value)
     raise _fail(source, value, "a comma-separated string or a list of strings")
+
+
+@kind("number > 0")
+def above_zero(source: str, value: object) -> float:
+    """Like :func:`positive_float`, worded "above 0" (and accepting infinity) as before."""
+    number = non_negative_float(source, value)
+    if number <= 0:
+        raise ConfigurationError(f"{source}: invalid value {value!r}; accepted: a number above 0")
+    return number
+
+
+@kind("number in (0, 1]")
+def error_rate(source: str, value: object) -> float:
+    rate = positive_float(source, value)
+    if rate > 1:
+        raise ConfigurationError(f"{source}: invalid value {value!r}; accepted: above 0, up to 1")
+    return rate

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 
-from saler_tracing._internal.config.parse import Setting
+from saler_tracing._internal.config.settings import Setting
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import MissingExtraError, require
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.config import resolve as cfg
+from saler_tracing._internal.config import settings as cfg
 from saler_tracing._internal.instrument.httpx.attributes import (
     Target,
     Targets,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from saler_tracing._internal.config import resolve as cfg
+from saler_tracing._internal.config import settings as cfg
 from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
 from saler_tracing._internal.instrument.redis.text import command_name, masked, metrics, pool_info
 

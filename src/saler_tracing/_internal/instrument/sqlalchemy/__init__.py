@@ -12,7 +12,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from saler_tracing._internal.config import resolve as cfg
+from saler_tracing._internal.config import settings as cfg
 from saler_tracing._internal.instrument.kit import option, require
 from saler_tracing._internal.instrument.sqlalchemy import pool as sqlalchemy_pool
 from saler_tracing._internal.instrument.sqlalchemy.events import Options, StatementTracer
