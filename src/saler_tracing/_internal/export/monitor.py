@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.context import attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 DROP_REASONS = ("queue_full", "too_large", "export_failed", "shutdown")
 
@@ -161,7 +162,7 @@ class MonitoredExporter(SpanExporter):
         self.monitor = monitor
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        token = attach(set_value(SUPPRESS_KEY, True))
         start = time.perf_counter()
         try:
             result = self.inner.export(spans)

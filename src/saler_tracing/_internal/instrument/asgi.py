@@ -23,6 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,7 +39,7 @@ _PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 # A valid traceparent is 55 bytes; the spec bounds tracestate (32 members) and baggage
 # (8192 bytes). Longer values are not parsed at all, and captured values are cut here.
 _MAX_HEADER_VALUE = 8192
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESS = SUPPRESS_KEY
 SCOPE_KEY = "saler_tracing.span"
 
 

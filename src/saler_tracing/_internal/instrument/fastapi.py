@@ -11,10 +11,11 @@ middleware only decorates it. Either way there is exactly one server span a requ
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from saler_tracing._internal.instrument.asgi import DEFAULT_EXCLUDED, TracingMiddleware
 from saler_tracing._internal.instrument.kit import require
+from saler_tracing._internal.sdk import private
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -23,8 +24,8 @@ _STATE_ATTR = "_saler_tracing_state"
 
 
 def has_native_telemetry(app: Any) -> bool:
-    """FastAPI >= 0.16x carries ``app._telemetry`` (its TelemetryConfig, a plain dict)."""
-    return isinstance(getattr(app, "_telemetry", None), dict)
+    """FastAPI >= 0.16x carries its TelemetryConfig, a plain dict (``sdk.private``)."""
+    return private.fastapi_telemetry(app) is not None
 
 
 def instrument_fastapi(
@@ -48,10 +49,10 @@ def instrument_fastapi(
         return
     excluded = tuple(excluded_paths)
     saved: dict[str, Any] | None = None
-    if has_native_telemetry(app):
-        # Private attribute of FastAPI, read and written as the documented TelemetryConfig
-        # keys; covered by tests against a FastAPI with and without built-in telemetry.
-        config = cast("dict[str, Any]", app._telemetry)
+    config = private.fastapi_telemetry(app)
+    if config is not None:
+        # Read and written as the documented TelemetryConfig keys; covered by tests against
+        # a FastAPI with and without built-in telemetry.
         saved = {"tracing": config.get("tracing"), "exclude": config.get("exclude")}
         if operation_spans:
             previous = config.get("exclude")
@@ -86,7 +87,8 @@ def uninstrument_fastapi(app: FastAPI) -> None:
         return
     if state["middleware"] in app.user_middleware:
         app.user_middleware.remove(state["middleware"])
-    if state["saved"] is not None and has_native_telemetry(app):
-        app._telemetry.update(state["saved"])
+    config = private.fastapi_telemetry(app)
+    if state["saved"] is not None and config is not None:
+        config.update(state["saved"])
     app.middleware_stack = None
     setattr(app, _STATE_ATTR, None)

@@ -25,6 +25,7 @@ from opentelemetry import context as otel_context
 from saler_tracing._internal.config.settings import Setting
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import MissingExtraError, require
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 __all__ = [
     "MissingExtraError",
@@ -38,14 +39,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-# The key is underscored in the API package, but it is how every instrumentation (and the
-# SDK exporters) agree that a call must not be traced; the ASGI middleware reads it too.
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
 def suppressed() -> bool:
     """Inside an export or another suppressed block: do no tracing work at all."""
-    return bool(otel_context.get_value(_SUPPRESS))
+    return bool(otel_context.get_value(SUPPRESS_KEY))
 
 
 def option(setting: Setting[T], given: Any, where: str) -> T:

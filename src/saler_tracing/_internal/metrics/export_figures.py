@@ -35,7 +35,8 @@ class PipelineFigures:
 def read(monitor: ExportMonitor | None) -> PipelineFigures:
     if monitor is None:
         return PipelineFigures(0, 0, 0, dict.fromkeys(DROP_REASONS, 0), {}, 0, 0, {})
-    with monitor._lock:  # same package: one consistent reading of figures it guards
+    # Our own monitor's lock: one consistent reading of the figures it guards.
+    with monitor._lock:  # noqa: SLF001
         dropped = {reason: monitor.dropped.get(reason, 0) for reason in DROP_REASONS}
         dropped.update(monitor.dropped)  # reasons added later (spool_full…) appear too
         figures = PipelineFigures(

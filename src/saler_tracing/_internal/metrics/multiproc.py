@@ -184,7 +184,7 @@ def _after_fork_in_child() -> None:
     global _sync_lock
     _sync_lock = threading.Lock()
     if _mirror is not None:
-        _mirror._lock = threading.Lock()
+        _mirror._lock = threading.Lock()  # noqa: SLF001 - our own object, reset in the child
     start_sync()
 
 

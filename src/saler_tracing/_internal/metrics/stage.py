@@ -32,7 +32,7 @@ from saler_tracing._internal.metrics.cardinality import (
 )
 from saler_tracing._internal.metrics.health import HealthWindow
 from saler_tracing._internal.metrics.health_score import Objectives
-from saler_tracing._internal.sdk.span_attrs import attributes_of
+from saler_tracing._internal.sdk.private import attributes_of
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")
 _KINDS = {SpanKind.SERVER: "server", SpanKind.CONSUMER: "consumer"}

@@ -39,7 +39,7 @@ from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
 from saler_tracing._internal.sampling.snapshot import as_sampled
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
-from saler_tracing._internal.sdk.span_attrs import attributes_of
+from saler_tracing._internal.sdk.private import attributes_of
 
 
 @dataclass

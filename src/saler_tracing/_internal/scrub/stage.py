@@ -19,7 +19,7 @@ from opentelemetry.util.types import Attributes
 
 from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.scrub.scrubber import Scrubber
-from saler_tracing._internal.sdk.span_attrs import attributes_of
+from saler_tracing._internal.sdk.private import attributes_of
 
 REPORT_KEY = "saler.scrubbed"
 

@@ -26,6 +26,7 @@ from saler_tracing._internal.instrument.httpx.attributes import (
     scrubbed_url,
 )
 from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
+from saler_tracing._internal.sdk import private
 
 if TYPE_CHECKING:
     import httpx
@@ -178,7 +179,7 @@ def instrument_httpx(
             for cls, method, wrap in _plan():
                 setattr(cls, method, wrap(_original(cls, method), None))
             return
-        for transport in _transports(client):
+        for transport in private.httpx_transports(client):
             is_async = hasattr(transport, "handle_async_request")
             method = "handle_async_request" if is_async else "handle_request"
             wrap = _async if is_async else _sync
@@ -191,13 +192,6 @@ def instrument_httpx(
             )
 
 
-def _transports(client: httpx.Client | httpx.AsyncClient) -> list[Any]:
-    # Private attributes of httpx.Client (0.27, 0.28): the default transport and the mounted
-    # ones. httpx has no public accessor; tested in tests/integrations/test_httpx.py.
-    found = [client._transport, *client._mounts.values()]
-    return [transport for transport in found if transport is not None]
-
-
 def uninstrument_httpx(client: httpx.Client | httpx.AsyncClient | None = None) -> None:
     """Undo :func:`instrument_httpx` for ``client``, or the class-wide instrumentation."""
     with _lock:
@@ -208,7 +202,7 @@ def uninstrument_httpx(client: httpx.Client | httpx.AsyncClient | None = None) -
             for cls, method, _ in _plan():
                 setattr(cls, method, _original(cls, method))
             return
-        for transport in _transports(client):
+        for transport in private.httpx_transports(client):
             for method in ("handle_request", "handle_async_request"):
                 if hasattr(transport.__dict__.get(method), _WRAPPED):
                     del transport.__dict__[method]

@@ -101,7 +101,7 @@ class StatementTracer:
             with guard("sqlalchemy after_cursor_execute"):
                 # The tracer that started it finishes it (its options), whichever listener
                 # (class-wide or the engine's own) SQLAlchemy called first.
-                pending.owner._finish(pending, None, False)
+                pending.owner.finish(pending, None, False)
 
     def error(self, exc_context: Any) -> None:
         context = exc_context.execution_context
@@ -110,7 +110,7 @@ class StatementTracer:
             self.transactions.mark_changed(exc_context.connection)
         if pending is not None:
             with guard("sqlalchemy handle_error"):
-                pending.owner._finish(
+                pending.owner.finish(
                     pending, exc_context.original_exception, exc_context.is_disconnect
                 )
 
@@ -137,7 +137,7 @@ class StatementTracer:
             set_status_on_exception=False,
         )
 
-    def _finish(self, pending: _Pending, exc: BaseException | None, disconnect: bool) -> None:
+    def finish(self, pending: _Pending, exc: BaseException | None, disconnect: bool) -> None:
         end = time.time_ns()
         duration = (end - pending.start) / 1e9
         slow = duration >= self.options.slow_threshold_s
