@@ -56,7 +56,11 @@ class Edge:
         self.total_s = 0.0
         self.max_s = 0.0
         self._lock = threading.Lock()
-        labels = (kind, system, peer)
+        self.bind_metrics()
+
+    def bind_metrics(self) -> None:
+        """Its Prometheus children, again after the registry changed (``prom.on_switch``)."""
+        labels = (self.kind, self.system, self.peer)
         self._calls = _calls_metric().labels(*labels)
         self._errors = _errors_metric().labels(*labels)
         self._duration = _duration_metric().labels(*labels)
@@ -149,3 +153,13 @@ def reset() -> None:
     """Forget every edge (tests). Prometheus series stay, as counters must."""
     with _lock:
         _edges.clear()
+
+
+def _rebind() -> None:
+    with _lock:
+        edges = list(_edges.values())
+    for edge in edges:
+        edge.bind_metrics()
+
+
+prom.on_switch(_rebind)

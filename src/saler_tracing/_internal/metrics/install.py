@@ -49,9 +49,8 @@ def install_collectors() -> None:
     with _lock:
         if _installed:
             return
-        registry = prom.registry()
-        registry.register(PipelineCollector(current.monitor))
-        registry.register(HealthCollector(current.window))
+        prom.register_collector(PipelineCollector(current.monitor))
+        prom.register_collector(HealthCollector(current.window))
         _installed = True
 
 

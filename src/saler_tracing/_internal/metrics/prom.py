@@ -4,17 +4,31 @@ Get-or-create helpers so that each part declares its metrics where it uses them,
 second ``configure()`` (or a re-imported module) never registers a name twice. Names follow
 Prometheus conventions: ``saler_tracing_`` prefix, base units, ``_total`` on counters
 (prometheus_client appends ``_total`` itself; pass names without it).
+
+The registry is injectable (:func:`use_registry`): a test puts every metric of ours on a
+fresh registry and asserts exact figures, instead of ``>=`` on process-wide totals that other
+tests also move. Our scrape-time collectors (:func:`register_collector`) move with it, and
+parts that cache label children drop them (:func:`on_switch`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.registry import Collector
 
-_lock = threading.Lock()
-_metrics: dict[str, Counter | Gauge | Histogram] = {}
+_lock = threading.RLock()
+_registry: CollectorRegistry = REGISTRY
+# Our metrics on each registry: back on a registry, the ones already on it are reused.
+_by_registry: weakref.WeakKeyDictionary[
+    CollectorRegistry, dict[str, Counter | Gauge | Histogram]
+] = weakref.WeakKeyDictionary()
+_metrics: dict[str, Counter | Gauge | Histogram] = _by_registry.setdefault(REGISTRY, {})
+_collectors: list[Collector] = []
+_switch_hooks: list[Callable[[], None]] = []
 
 LATENCY_BUCKETS = (
     0.001,
@@ -44,7 +58,39 @@ def _get(name: str, kind: type, doc: str, labels: Sequence[str], **kw: object) -
 
 
 def registry() -> CollectorRegistry:
-    return REGISTRY
+    return _registry
+
+
+def register_collector(collector: Collector) -> None:
+    """Register one of our scrape-time collectors; it follows :func:`use_registry`."""
+    with _lock:
+        _registry.register(collector)
+        _collectors.append(collector)
+
+
+def on_switch(hook: Callable[[], None]) -> None:
+    """Call ``hook`` when the registry changes: a cache of label children drops them."""
+    with _lock:
+        _switch_hooks.append(hook)
+
+
+def use_registry(registry: CollectorRegistry) -> CollectorRegistry:
+    """Put every metric of ours on ``registry`` from now on; returns the previous one.
+
+    Metrics are created on it at first use (or reused, back on a registry that has them); a
+    pipeline already built keeps those it holds, so switch before ``configure()``."""
+    global _registry, _metrics
+    with _lock:
+        previous = _registry
+        for collector in _collectors:
+            previous.unregister(collector)
+            registry.register(collector)
+        _registry = registry
+        _metrics = _by_registry.setdefault(registry, {})
+        hooks = list(_switch_hooks)
+    for hook in hooks:
+        hook()
+    return previous
 
 
 def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:

@@ -112,7 +112,7 @@ def publish_counts(telemetry: SamplingTelemetry) -> None:
     with _collector_lock:
         if _collector is None:
             _collector = _Collector()
-            prom.registry().register(_collector)
+            prom.register_collector(_collector)
         _collector.switch(telemetry)
 
 

@@ -88,6 +88,7 @@ class CommandMetrics:
 
     def __init__(self) -> None:
         self._children: dict[str, tuple[Any, Any]] = {}
+        prom.on_switch(self._children.clear)
 
     def record(self, name: str, duration_s: float, error: bool) -> None:
         children = self._children.get(name)

@@ -82,7 +82,7 @@ def watch(engine: Any) -> None:
             return
         _pools[pool] = peer
         if not _collector_registered:
-            prom.registry().register(_PoolCollector())
+            prom.register_collector(_PoolCollector())
             _collector_registered = True
     child = _wait_histogram().labels(peer)
     original: Callable[[], Any] = pool.connect
