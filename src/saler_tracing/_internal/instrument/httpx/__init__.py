@@ -11,13 +11,13 @@ traced once. ``traceparent``/``tracestate``/``baggage`` are injected into every 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from saler_tracing._internal import clock
 from saler_tracing._internal.config import settings as cfg
 from saler_tracing._internal.instrument.httpx.attributes import (
     Target,
@@ -46,7 +46,7 @@ class _Call:
         attrs = method_attributes(method)
         attrs.update(self.target.attributes)
         attrs["url.full"] = scrubbed_url(url)
-        self.start = time.time_ns()
+        self.start = clock.now_ns()
         self.span: Span = _tracer().start_span(
             method if attrs["http.request.method"] == method else "HTTP",
             kind=SpanKind.CLIENT,
@@ -57,7 +57,7 @@ class _Call:
         )
 
     def end(self, response: Any, exc: BaseException | None) -> None:
-        end = time.time_ns()
+        end = clock.now_ns()
         span = self.span
         status = response.status_code if response is not None else 0
         # For the dependency map a failed call is one the peer could not serve: a

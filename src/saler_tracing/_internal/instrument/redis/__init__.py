@@ -9,13 +9,13 @@ only that instance is, through instance attributes, and the pipelines it makes.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from saler_tracing._internal import clock
 from saler_tracing._internal.config import settings as cfg
 from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
 from saler_tracing._internal.instrument.redis.text import command_name, masked, metrics, pool_info
@@ -39,7 +39,7 @@ class _Call:
         info = pool_info(client.connection_pool)
         self.edge = info.edge
         self.name = name
-        self.start = time.time_ns()
+        self.start = clock.now_ns()
         self.span: Span = _tracer().start_span(
             name,
             kind=SpanKind.CLIENT,
@@ -55,7 +55,7 @@ class _Call:
         )
 
     def end(self, exc: BaseException | None) -> None:
-        end = time.time_ns()
+        end = clock.now_ns()
         duration = (end - self.start) / 1e9
         self.edge.record(duration, exc is not None)
         metrics.record(self.name, duration, exc is not None)

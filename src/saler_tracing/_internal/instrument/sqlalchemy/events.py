@@ -10,7 +10,6 @@ comes first, so a handler registered twice (class and engine) cannot start or en
 
 from __future__ import annotations
 
-import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from saler_tracing._internal import clock
 from saler_tracing._internal.instrument.kit import error_type, guard, suppressed
 from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 from saler_tracing._internal.instrument.sql.nplusone import Detector
@@ -78,7 +78,7 @@ class StatementTracer:
             shape = analyse(statement)
             parent_ctx = otel_context.get_current()
             parent = trace.get_current_span(parent_ctx)
-            start = time.time_ns()
+            start = clock.now_ns()
             span = None
             if not self.options.export_only_slow:
                 span = self._start(info, shape, parent_ctx, start)
@@ -138,7 +138,7 @@ class StatementTracer:
         )
 
     def finish(self, pending: _Pending, exc: BaseException | None, disconnect: bool) -> None:
-        end = time.time_ns()
+        end = clock.now_ns()
         duration = (end - pending.start) / 1e9
         slow = duration >= self.options.slow_threshold_s
         info, shape = pending.info, pending.shape

@@ -9,7 +9,6 @@ each read-only request's routine rollback would be noise and cost.
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
@@ -18,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
+from saler_tracing._internal import clock
 from saler_tracing._internal.instrument.kit import guard, suppressed
 from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
@@ -44,7 +44,7 @@ class TransactionTracer:
     def begin(self, conn: Any) -> None:
         if suppressed() or conn in self._open:
             return
-        self._open[conn] = _Transaction(time.time_ns(), otel_context.get_current())
+        self._open[conn] = _Transaction(clock.now_ns(), otel_context.get_current())
 
     def mark_changed(self, conn: Any) -> None:
         transaction = self._open.get(conn)
@@ -63,7 +63,7 @@ class TransactionTracer:
             return
         with guard("sqlalchemy transaction end"):
             start, parent_ctx = transaction.start, transaction.parent_ctx
-            end = time.time_ns()
+            end = clock.now_ns()
             info = engine_info(conn.engine)
             _histogram().labels(info.system, outcome).observe((end - start) / 1e9)
             if outcome == "rollback" and not transaction.changed:
