@@ -24,9 +24,7 @@ class Controls:
     or ``None`` when nothing is configured."""
 
 
-_controls = Controls(
-    service_name=lambda: "", rebuild_after_fork=lambda: False, finish=lambda: None
-)
+_controls = Controls(service_name=lambda: "", rebuild_after_fork=lambda: False, finish=lambda: None)
 
 
 def provide(controls: Controls) -> None:

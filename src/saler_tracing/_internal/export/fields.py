@@ -24,6 +24,7 @@ from saler_tracing._internal.sdk.private import Rare, SpanFields
 
 __all__ = ["Rare", "SpanFields", "event_fields", "public_span_fields", "span_fields"]
 
+
 def span_fields(span: ReadableSpan) -> SpanFields:
     """What the encoder needs of ``span``, in the order it writes it."""
     fields = private.span_fields(span)

@@ -40,7 +40,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-
 def suppressed() -> bool:
     """Inside an export or another suppressed block: do no tracing work at all."""
     return bool(otel_context.get_value(SUPPRESS_KEY))
