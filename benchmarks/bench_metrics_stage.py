@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
 from saler_tracing._internal.chain import Stage
-from saler_tracing._internal.config.model import MetricsConfig
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
 

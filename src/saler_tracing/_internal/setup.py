@@ -19,7 +19,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from saler_tracing._internal import process
 from saler_tracing._internal.chain import GuardedRoot
 from saler_tracing._internal.config import resolve as config_mod
-from saler_tracing._internal.config.model import Config
 from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
@@ -27,6 +26,7 @@ from saler_tracing._internal.config.options import (
     SamplingOptions,
     ScrubbingOptions,
 )
+from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from saler_tracing._internal.config.model import Config
+from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export import build_export_stage
 from saler_tracing._internal.export.exporters import build_exporter
 from saler_tracing._internal.export.monitor import ExportMonitor

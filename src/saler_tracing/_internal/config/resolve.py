@@ -13,20 +13,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from saler_tracing._internal.config import settings as st
-from saler_tracing._internal.config.model import (
-    ApiConfig,
-    Config,
-    ExportConfig,
-    MetricsConfig,
-    SamplingConfig,
-    ScrubbingConfig,
-)
 from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
     MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
+)
+from saler_tracing._internal.config.resolved import (
+    ApiConfig,
+    Config,
+    ExportConfig,
+    MetricsConfig,
+    SamplingConfig,
+    ScrubbingConfig,
 )
 from saler_tracing._internal.errors import ConfigurationError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from saler_tracing._internal.config.model import ExportConfig
+from saler_tracing._internal.config.resolved import ExportConfig
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.otlp_sink import OtlpSink
 from saler_tracing._internal.export.processor import ExportProcessor

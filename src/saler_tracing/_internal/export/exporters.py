@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from saler_tracing._internal.config.model import ExportConfig
+from saler_tracing._internal.config.resolved import ExportConfig
 
 _SHOWN = (
     "http.response.status_code",

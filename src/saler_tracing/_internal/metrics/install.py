@@ -11,7 +11,7 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from saler_tracing._internal import stats
-from saler_tracing._internal.config.model import MetricsConfig
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import current, export_timing, multiproc, prom

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 
 from saler_tracing._internal.chain import Stage
-from saler_tracing._internal.config.model import MetricsConfig
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import prom

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
-from saler_tracing._internal.config.model import Config
+from saler_tracing._internal.config.resolved import Config
 
 
 def distro_version() -> str:
