@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from saler_tracing._internal.export.monitor import ExportMonitor
-    from saler_tracing._internal.metrics.health import HealthWindow
+    from saler_tracing._internal.metrics.health_window import HealthWindow
     from saler_tracing._internal.metrics.stage import MetricsStage
 
 _in_use: tuple[MetricsStage | None, ExportMonitor | None] = (None, None)

@@ -16,7 +16,7 @@ from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import current, export_timing, multiproc, prom
 from saler_tracing._internal.metrics.export_figures import PipelineCollector
-from saler_tracing._internal.metrics.health import HealthCollector
+from saler_tracing._internal.metrics.health_window import HealthCollector
 from saler_tracing._internal.metrics.stage import MetricsStage
 
 _lock = threading.Lock()

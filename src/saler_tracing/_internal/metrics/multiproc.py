@@ -26,8 +26,8 @@ from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
 from saler_tracing._internal.metrics import current
 from saler_tracing._internal.metrics import export_figures as pipeline_figures
-from saler_tracing._internal.metrics.health import Tally, score, score_family
 from saler_tracing._internal.metrics.health_score import Objectives
+from saler_tracing._internal.metrics.health_window import Tally, score, score_family
 
 if TYPE_CHECKING:
     from saler_tracing._internal.metrics.stage import MetricsStage

@@ -30,8 +30,8 @@ from saler_tracing._internal.metrics.cardinality import (
     process_cap,
     status_class,
 )
-from saler_tracing._internal.metrics.health import HealthWindow
 from saler_tracing._internal.metrics.health_score import Objectives
+from saler_tracing._internal.metrics.health_window import HealthWindow
 from saler_tracing._internal.sdk.private import attributes_of
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")
