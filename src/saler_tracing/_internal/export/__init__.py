@@ -1,8 +1,9 @@
 """The export pipeline: bounded queue, fast OTLP encoding, retry, disk spool, fork safety.
 
-``build_export_stage`` makes the last stage of the span pipeline for an export config. OTLP (HTTP or
-gRPC) takes the fast path (our encoder and transports); any other exporter (console,
+``build_export_stage`` makes the last stage of the span pipeline for an export config. OTLP
+(HTTP or gRPC) takes the fast path (our encoder and transports); any other exporter (console,
 in-memory, a custom ``span_exporter``) runs behind the same queue and export thread.
+``monitor`` counts what it has done; ``exporters`` picks the exporter a config names.
 """
 
 from __future__ import annotations
