@@ -18,7 +18,6 @@ from saler_tracing._internal.export.exporters import build_exporter
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import install as metrics_install
 from saler_tracing._internal.sampling import Sampling
-from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
 
 
 @dataclass
@@ -48,7 +47,11 @@ def _tail_sampling(next_stage: SpanProcessor, parts: Parts) -> SpanProcessor:
 
 
 def _scrub(next_stage: SpanProcessor, parts: Parts) -> SpanProcessor:
-    return build_scrub_stage(next_stage, parts.config.scrubbing)
+    # Imported here: the scrubbing engine (its detectors compile at import) loads only when a
+    # pipeline is built, not at ``import saler_tracing``.
+    from saler_tracing._internal.scrub.build import build_stage
+
+    return build_stage(next_stage, parts.config.scrubbing)
 
 
 # First to last: a span meets them in this order, and each sees only what the ones before it
