@@ -53,16 +53,12 @@ function deployLines(deploys) {
   };
 }
 
-// Charts that finished drawing: uPlot also calls setScale while it builds a chart.
-const drawn = new WeakSet();
-let zooming = false;
-function zoomed(u) {
-  if (zooming || !drawn.has(u)) return;
-  const { min, max } = u.scales.x;
-  zooming = true;
-  for (const other of Object.values(window.saler.charts)) if (other !== u && other.scales.x) other.setScale("x", { min, max });
-  zooming = false;
-  update({ range: `${Math.floor(min)},${Math.ceil(max)}` });
+// Dragging across a chart selects a time range: it goes into the URL, and the charts are drawn
+// again over it (so the back button returns to the whole window).
+function selected(u) {
+  const { left, width } = u.select;
+  if (width < 3) return;
+  update({ range: `${Math.floor(u.posToVal(left, "x"))},${Math.ceil(u.posToVal(left + width, "x"))}` });
 }
 
 async function showCharts(s) {
@@ -78,6 +74,12 @@ async function showCharts(s) {
     delete window.saler.charts[name];
   }
   const xs = data.buckets.map((b) => b.start_ns / 1e9);
+  const range = s.params.get("range");
+  const x = { time: true };
+  if (range) {
+    const [min, max] = range.split(",").map(Number);
+    x.range = () => [min, max];
+  }
   const box = $("#charts");
   box.replaceChildren();
   const width = Math.max(420, Math.floor(((box.clientWidth || 1200) - 16) / 2));
@@ -89,22 +91,14 @@ async function showCharts(s) {
     for (const x of series) delete x._pick;
     window.saler.charts[chart.id] = new uPlot({
       width, height: 190,
-      cursor: { sync: { key: "saler" }, drag: { x: true, y: false, setScale: true } },
-      scales: { x: { time: true }, y: chart.id === "health" ? { range: [0, 100] } : { range: (_u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      cursor: { sync: { key: "saler" }, drag: { x: true, y: false, setScale: false } },
+      scales: { x, y: chart.id === "health" ? { range: [0, 100] } : { range: (_u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [{}, { size: 56 }],
       series: [{}, ...series],
       plugins: [deployLines(data.deploys)],
-      hooks: { setScale: [(u, key) => { if (key === "x") zoomed(u); }] },
+      hooks: { setSelect: [selected] },
     }, plotted, holder);
   }
-  const range = s.params.get("range");
-  if (range) {
-    const [min, max] = range.split(",").map(Number);
-    zooming = true;
-    for (const name of ["rate", "errors", "latency", "health"]) window.saler.charts[name].setScale("x", { min, max });
-    zooming = false;
-  }
-  for (const u of Object.values(window.saler.charts)) drawn.add(u);
   $("#reset-range").hidden = !range;
   $("#deploys").replaceChildren(...data.deploys.map((d) =>
     el("li", { "data-deploy": d.service + " " + d.version, "data-at": String(d.at_ns) }, `${when(d.at_ns)} · ${d.service} ${d.previous_version} → ${d.version}`)));

@@ -68,7 +68,9 @@ function pickChanged() {
   $("#compare-button").disabled = picked.length !== 2;
 }
 function compareSelected() {
-  const [a, b] = [...document.querySelectorAll("#trace-results input:checked")].map((c) => c.value);
+  // A is the earlier of the two, B the later (a trace before a deploy against one after it).
+  const ticked = new Set([...document.querySelectorAll("#trace-results input:checked")].map((c) => c.value));
+  const [a, b] = found.filter((t) => ticked.has(t.trace_id)).sort((x, y) => x.start_ns - y.start_ns).map((t) => t.trace_id);
   if (a && b) navigate("compare", [a, b]);
 }
 
@@ -93,6 +95,13 @@ function drawScatter(traces, brush) {
     axes: [{}, { label: "ms", size: 60 }],
     series: [{}, { label: "ok", ...dots("#2f6fdf") }, { label: "error", ...dots("#c8313a") }],
     hooks: {
+      // The box of a restored link, drawn once the scales exist.
+      ready: [(u) => {
+        if (!brush) return;
+        const [x0, x1, y0, y1] = brush.split(",").map(Number);
+        const left = u.valToPos(x0, "x"), top = u.valToPos(y1, "y");
+        u.setSelect({ left, top, width: u.valToPos(x1, "x") - left, height: u.valToPos(y0, "y") - top }, false);
+      }],
       setSelect: [(u) => {
         const { left, top, width, height } = u.select;
         if (width < 3 || height < 3) return;
@@ -105,14 +114,11 @@ function drawScatter(traces, brush) {
   u.over.addEventListener("mousedown", (e) => { down = [e.clientX, e.clientY]; });
   u.over.addEventListener("click", (e) => {
     if (down && Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 3) return;  // a drag
-    const t = nearestDot(u, sorted, e.offsetX, e.offsetY);
+    // Relative to the plot, not to e.target: that may be uPlot's cursor line under the pointer.
+    const box = u.over.getBoundingClientRect();
+    const t = nearestDot(u, sorted, e.clientX - box.left, e.clientY - box.top);
     if (t) navigate("trace", [t.trace_id]);
   });
-  if (brush) {
-    const [x0, x1, y0, y1] = brush.split(",").map(Number);
-    const left = u.valToPos(x0, "x"), top = u.valToPos(y1, "y");
-    u.setSelect({ left, top, width: u.valToPos(x1, "x") - left, height: u.valToPos(y0, "y") - top }, false);
-  }
   window.saler.scatter = u;
 }
 
