@@ -36,8 +36,11 @@ KNOWN_METHODS = frozenset(
 DEFAULT_EXCLUDED = ("/api/v1/tracing/health", "/metrics", "/healthz", "/livez", "/readyz")
 _PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 # A valid traceparent is 55 bytes; the spec bounds tracestate (32 members) and baggage
-# (8192 bytes). Longer values are not parsed at all, and captured values are cut here.
+# (8192 bytes). Longer values are not parsed at all, and captured values are cut here. A valid
+# tracestate of 32 full members is about 16 KiB: its lines are read up to 32 KiB, and the
+# propagator cuts the list to what we pass on by the spec's truncation rule.
 _MAX_HEADER_VALUE = 8192
+_MAX_TRACESTATE_LINE = 32768
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 SCOPE_KEY = "saler_tracing.span"
 
@@ -73,7 +76,10 @@ def _read_headers(headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[byte
             found.host = value.decode("latin-1")
         elif low == b"user-agent":
             found.user_agent = value[:_MAX_HEADER_VALUE].decode("latin-1")
-        elif low in _PROPAGATION_HEADERS and len(value) <= _MAX_HEADER_VALUE:
+        elif low in _PROPAGATION_HEADERS and (
+            len(value) <= _MAX_HEADER_VALUE
+            or (low == b"tracestate" and len(value) <= _MAX_TRACESTATE_LINE)
+        ):
             found.carrier.setdefault(low.decode(), []).append(value.decode("latin-1"))
         if wanted and low in wanted:
             key = "http.request.header." + low.decode("latin-1")
