@@ -43,6 +43,10 @@ _MAX_HEADER_VALUE = 8192
 _MAX_TRACESTATE_LINE = 32768
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 SCOPE_KEY = "saler_tracing.span"
+# FastAPI's built-in telemetry skips a request whose scope holds this key (its own mark, set
+# to None for requests it must not observe): a mounted FastAPI app then adds no SERVER span
+# of its own. Left alone when FastAPI's telemetry already owns the request.
+_FASTAPI_MARK = "fastapi.telemetry"
 
 
 class _CarrierGetter(Getter[dict[str, list[str]]]):
@@ -160,6 +164,7 @@ class TracingMiddleware:
     async def _decorate(self, span: Span, scope: Scope, receive: Receive, send: Send) -> None:
         """Someone else owns the server span: add our headers and attributes to theirs."""
         scope[SCOPE_KEY] = span
+        scope.setdefault(_FASTAPI_MARK, None)
         try:
             for key, values in _collect(
                 scope.get("headers") or (), self.request_headers, "request"
@@ -188,6 +193,7 @@ class TracingMiddleware:
             set_status_on_exception=False,
         )
         scope[SCOPE_KEY] = span
+        scope.setdefault(_FASTAPI_MARK, None)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return span, token
 
