@@ -14,7 +14,6 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from saler_tracing._internal import process
 from saler_tracing._internal.chain import GuardedRoot
@@ -30,6 +29,7 @@ from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
+from saler_tracing._internal.propagation import TraceContextPropagator
 from saler_tracing._internal.sampling import build_sampling
 from saler_tracing._internal.sdk.provider import install_global_proxy, proxy
 from saler_tracing._internal.sdk.resource import build_resource
@@ -95,7 +95,7 @@ def configure(
         install_global_proxy()
         proxy().set_delegate(new.provider if new.provider is not None else _noop_provider())
         propagate.set_global_textmap(
-            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+            CompositePropagator([TraceContextPropagator(), W3CBaggagePropagator()])
         )
         _swap_in(new)
         if not _atexit_registered:

@@ -21,6 +21,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 
+from saler_tracing.server import discovery  # noqa: E402
 from saler_tracing.server.access import BindRefused  # noqa: E402
 from saler_tracing.server.cli import render  # noqa: E402
 from saler_tracing.server.cli.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
@@ -63,8 +64,13 @@ SinceHelp = "window: seconds or 15m, 2h, 1d"
 
 
 def _source(db: str, url: str | None, token: str | None) -> Source:
+    """``--url`` if given; else the server running on ``db`` (found by its record beside the
+    file, see ``discovery``); else the file itself."""
     try:
-        return HttpSource(url, token) if url else FileSource(db)
+        if url:
+            return HttpSource(url, token)
+        running = discovery.running_server(db)
+        return HttpSource(running, token) if running else FileSource(db)
     except SourceError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -114,11 +120,18 @@ def serve(
 
     def ready() -> None:
         info = server.announce()
+        try:
+            discovery.write_record(db, discovery.local_url(host, info["http_port"]))
+        except OSError as exc:  # the server still serves; the CLI then needs --url
+            err.print(f"[yellow]saler-trace: cannot record the address beside {db}: {exc}")
         grpc = f", OTLP/gRPC {host}:{info['grpc_port']}" if info["grpc_port"] else ""
         print(f"saler-trace: OTLP/HTTP and web view on {info['http']}{grpc}; db {db}", flush=True)
         print("SALER_TRACE_READY " + json.dumps(info), flush=True)
 
-    server.serve_forever(on_ready=ready)
+    try:
+        server.serve_forever(on_ready=ready)
+    finally:
+        discovery.remove_record(db)
 
 
 @app.command()

@@ -32,6 +32,7 @@ from saler_tracing._internal.instrument.celery.worker import (
     SYSTEM,
     running,
 )
+from saler_tracing._internal.instrument.celery_redis import check_broker
 from saler_tracing._internal.instrument.kit import Patches, guard, require, suppressed
 
 if TYPE_CHECKING:
@@ -101,6 +102,9 @@ def instrument_celery(app: Celery | None = None) -> None:
 
     if app is not None and not isinstance(app, Celery):
         raise TypeError(f"instrument_celery(app): expected a celery.Celery, got {type(app)!r}")
+    if app is not None:
+        with guard("celery broker check"):
+            check_broker(app)
     handlers = [
         (signals.before_task_publish, _on_before_publish),
         (signals.after_task_publish, _on_after_publish),
