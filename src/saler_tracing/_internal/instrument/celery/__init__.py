@@ -26,13 +26,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal.instrument import messaging as m
+from saler_tracing._internal.instrument.celery.broker import check_broker
 from saler_tracing._internal.instrument.celery.worker import (
     PREVIOUS_ATTEMPT,
     SENT_AT,
     SYSTEM,
     running,
 )
-from saler_tracing._internal.instrument.celery_redis import check_broker
 from saler_tracing._internal.instrument.kit import Patches, guard, require, suppressed
 
 if TYPE_CHECKING:
