@@ -21,7 +21,7 @@ from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
 from saler_tracing._internal.instrument.celery import instrument_celery, uninstrument_celery
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
-from saler_tracing._internal.instrument.fastapi_apps import (
+from saler_tracing._internal.instrument.fastapi.apps import (
     instrument_fastapi_apps,
     uninstrument_fastapi_apps,
 )
