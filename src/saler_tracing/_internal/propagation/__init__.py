@@ -15,7 +15,7 @@ from opentelemetry.context import Context
 from opentelemetry.propagators import textmap
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from saler_tracing._internal.tracestate import W3CTraceState, parse, truncate
+from saler_tracing._internal.propagation.tracestate import W3CTraceState, parse, truncate
 
 _TRACESTATE = "tracestate"
 
