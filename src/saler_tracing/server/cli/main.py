@@ -21,9 +21,8 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from saler_tracing.server import discovery  # noqa: E402
 from saler_tracing.server.access import BindRefused  # noqa: E402
-from saler_tracing.server.cli import render  # noqa: E402
+from saler_tracing.server.cli import discovery, render  # noqa: E402
 from saler_tracing.server.cli.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
 from saler_tracing.server.store.seam import Retention, TraceQuery  # noqa: E402
 
