@@ -4,7 +4,8 @@ Spans the head sampled pass straight through (their ``traceparent`` already told
 services "sampled"; dropping them here would leave holes). Spans the head did not sample are
 recorded (``RECORD_ONLY``) and buffered per local trace until every local root of that trace
 in this process has ended; then the trace is kept when a span failed, the local root was slower
-than the threshold or its route is critical, and dropped otherwise. Only kept spans reach the
+than the threshold, its route is critical or one of its spans is marked critical
+(``critical.py``: webhook deliveries, sign-in events), and dropped otherwise. Only kept spans reach the
 next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
 ``on_end``).
 
@@ -33,6 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from saler_tracing._internal.chain import Stage
+from saler_tracing._internal.critical import CRITICAL_ATTR
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
@@ -161,6 +163,8 @@ class TailStage(Stage):
     def _promotion(self, span: ReadableSpan, root: bool) -> str | None:
         if span.status.status_code is StatusCode.ERROR:
             return "error"
+        if CRITICAL_ATTR in attributes_of(span):  # a webhook or sign-in span (critical.py)
+            return "critical"
         if not root:
             return None
         start, end = span.start_time, span.end_time
