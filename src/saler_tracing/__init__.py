@@ -19,6 +19,13 @@ from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.extras import MissingExtraError
 from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_arq
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
+from saler_tracing._internal.instrument.auth import (
+    auth_event,
+    instrument_auth,
+    session_ended,
+    session_started,
+    uninstrument_auth,
+)
 from saler_tracing._internal.instrument.celery import instrument_celery, uninstrument_celery
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
 from saler_tracing._internal.instrument.fastapi.apps import (
@@ -46,10 +53,12 @@ __all__ = [
     "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
+    "auth_event",
     "configure",
     "force_flush",
     "health_router",
     "instrument_arq",
+    "instrument_auth",
     "instrument_celery",
     "instrument_fastapi",
     "instrument_fastapi_apps",
@@ -58,10 +67,13 @@ __all__ = [
     "instrument_sqlalchemy",
     "metrics_router",
     "serve_telemetry",
+    "session_ended",
+    "session_started",
     "shutdown",
     "span",
     "traced",
     "uninstrument_arq",
+    "uninstrument_auth",
     "uninstrument_celery",
     "uninstrument_fastapi",
     "uninstrument_fastapi_apps",

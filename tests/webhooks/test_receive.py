@@ -2,15 +2,13 @@
 libraries: ``standardwebhooks`` and ``stripe`` sign; GitHub's signature is made by hand as its
 documentation describes (HMAC-SHA256 of the body, hex, ``sha256=`` prefix)."""
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -20,7 +18,7 @@ from fastapi import Depends, FastAPI
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
-from saler_tracing import instrument_fastapi
+from saler_tracing import SamplingOptions, instrument_fastapi
 from saler_tracing.testing import SpanCapture
 from saler_tracing.webhooks import HmacScheme, WebhookDelivery, verify_webhook
 from tests.helpers.servers import serve
@@ -42,25 +40,35 @@ def build_app() -> FastAPI:
             return {"event": delivery.event, "duplicate": delivery.duplicate}
 
     @app.post("/hooks/standard")
-    def standard(d: WebhookDelivery = Depends(verify_webhook("standard", [STD_NEW, STD_OLD]))):
+    def standard(
+        d: Annotated[WebhookDelivery, Depends(verify_webhook("standard", [STD_NEW, STD_OLD]))],
+    ) -> Any:
         return handle(d)
 
     @app.post("/hooks/stripe")
-    def stripe_hook(d: WebhookDelivery = Depends(verify_webhook("stripe", [STRIPE_SECRET]))):
+    def stripe_hook(
+        d: Annotated[WebhookDelivery, Depends(verify_webhook("stripe", [STRIPE_SECRET]))],
+    ) -> Any:
         return handle(d)
 
     @app.post("/hooks/github")
-    def github(d: WebhookDelivery = Depends(verify_webhook("github", [GITHUB_SECRET]))):
+    def github(
+        d: Annotated[WebhookDelivery, Depends(verify_webhook("github", [GITHUB_SECRET]))],
+    ) -> Any:
         return handle(d)
 
     ship = HmacScheme(header="X-Ship-Signature", timestamp_header="X-Ship-Time", provider="ship")
 
     @app.post("/hooks/ship")
-    def shipping(d: WebhookDelivery = Depends(verify_webhook(ship, [SHIP_SECRET]))):
+    def shipping(
+        d: Annotated[WebhookDelivery, Depends(verify_webhook(ship, [SHIP_SECRET]))],
+    ) -> Any:
         return handle(d)
 
     @app.post("/hooks/failing")
-    def failing(d: WebhookDelivery = Depends(verify_webhook("github", [GITHUB_SECRET]))):
+    def failing(
+        d: Annotated[WebhookDelivery, Depends(verify_webhook("github", [GITHUB_SECRET]))],
+    ) -> Any:
         raise RuntimeError("handler broke")
 
     return app
@@ -72,7 +80,9 @@ def base_url(metrics_registry: CollectorRegistry, span_capture: SpanCapture) -> 
         yield url
 
 
-def standard_headers(secret: str, msg_id: str, body: str, at: float | None = None) -> dict[str, str]:
+def standard_headers(
+    secret: str, msg_id: str, body: str, at: float | None = None
+) -> dict[str, str]:
     when = datetime.fromtimestamp(at if at is not None else time.time(), tz=UTC)
     signature = standardwebhooks.Webhook(secret).sign(msg_id, when, body)
     return {
@@ -240,3 +250,25 @@ def test_handler_failure_recorded_on_the_delivery_span(
     assert delivery.status.status_code is trace.StatusCode.ERROR
     assert delivery.attributes["error.type"] == "RuntimeError"
     assert [e.name for e in delivery.events] == ["exception"]
+
+
+@pytest.mark.saler_tracing(sampling=SamplingOptions(sampler="traceidratio", ratio=0.0))
+def test_webhook_traces_kept_when_the_samplers_keep_nothing(
+    metrics_registry: CollectorRegistry, span_capture: SpanCapture
+) -> None:
+    app = build_app()
+
+    @app.post("/plain")
+    def plain() -> dict[str, str]:
+        return {}
+
+    with serve(app) as url:
+        body = b"{}"
+        headers = github_headers(GITHUB_SECRET, body, "kept")
+        assert httpx.post(f"{url}/hooks/github", content=body, headers=headers).status_code == 200
+        assert httpx.post(f"{url}/plain").status_code == 200
+        span_capture.wait_for("POST /hooks/github")
+    names = {s.name for s in span_capture.spans()}
+    # The whole webhook trace is kept (critical); the plain request, sampled at 0, is not.
+    assert {"POST /hooks/github", "webhook receive github", "handle order"} <= names
+    assert "POST /plain" not in names

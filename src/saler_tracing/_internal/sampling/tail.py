@@ -5,8 +5,8 @@ services "sampled"; dropping them here would leave holes). Spans the head did no
 recorded (``RECORD_ONLY``) and buffered per local trace until every local root of that trace
 in this process has ended; then the trace is kept when a span failed, the local root was slower
 than the threshold, its route is critical or one of its spans is marked critical
-(``critical.py``: webhook deliveries, sign-in events), and dropped otherwise. Only kept spans reach the
-next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
+(``critical.py``: webhook deliveries, sign-in events), and dropped otherwise. Only kept spans
+reach the next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
 ``on_end``).
 
 With ``buffer=False`` (tail decision off) nothing is buffered: unsampled spans, recorded

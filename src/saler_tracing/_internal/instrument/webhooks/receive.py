@@ -149,9 +149,7 @@ def _start(provider: str) -> Span:
     if suppressed():
         return INVALID_SPAN
     with guard("webhooks receive start"):
-        return trace.get_tracer("saler_tracing.webhooks").start_span(
-            f"webhook receive {provider}"
-        )
+        return trace.get_tracer("saler_tracing.webhooks").start_span(f"webhook receive {provider}")
     return INVALID_SPAN
 
 

@@ -49,7 +49,7 @@ def _delay(attempt: int, backoff_s: float, retry_after: str | None) -> float:
     if retry_after is not None and retry_after.strip().isdigit():
         return float(retry_after.strip())
     # Exponential with full jitter: retries of many deliveries do not arrive in lockstep.
-    return random.uniform(0, backoff_s * 2 ** (attempt - 1))  # noqa: S311 (not security)
+    return random.uniform(0, backoff_s * 2 ** (attempt - 1))
 
 
 def _body(payload: Any) -> bytes:
