@@ -5,6 +5,7 @@ documentation describes (HMAC-SHA256 of the body, hex, ``sha256=`` prefix)."""
 import hashlib
 import hmac
 import json
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,9 +19,18 @@ from fastapi import Depends, FastAPI
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
-from saler_tracing import SamplingOptions, instrument_fastapi
+from saler_tracing import (
+    ExportOptions,
+    MissingExtraError,
+    SamplingOptions,
+    configure,
+    force_flush,
+    instrument_fastapi,
+    shutdown,
+)
 from saler_tracing.testing import SpanCapture
 from saler_tracing.webhooks import HmacScheme, WebhookDelivery, verify_webhook
+from tests.helpers.receiver import OtlpHttpReceiver
 from tests.helpers.servers import serve
 
 STD_OLD = "whsec_" + "b2xkLXNlY3JldC1mb3Itcm90YXRpb24="  # base64 of a test secret
@@ -272,3 +282,75 @@ def test_webhook_traces_kept_when_the_samplers_keep_nothing(
     # The whole webhook trace is kept (critical); the plain request, sampled at 0, is not.
     assert {"POST /hooks/github", "webhook receive github", "handle order"} <= names
     assert "POST /plain" not in names
+
+
+def test_nothing_secret_reaches_the_wire(metrics_registry: CollectorRegistry) -> None:
+    body = json.dumps({"type": "invoice.paid", "customer": "ahmed@example.com", "iban": "x"})
+    headers = standard_headers(STD_NEW, "msg_wire", body)
+    with OtlpHttpReceiver() as rx:
+        configure(
+            service_name="webhooks-test",
+            export=ExportOptions(traces_endpoint=rx.endpoint, schedule_delay_ms=50),
+            environ={},
+        )
+        try:
+            with serve(build_app()) as url:
+                assert httpx.post(f"{url}/hooks/standard", content=body, headers=headers).is_success
+                forged = {**headers, "webhook-signature": "v1,Zm9yZ2VkLXNpZ25hdHVyZQ=="}
+                assert httpx.post(f"{url}/hooks/standard", content=body, headers=forged).is_error
+            assert force_flush(10)
+            spans = rx.store.wait_for(5, timeout=10)
+        finally:
+            shutdown(timeout_s=5)
+    outcomes = sorted(
+        s.attributes["webhook.signature.outcome"] for s in spans if s.name.startswith("webhook")
+    )
+    assert outcomes == ["invalid", "valid"]
+    wire = b"".join(rx.store.raw)
+    for secret in (
+        "ahmed@example.com",
+        "customer",
+        headers["webhook-signature"].split(",")[1],
+        "Zm9yZ2VkLXNpZ25hdHVyZQ==",
+        STD_NEW,
+        STD_OLD,
+    ):
+        assert secret.encode() not in wire, secret
+
+
+def test_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "standardwebhooks", None)
+    with pytest.raises(MissingExtraError, match=r"saler-tracing\[webhooks\]"):
+        verify_webhook("standard", [STD_NEW])
+    verify_webhook("github", [GITHUB_SECRET])  # the other schemes need no extra
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match=r"scheme='svix'"):
+        verify_webhook("svix", ["s"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="secrets"):
+        verify_webhook("github", "one-secret-not-a-list")
+
+
+def test_a_bug_in_tracing_never_stops_a_delivery(
+    metrics_registry: CollectorRegistry,
+    span_capture: SpanCapture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saler_tracing._internal import errors
+    from saler_tracing._internal.instrument.webhooks import figures
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("bug in tracing")
+
+    monkeypatch.delenv(errors.RAISE_ENV, raising=False)
+    errors.reset_internal_errors()
+    monkeypatch.setattr(figures, "received", broken)
+    with serve(build_app()) as url:
+        body = b"{}"
+        ok = github_headers(GITHUB_SECRET, body, "bug-1")
+        assert httpx.post(f"{url}/hooks/github", content=body, headers=ok).status_code == 200
+        bad = github_headers("wrong", body, "bug-2")
+        assert httpx.post(f"{url}/hooks/github", content=body, headers=bad).status_code == 401
+    assert errors.internal_error_counts() == {"webhooks receive record": 2}
+    errors.reset_internal_errors()
