@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from saler_tracing._internal.config import settings
-from saler_tracing._internal.instrument.auth import events, hashing, security, tokens
+from saler_tracing._internal.instrument.auth import (
+    events,
+    hashing,
+    security,
+    session_watch,
+    tokens,
+)
 from saler_tracing._internal.instrument.auth.detect import Thresholds
 from saler_tracing._internal.instrument.auth.events import auth_event
 from saler_tracing._internal.instrument.auth.sessions import session_ended, session_started
@@ -41,6 +47,9 @@ _LIBRARIES: dict[str, tuple[str, Callable[[Patches, Any], None]]] = {
     "argon2": ("argon2", hashing.patch_argon2),
     "jwt": ("jwt", tokens.patch_jwt),
     "fastapi": ("fastapi.security", lambda patches, _module: security.patch_security(patches)),
+    # Sessions of Starlette's SessionMiddleware (it needs itsdangerous, so importing the module
+    # fails without it: skipped like a missing library).
+    "sessions": ("starlette.middleware.sessions", session_watch.patch_session_middleware),
 }
 
 
@@ -68,7 +77,8 @@ def instrument_auth(
     """Trace sign-in: password hashing, JWT issue/verification, security dependencies.
 
     ``libraries``: a subset of ``pwdlib``, ``passlib``, ``bcrypt``, ``argon2``, ``jwt``,
-    ``fastapi`` (default: every one installed); one named but missing raises
+    ``fastapi`` (security dependencies), ``sessions`` (Starlette's ``SessionMiddleware``)
+    (default: every one installed); one named but missing raises
     :class:`MissingExtraError`. ``hmac_key`` keys the ``enduser.id`` pseudonyms (default:
     ``SALER_TRACING_AUTH_HMAC_KEY``, else ``SALER_TRACING_SCRUB_HMAC_KEY``). The thresholds
     decide the security events. Returns the libraries instrumented (a second call: ``[]``)."""

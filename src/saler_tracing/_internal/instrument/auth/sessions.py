@@ -42,6 +42,26 @@ def _active() -> Gauge:
     )
 
 
+def record_started() -> None:
+    prom.counter("saler_tracing_sessions_started", "Sessions started (sign-ins)").inc()
+    _active().inc()
+    _event("session.started")
+
+
+def record_ended(reason: str, lifetime_s: float | None) -> None:
+    prom.counter(
+        "saler_tracing_sessions_ended", "Sessions ended, by reason", ("reason",)
+    ).labels(reason[:32]).inc()
+    _active().dec()
+    if lifetime_s is not None and lifetime_s >= 0:
+        prom.histogram(
+            "saler_tracing_session_duration_seconds",
+            "Lifetime of sessions, sign-in to end (seconds)",
+            buckets=DURATION_BUCKETS,
+        ).observe(lifetime_s)
+    _event("session.ended")
+
+
 def session_started(session_id: str) -> None:
     """A session began (a sign-in): counted, and its start kept to time its end."""
     with guard("session_started"):
@@ -53,15 +73,15 @@ def session_started(session_id: str) -> None:
             while len(_open) > MAX_OPEN:
                 _open.popitem(last=False)
                 forgotten += 1
-        prom.counter("saler_tracing_sessions_started", "Sessions started (sign-ins)").inc()
-        if not known:
-            _active().inc(1 - forgotten)
+        if known:
+            return
+        record_started()
         if forgotten:
+            _active().dec(forgotten)  # their end will never be matched: no longer "active"
             prom.counter(
                 "saler_tracing_sessions_forgotten",
                 "Open sessions whose start was forgotten (more than the cap open at once)",
             ).inc(forgotten)
-        _event("session.started")
 
 
 def session_ended(session_id: str, *, reason: str = "logout") -> None:
@@ -69,18 +89,9 @@ def session_ended(session_id: str, *, reason: str = "logout") -> None:
     with guard("session_ended"):
         with _lock:
             started = _open.pop(_key(session_id), None)
-        prom.counter(
-            "saler_tracing_sessions_ended", "Sessions ended, by reason", ("reason",)
-        ).labels(reason[:32]).inc()
         if started is None:
-            return  # never seen (another process, or forgotten): no lifetime to observe
-        _active().dec()
-        prom.histogram(
-            "saler_tracing_session_duration_seconds",
-            "Lifetime of sessions, sign-in to end (seconds)",
-            buckets=DURATION_BUCKETS,
-        ).observe(time.monotonic() - started)
-        _event("session.ended")
+            return  # never seen (another process, or forgotten): nothing to end or time
+        record_ended(reason, time.monotonic() - started)
 
 
 def _event(name: str) -> None:
