@@ -208,7 +208,12 @@ def test_stripe_signed_by_stripes_own_helper(
     header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET)
     url = f"{base_url}/hooks/stripe"
     ok = httpx.post(url, content=body, headers={"Stripe-Signature": header})
-    assert ok.status_code == 200 and ok.json()["event"] == "payment_intent.succeeded"
+    assert ok.json() == {"event": "payment_intent.succeeded", "duplicate": False}
+    assert delivery_span(span_capture).attributes["webhook.delivery_id"] == "evt_1"
+    # Stripe retries an event with a fresh signature: the event id makes it a duplicate.
+    again = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET)
+    retry = httpx.post(url, content=body, headers={"Stripe-Signature": again})
+    assert retry.json()["duplicate"] is True
     old = stripe.WebhookSignature.generate_signature_header(
         body, STRIPE_SECRET, timestamp=int(time.time()) - 3600
     )
@@ -217,6 +222,7 @@ def test_stripe_signed_by_stripes_own_helper(
     assert httpx.post(url, content=body, headers={"Stripe-Signature": other}).status_code == 401
     assert httpx.post(url, content=body, headers={"Stripe-Signature": "v1"}).status_code == 400
     assert received(metrics_registry, "stripe", "payment_intent.succeeded", "valid") == 1
+    assert received(metrics_registry, "stripe", "payment_intent.succeeded", "duplicate") == 1
     assert received(metrics_registry, "stripe", "unknown", "expired") == 1
     assert received(metrics_registry, "stripe", "unknown", "invalid") == 1
     assert received(metrics_registry, "stripe", "unknown", "malformed") == 1

@@ -49,9 +49,9 @@ def record_started() -> None:
 
 
 def record_ended(reason: str, lifetime_s: float | None) -> None:
-    prom.counter(
-        "saler_tracing_sessions_ended", "Sessions ended, by reason", ("reason",)
-    ).labels(reason[:32]).inc()
+    prom.counter("saler_tracing_sessions_ended", "Sessions ended, by reason", ("reason",)).labels(
+        reason[:32]
+    ).inc()
     _active().dec()
     if lifetime_s is not None and lifetime_s >= 0:
         prom.histogram(

@@ -12,10 +12,10 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
 from saler_tracing._internal import clock
@@ -64,11 +64,12 @@ class WebhookRejected(Exception):
         super().__init__(f"{self.detail} ({outcome})")
 
 
-def _event_from_body(body: bytes) -> str | None:
-    # Standard Webhooks and Stripe carry the event type in the payload's ``type``; read only
-    # after the signature is valid, so an unsigned request cannot name a label value.
+def _from_body(body: bytes, key: str) -> str | None:
+    # Standard Webhooks and Stripe carry the event type in the payload's ``type`` (Stripe its
+    # event id in ``id``); read only after the signature is valid, so an unsigned request
+    # cannot name a label value.
     try:
-        found = json.loads(body).get("type")
+        found = json.loads(body).get(key)
     except (ValueError, AttributeError):
         return None
     return found if isinstance(found, str) else None
@@ -102,7 +103,9 @@ class WebhookVerifier:
 
     def check(self, headers: Mapping[str, str], body: bytes) -> tuple[Outcome, Signed | None]:
         """The outcome alone, no tracing: the signature first (a forged request is
-        ``invalid`` whatever its age), then the age, then whether it was seen already."""
+        ``invalid`` whatever its age), then the age, then whether it was seen already.
+        A valid delivery's event (and Stripe's event id) are filled in from the body where
+        the headers lack them."""
         lowered = {key.lower(): value for key, value in headers.items()}
         try:
             signed = self.scheme.read(lowered)
@@ -114,6 +117,12 @@ class WebhookVerifier:
             now = clock.now_ns() / 1e9
             if abs(now - signed.timestamp) > self.tolerance_s:
                 return "expired", signed
+        signed = replace(
+            signed,
+            delivery_id=signed.delivery_id
+            or (_from_body(body, self.scheme.body_id) if self.scheme.body_id else None),
+            event=signed.event or _from_body(body, "type"),
+        )
         if signed.delivery_id and self.seen.check_and_add(self.provider, signed.delivery_id):
             return "duplicate", signed
         return "valid", signed
@@ -126,9 +135,8 @@ class WebhookVerifier:
         token = _attach(span)
         try:
             outcome, signed = self.check(headers, body)
-            event = "unknown"
-            if signed is not None and outcome in ("valid", "duplicate"):
-                event = signed.event or _event_from_body(body) or "unknown"
+            accepted = signed is not None and outcome in ("valid", "duplicate")
+            event = (signed.event if accepted and signed else None) or "unknown"
             delivery_id = signed.delivery_id if signed is not None else None
             _record(self, span, outcome, event, delivery_id, body)
             if outcome in REJECTED:
@@ -156,16 +164,12 @@ def _start(provider: str) -> Span:
 def _attach(span: Span) -> object:
     if span is INVALID_SPAN:
         return None
-    from opentelemetry import context
-
     return context.attach(trace.set_span_in_context(span))
 
 
 def _end(span: Span, token: object) -> None:
     if span is INVALID_SPAN:
         return
-    from opentelemetry import context
-
     with guard("webhooks receive end"):
         context.detach(token)  # type: ignore[arg-type]
         span.end()

@@ -69,6 +69,10 @@ def _unhex(text: str) -> bytes:
 class Scheme:
     name = ""
     provider = ""
+    body_id: str | None = None
+    """The payload key of the delivery id, for a scheme whose headers carry none (Stripe's
+    event ``id``). Never guessed: an entity id taken for a delivery id would mark distinct
+    deliveries about one order as duplicates."""
 
     def read(self, headers: Mapping[str, str]) -> Signed:
         raise NotImplementedError
@@ -146,6 +150,7 @@ class StripeStyle(Scheme):
     """``Stripe-Signature: t=<unix>,v1=<hex>[,v1=…]`` over ``"<t>." + body``."""
 
     name = provider = "stripe"
+    body_id = "id"
 
     def read(self, headers: Mapping[str, str]) -> Signed:
         value = headers.get("stripe-signature")
