@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -57,6 +58,20 @@ def state() -> AuthState:
     return _state
 
 
+def tracer() -> trace.Tracer:
+    # One tracer for the process: the global provider behind it follows configure().
+    if not _TRACER:
+        _TRACER.append(trace.get_tracer("saler_tracing.auth"))
+    return _TRACER[0]
+
+
+_TRACER: list[trace.Tracer] = []
+# Label children of the events counter: a token check on every request must not pay the
+# labels() lookup each time. Dropped when the registry changes.
+_children: dict[tuple[str, str, str], Any] = {}
+prom.on_switch(_children.clear)
+
+
 def _events() -> Counter:
     return prom.counter(
         "saler_tracing_auth_events",
@@ -89,11 +104,17 @@ def pseudonym(user: str | None) -> str | None:
 
 
 def count(event: str, outcome: str, reason: str) -> None:
-    _events().labels(
-        _labels.bound("event", event),
-        _labels.bound("outcome", outcome),
-        _labels.bound("reason", reason, event),
-    ).inc()
+    key = (event, outcome, reason)
+    child = _children.get(key)
+    if child is None:
+        child = _events().labels(
+            _labels.bound("event", event),
+            _labels.bound("outcome", outcome),
+            _labels.bound("reason", reason, event),
+        )
+        if len(_children) < 1024:
+            _children[key] = child
+    child.inc()
 
 
 def security_event(kind: str, span: Span | None = None, **attributes: str | int) -> None:
@@ -138,7 +159,7 @@ def _record(event: str, outcome: str, reason: str, user: str | None, address: st
     current = trace.get_current_span()
     own = None
     if not current.is_recording():
-        own = trace.get_tracer("saler_tracing.auth").start_span(f"auth {event}")
+        own = tracer().start_span(f"auth {event}")
         current = own
     try:
         current.add_event(f"auth.{event}", attributes)

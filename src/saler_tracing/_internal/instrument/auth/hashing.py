@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from saler_tracing._internal.errors import guard
+from saler_tracing._internal.instrument.auth import events
 from saler_tracing._internal.instrument.kit import Patches, error_type, suppressed
 
 _inside = contextvars.ContextVar("saler_tracing_password_span", default=False)
@@ -53,9 +53,7 @@ def _span(name: str, library: str) -> Iterator[Span | None]:
         return
     span: Span | None = None
     with guard("auth password span start"):
-        span = trace.get_tracer("saler_tracing.auth").start_span(
-            name, attributes={"auth.hashing.library": library}
-        )
+        span = events.tracer().start_span(name, attributes={"auth.hashing.library": library})
     reset = _inside.set(True)
     try:
         yield span

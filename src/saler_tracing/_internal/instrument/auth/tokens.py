@@ -65,7 +65,7 @@ def _start(name: str) -> Span | None:
     if suppressed() or _inside.get():
         return None
     with guard("auth token span start"):
-        return trace.get_tracer("saler_tracing.auth").start_span(name)
+        return events.tracer().start_span(name)
     return None
 
 
