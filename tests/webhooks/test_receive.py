@@ -336,6 +336,8 @@ def test_bad_arguments_are_named() -> None:
         verify_webhook("svix", ["s"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="secrets"):
         verify_webhook("github", "one-secret-not-a-list")
+    with pytest.raises(ValueError, match="base64"):
+        verify_webhook("standard", ["whsec_not base64!"])
 
 
 def test_a_bug_in_tracing_never_stops_a_delivery(

@@ -95,6 +95,8 @@ class WebhookVerifier:
             raise ValueError("verify_webhook(secrets=...): a list of one or more secrets")
         if tolerance_s <= 0:
             raise ValueError("verify_webhook(tolerance_s=...): a number of seconds above 0")
+        for secret in secrets:
+            self.scheme.validate(secret)
         self.secrets = tuple(secrets)
         self.tolerance_s = tolerance_s
         self.provider = provider or self.scheme.provider

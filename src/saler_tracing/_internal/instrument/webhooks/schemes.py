@@ -77,6 +77,10 @@ class Scheme:
     def read(self, headers: Mapping[str, str]) -> Signed:
         raise NotImplementedError
 
+    def validate(self, secret: str | bytes) -> None:
+        """Refuse a secret the scheme cannot use, when the verifier is built (not at the
+        first delivery, as a 500)."""
+
     def expected(self, secret: str | bytes, signed: Signed, body: bytes) -> bytes:
         raise NotImplementedError
 
@@ -118,6 +122,15 @@ class StandardWebhooks(Scheme):
                 except binascii.Error:
                     raise HeaderError("malformed") from None
         return Signed(tuple(signatures), _int(stamp), msg_id)
+
+    def validate(self, secret: str | bytes) -> None:
+        try:
+            self._hook(secret)
+        except (ValueError, RuntimeError) as exc:  # binascii.Error is a ValueError
+            raise ValueError(
+                "verify_webhook(secrets=...): a Standard Webhooks secret is base64, optionally "
+                f"prefixed whsec_ ({type(exc).__name__})"
+            ) from None
 
     def _hook(self, secret: str | bytes) -> object:
         webhooks = require("standardwebhooks", "webhooks")

@@ -83,6 +83,8 @@ async def send_webhook(
     Never raises for a failed delivery: the result says what happened."""
     httpx_mod = require("httpx", "httpx")
     chosen = scheme_of(scheme, "send_webhook")
+    if chosen.name == "standard":
+        require("standardwebhooks", "webhooks")  # before any span or attempt
     if max_attempts < 1 or budget_s <= 0:
         raise ValueError("send_webhook: max_attempts must be ≥ 1 and budget_s above 0")
     body = _body(payload)
