@@ -3,7 +3,9 @@ in-process by raw ASGI calls, each variant in its own process, interleaved over 
 
 * ``untraced``  the app, nobody traces it (FastAPI's own telemetry off);
 * ``http``      ``configure()`` + ``instrument_fastapi(app)``: server spans only;
-* ``auth``      the same + ``instrument_auth()``: password, token and credential spans/figures.
+* ``auth``      the same + ``instrument_auth()``: password, token and credential spans/figures;
+* ``auth_lean`` the same with ``token_spans=False``: a JWT check's outcome on the request's
+                span instead of a span of its own.
 
 Two requests: ``GET /me`` (bearer token, one JWT verification: where the auth spans weigh
 most) and ``POST /token`` (a login: one argon2 verification with pwdlib's recommended cost
@@ -29,7 +31,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
-VARIANTS = ("untraced", "http", "auth")
+VARIANTS = ("untraced", "http", "auth", "auth_lean")
 SECRET = "bench-jwt-secret-of-at-least-32-bytes!"
 
 
@@ -48,8 +50,10 @@ def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
             export=saler_tracing.ExportOptions(traces_endpoint=endpoint),
             environ={},
         )
-        if variant == "auth":
-            saler_tracing.instrument_auth(hmac_key="bench-pseudonym-key-0123456789")
+        if variant in ("auth", "auth_lean"):
+            saler_tracing.instrument_auth(
+                hmac_key="bench-pseudonym-key-0123456789", token_spans=variant == "auth"
+            )
         app = FastAPI()
         saler_tracing.instrument_fastapi(app)
         flush = saler_tracing.force_flush
@@ -199,12 +203,12 @@ def main() -> None:
         print(f"{path}: median µs/request over {len(samples['untraced'][path])} rounds")
         for variant in VARIANTS:
             median = statistics.median(samples[variant][path])
-            print(f"  {variant:9s} {median:10.1f}   ×{median / base:.3f} of untraced")
-        auth = statistics.median(samples["auth"][path])
-        print(
-            f"  auth spans alone (auth − http): {auth - http:+.1f} µs/request,"
-            f" ×{auth / http:.3f} of http"
-        )
+            print(f"  {variant:10s} {median:10.1f}   ×{median / base:.3f} of untraced")
+        for variant in ("auth", "auth_lean"):
+            value = statistics.median(samples[variant][path])
+            print(
+                f"  {variant} − http: {value - http:+.1f} µs/request, ×{value / http:.3f} of http"
+            )
 
 
 if __name__ == "__main__":

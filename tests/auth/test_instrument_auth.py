@@ -130,6 +130,30 @@ def test_jwt_outcomes(span_capture: SpanCapture, metrics_registry: CollectorRegi
         assert token not in str(span.attributes) and key not in str(span.attributes)
 
 
+def test_lean_token_checks_go_on_the_current_span(
+    span_capture: SpanCapture, metrics_registry: CollectorRegistry
+) -> None:
+    instrument_auth(hmac_key=KEY, token_spans=False)
+    key = "signing-key-of-at-least-32-bytes-long!"
+    token = jwt.encode({"sub": "u"}, key, algorithm="HS256")
+    with saler_tracing.span("request") as outer:
+        jwt.decode(token, key, algorithms=["HS256"])
+        assert outer.attributes["auth.token.outcome"] == "valid"
+        with pytest.raises(jwt.InvalidSignatureError):
+            jwt.decode(token, "another-key-of-at-least-32-bytes-long", algorithms=["HS256"])
+    assert [s.name for s in span_capture.spans()] == ["token.issue", "request"]
+    (request,) = span_capture.named("request")
+    assert request.attributes["auth.token.outcome"] == "bad_signature"
+    assert [e.name for e in request.events] == ["security.token_tampering"]
+    assert (
+        metrics_registry.get_sample_value(
+            "saler_tracing_auth_events_total",
+            {"event": "token_verify", "outcome": "success", "reason": "valid"},
+        )
+        == 1
+    )
+
+
 def test_auth_event_pseudonymises_and_works_outside_a_span(span_capture: SpanCapture) -> None:
     instrument_auth(hmac_key=KEY)
     saler_tracing.auth_event("mfa_verify", outcome="failure", reason="bad_code", user="Ahmed@X.io")

@@ -532,6 +532,14 @@ AUTH_MAX_KEYS = _s(
     "accounts (and addresses) the failure windows hold at most; older ones are forgotten",
     owner="instrument_auth",
 )
+AUTH_TOKEN_SPANS = _s(
+    "token_spans",
+    "SALER_TRACING_AUTH_TOKEN_SPANS",
+    True,
+    p.as_bool,
+    "a span per JWT verification; false: its outcome on the current span (cheaper)",
+    owner="instrument_auth",
+)
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Setting)

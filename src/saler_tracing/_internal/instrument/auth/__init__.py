@@ -73,6 +73,7 @@ def instrument_auth(
     address_failures: int | None = None,
     address_accounts: int | None = None,
     security_max_keys: int | None = None,
+    token_spans: bool | None = None,
 ) -> list[str]:
     """Trace sign-in: password hashing, JWT issue/verification, security dependencies.
 
@@ -81,7 +82,8 @@ def instrument_auth(
     (default: every one installed); one named but missing raises
     :class:`MissingExtraError`. ``hmac_key`` keys the ``enduser.id`` pseudonyms (default:
     ``SALER_TRACING_AUTH_HMAC_KEY``, else ``SALER_TRACING_SCRUB_HMAC_KEY``). The thresholds
-    decide the security events. Returns the libraries instrumented (a second call: ``[]``)."""
+    decide the security events. ``token_spans=False`` puts a JWT verification's outcome on
+    the current span instead of a span of its own (cheaper on every request). Returns the libraries instrumented (a second call: ``[]``)."""
     key_text = (
         option(settings.AUTH_HMAC_KEY, hmac_key, _W) if not isinstance(hmac_key, bytes) else None
     )
@@ -115,7 +117,7 @@ def instrument_auth(
             "none of pwdlib, passlib, bcrypt, argon2-cffi, PyJWT is installed; install them "
             "with: pip install 'saler-tracing[auth]'"
         )
-    events.set_state(key, thresholds)
+    events.set_state(key, thresholds, option(settings.AUTH_TOKEN_SPANS, token_spans, _W))
 
     def apply(patches: Patches) -> None:
         for name, module in modules.items():

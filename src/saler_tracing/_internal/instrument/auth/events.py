@@ -41,6 +41,7 @@ _labels = LabelCap(32)  # event, outcome and reason are the app's words: bound e
 class AuthState:
     pseudonyms: Pseudonymizer | None = None
     monitor: SecurityMonitor = field(default_factory=SecurityMonitor)
+    token_spans: bool = True
     warned: bool = False
 
 
@@ -48,10 +49,12 @@ _state = AuthState()
 _state_lock = threading.Lock()
 
 
-def set_state(key: bytes | None, thresholds: Thresholds) -> None:
+def set_state(key: bytes | None, thresholds: Thresholds, token_spans: bool = True) -> None:
     global _state
     with _state_lock:
-        _state = AuthState(Pseudonymizer(key) if key else None, SecurityMonitor(thresholds))
+        _state = AuthState(
+            Pseudonymizer(key) if key else None, SecurityMonitor(thresholds), token_spans
+        )
 
 
 def state() -> AuthState:

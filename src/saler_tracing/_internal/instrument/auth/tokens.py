@@ -104,18 +104,22 @@ def _decode(jwt: Any, offset: int) -> Callable[[Callable[..., Any]], Callable[..
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def traced(*args: Any, **kwargs: Any) -> Any:
-            span = _start("token.verify")
+            active = not (suppressed() or _inside.get())
+            span = _start("token.verify") if active and events.state().token_spans else None
+            # token_spans=False: the outcome goes on the caller's span (the request's); a
+            # verification on every request then costs attributes, not a span.
+            target = span if span is not None or not active else trace.get_current_span()
             reset = _inside.set(True)
             try:
                 decoded = original(*args, **kwargs)
             except Exception as exc:
-                if span is not None:
+                if target is not None:
                     token = args[offset] if len(args) > offset else kwargs.get("jwt")
-                    _rejected(jwt, span, token, exc)
+                    _rejected(jwt, target, token, exc)
                 raise
             else:
-                if span is not None:
-                    _accepted(span, decoded)
+                if target is not None:
+                    _accepted(target, decoded)
                 return decoded
             finally:
                 _inside.reset(reset)
