@@ -64,6 +64,20 @@ def _available(module: str) -> Any | None:
             return None
 
 
+def _pseudonym_key(given: str | bytes | None) -> bytes | None:
+    """The argument, else SALER_TRACING_AUTH_HMAC_KEY, else the scrubber's key variable."""
+    if isinstance(given, bytes):
+        key: bytes | None = given
+    else:
+        text = option(settings.AUTH_HMAC_KEY, given, _W)
+        text = text or settings.SCRUB_HMAC_KEY.resolve(None, os.environ)
+        key = text.encode() if text else None
+    if key is not None and len(key) < 16:
+        # A short key makes the pseudonyms guessable by brute force over likely users.
+        raise ValueError(f"{_W}(hmac_key=...): too short; accepted: 16 bytes or more")
+    return key
+
+
 def instrument_auth(
     *,
     libraries: Iterable[str] | None = None,
@@ -83,16 +97,9 @@ def instrument_auth(
     :class:`MissingExtraError`. ``hmac_key`` keys the ``enduser.id`` pseudonyms (default:
     ``SALER_TRACING_AUTH_HMAC_KEY``, else ``SALER_TRACING_SCRUB_HMAC_KEY``). The thresholds
     decide the security events. ``token_spans=False`` puts a JWT verification's outcome on
-    the current span instead of a span of its own (cheaper on every request). Returns the libraries instrumented (a second call: ``[]``)."""
-    key_text = (
-        option(settings.AUTH_HMAC_KEY, hmac_key, _W) if not isinstance(hmac_key, bytes) else None
-    )
-    key = hmac_key if isinstance(hmac_key, bytes) else None
-    if key is None:
-        key_text = key_text or settings.SCRUB_HMAC_KEY.resolve(None, os.environ)
-        key = key_text.encode() if key_text else None
-    if key is not None and len(key) < 16:
-        raise ValueError(f"{_W}(hmac_key=...): too short; accepted: 16 bytes or more")
+    the current span instead of a span of its own (cheaper on every request). Returns the
+    libraries instrumented (a second call: ``[]``)."""
+    key = _pseudonym_key(hmac_key)
     thresholds = Thresholds(
         window_s=option(settings.AUTH_WINDOW_S, security_window_s, _W),
         account_failures=option(settings.AUTH_ACCOUNT_FAILURES, account_failures, _W),
