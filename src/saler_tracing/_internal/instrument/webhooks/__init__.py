@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from saler_tracing._internal.extras import require
+from saler_tracing._internal.instrument.webhooks.providers import HmacScheme, SchemeName
 from saler_tracing._internal.instrument.webhooks.receive import (
     WebhookDelivery,
     WebhookRejected,
     WebhookVerifier,
 )
-from saler_tracing._internal.instrument.webhooks.schemes import HmacScheme, Scheme, SchemeName
+from saler_tracing._internal.instrument.webhooks.schemes import Scheme
 from saler_tracing._internal.instrument.webhooks.send import SendResult, send_webhook
 
 if TYPE_CHECKING:

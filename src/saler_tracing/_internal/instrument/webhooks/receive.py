@@ -23,13 +23,12 @@ from saler_tracing._internal.critical import CRITICAL_ATTR
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument.kit import error_type, suppressed
 from saler_tracing._internal.instrument.webhooks import figures
+from saler_tracing._internal.instrument.webhooks.providers import SchemeName, scheme_of
 from saler_tracing._internal.instrument.webhooks.schemes import (
     HeaderError,
     Outcome,
     Scheme,
-    SchemeName,
     Signed,
-    scheme_of,
 )
 from saler_tracing._internal.instrument.webhooks.seen import SeenIds
 

@@ -27,7 +27,8 @@ from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument.kit import error_type, suppressed
 from saler_tracing._internal.instrument.webhooks import figures
-from saler_tracing._internal.instrument.webhooks.schemes import Scheme, SchemeName, scheme_of
+from saler_tracing._internal.instrument.webhooks.providers import SchemeName, scheme_of
+from saler_tracing._internal.instrument.webhooks.schemes import Scheme
 from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 if TYPE_CHECKING:
