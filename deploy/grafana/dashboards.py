@@ -32,7 +32,9 @@ def total(by: str, metric: str, selector: str) -> str:
 
 
 def error_ratio(by: str, selector: str) -> str:
-    return f"{total(by, ERRORS, selector)} / {total(by, REQUESTS, selector)}"
+    """0 rather than "no data" while nothing failed (there is no error series yet)."""
+    requests = total(by, REQUESTS, selector)
+    return f"({total(by, ERRORS, selector)} or 0 * {requests}) / {requests}"
 
 
 def quantile(q: float, by: str, histogram: str, selector: str) -> str:
