@@ -11,7 +11,7 @@ COMPAT_STAMP := $(COMPAT)/.installed
 CELERY := .venv-celery
 CELERY_STAMP := $(CELERY)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean monitoring deploy-check dashboards
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,22 @@ demo: $(STAMP)
 test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP)
 	bash scripts/test.sh
 
+# Prometheus and Alertmanager (Debian's) on deploy/'s files, beside saler-trace serve and the
+# demo shop; docs/operations.md. PROMETHEUS_PORT / ALERTMANAGER_PORT move them off 9090 / 9093.
+monitoring: $(STAMP)
+	bash scripts/monitoring_tools.sh
+	$(BIN)/python -m examples.shop.monitoring
+
+# promtool and amtool checks, rule and routing tests, dashboards up to date.
+deploy-check: $(STAMP)
+	bash scripts/deploy_check.sh
+
+# Regenerate deploy/grafana/dashboards/*.json after changing deploy/grafana/*.py.
+dashboards: $(STAMP)
+	$(BIN)/python deploy/grafana/generate.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples deploy
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -22,4 +22,4 @@ while read -r want labels; do
 done < deploy/alertmanager/tests/routes.txt
 
 # Grafana: the committed dashboards are what the code generates.
-step .venv/bin/python -m deploy.grafana.generate --check
+step .venv/bin/python deploy/grafana/generate.py --check

@@ -209,3 +209,48 @@ def test_an_error_spike_pages_through_alertmanager_and_resolves(tmp_path: Path) 
         )
         assert path == "/oncall"
         assert alert["labels"]["service"] == "shop"
+
+
+def test_alertmanager_routes_escalates_and_inhibits_as_configured(tmp_path: Path) -> None:
+    """Alerts posted straight to a real Alertmanager on our routing: each reaches its receiver,
+    and a service that is down has its error and latency alerts silenced."""
+    common = {"environment": "demo", "service": "shop", "team": "shop"}
+    posted = {
+        "SalerTracingTargetDown": {"severity": "critical", "category": "availability"},
+        "SalerTracingLatencyP95High": {"severity": "warning", "category": "latency"},
+        FAST_BURN: {"severity": "critical", "category": "errors"},
+        "SalerTracingAlertEscalated": {"severity": "page", "category": "escalation",
+                                       "escalated": "SalerTracingTargetDown"},
+        "SalerTracingWebhookSignatureFailures": {"severity": "critical", "category": "security",
+                                                 "team": "security", "provider": "stripe"},
+        "SalerTracingSpansDropped": {"severity": "warning", "category": "pipeline",
+                                     "reason": "queue_full"},
+    }  # fmt: skip
+    expected = {
+        "SalerTracingTargetDown": "/oncall",
+        "SalerTracingAlertEscalated": "/pager",
+        "SalerTracingWebhookSignatureFailures": "/security",
+        "SalerTracingSpansDropped": "/platform",
+    }
+    with webhook() as (hook, received), ExitStack() as stacked:
+        config = m.stage_alertmanager(tmp_path, webhook=hook, fast=True)
+        am = stacked.enter_context(m.alertmanager(config, tmp_path, m.free_port()))
+        alerts = [
+            {"labels": {"alertname": name, **common, **labels},
+             "annotations": {"summary": name, "runbook_url": f"docs/runbooks.md#{name.lower()}"}}
+            for name, labels in posted.items()
+        ]  # fmt: skip
+        assert httpx.post(f"{am}/api/v2/alerts", json=alerts, timeout=10).status_code == 200
+
+        def routed() -> dict[str, str]:
+            found = {a["labels"]["alertname"]: path for path, b in received for a in b["alerts"]}
+            return found if set(expected) <= set(found) else {}
+
+        assert m.wait_until(routed, 30, "every alert to reach its receiver") == expected
+        state = {
+            a["labels"]["alertname"]: a["status"] for a in httpx.get(f"{am}/api/v2/alerts").json()
+        }
+        for silenced in (FAST_BURN, "SalerTracingLatencyP95High"):
+            assert state[silenced]["state"] == "suppressed", silenced
+            assert state[silenced]["inhibitedBy"], silenced
+        assert not state["SalerTracingTargetDown"]["inhibitedBy"]
