@@ -106,7 +106,7 @@ def overview() -> Any:
         series("Latency P50 / P95 / P99", "How slow is it for typical and unlucky users?", "s",
                *quantiles),
         series("Error budget burn rate (1 h)", "How fast is the 99.9 % budget going (14.4 pages)?",
-               "x", query(f"service:saler_tracing_request_error_ratio:rate1h{sel()} / 0.001",
+               "none", query(f"service:saler_tracing_request_error_ratio:rate1h{sel()} / 0.001",
                           "{{service}}")),
         stat_panel("Health score", "Which service is unhealthy right now (0-100)?", "none",
                    query(f"saler_tracing_service_health_score{sel()}", "{{service}}")),

@@ -41,7 +41,7 @@ pytestmark = [
 # What the dashboard variables are set to, as Grafana substitutes them.
 VARIABLES = {
     "$environment": "demo",
-    "$service": "shop|payments",
+    "$service": "(shop|payments)",
     "$route": ".*",
     "$__rate_interval": "15s",
     "$__range": "5m",
