@@ -43,7 +43,7 @@ test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP)
 # demo shop; docs/operations.md. PROMETHEUS_PORT / ALERTMANAGER_PORT move them off 9090 / 9093.
 monitoring: $(STAMP)
 	bash scripts/monitoring_tools.sh
-	$(BIN)/python -m examples.shop.monitoring
+	$(BIN)/python -m examples.shop.stack
 
 # promtool and amtool checks, rule and routing tests, dashboards up to date.
 deploy-check: $(STAMP)

@@ -63,17 +63,28 @@ def _board(uid: str, title: str, route: bool) -> Any:
 
 
 def _service_graph() -> Any:
-    """Nodes are services and their dependencies, edges their outbound calls per second. The
-    dependency metrics have no `service` label of their own: it is the scrape target's."""
-    calls = rate("saler_tracing_dependency_calls_total", sel())
+    """Nodes are services and their dependencies, edges their calls per second: from our
+    dependency metrics (whose `service` label is the scrape target's) and, for services that
+    only the Collector sees, its servicegraph connector (client → server)."""
+    ours = rate("saler_tracing_dependency_calls_total", sel())
+    collector = rate(
+        "traces_service_graph_request_total", '{environment=~"$environment", client=~"$service"}'
+    )
     by_service = f"sum by (service) ({rate(REQUESTS, sel())})"
     nodes = (
         f'sum by (id) (label_replace({by_service}, "id", "$1", "service", "(.*)")'
-        f' or label_replace(sum by (peer) ({calls}), "id", "$1", "peer", "(.*)"))'
+        f' or label_replace(sum by (peer) ({ours}), "id", "$1", "peer", "(.*)")'
+        f' or label_replace(sum by (client) ({collector}), "id", "$1", "client", "(.*)")'
+        f' or label_replace(sum by (server) ({collector}), "id", "$1", "server", "(.*)"))'
     )
-    ends = f'label_replace(label_replace({calls}, "source", "$1", "service", "(.*)"),'
-    ends += ' "target", "$1", "peer", "(.*)")'
-    edges = f'sum by (id, source, target) (label_join({ends}, "id", "->", "source", "target"))'
+
+    def ends(calls: str, source: str, target: str) -> str:
+        pair = f'label_replace({calls}, "source", "$1", "{source}", "(.*)")'
+        pair = f'label_replace({pair}, "target", "$1", "{target}", "(.*)")'
+        return f'label_join({pair}, "id", "->", "source", "target")'
+
+    both = f"{ends(ours, 'service', 'peer')} or {ends(collector, 'client', 'server')}"
+    edges = f"sum by (id, source, target) ({both})"
     rename = DataTransformerConfig(
         id_val="organize",
         options={"excludeByName": {"Time": True}, "renameByName": {"Value": "mainstat"}},

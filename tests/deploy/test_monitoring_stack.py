@@ -2,7 +2,7 @@
 Prometheus running our configuration and rules, Debian's Alertmanager running our routing.
 
 Only the scrape/evaluation intervals and Alertmanager's group timers are shortened, in copies
-written to a temporary directory (examples.shop.monitoring); the receivers' channels (Slack,
+written to a temporary directory (examples.shop.stack); the receivers' channels (Slack,
 e-mail, PagerDuty) are replaced by a webhook this test runs, one path per receiver, so the
 route an alert took is visible. Needs `prometheus` and `prometheus-alertmanager`
 (scripts/monitoring_tools.sh installs them).
@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from examples.shop import monitoring as m
+from examples.shop import stack as m
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
@@ -83,7 +83,7 @@ def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
 
 
 @contextmanager
-def stack(work: Path, hook: str, env: dict[str, str] | None = None) -> Iterator[tuple[Any, str]]:
+def servers(work: Path, hook: str, env: dict[str, str] | None = None) -> Iterator[tuple[Any, str]]:
     """The demo, Alertmanager and Prometheus (1 s intervals), torn down in reverse."""
     with ExitStack() as stacked:
         app = stacked.enter_context(m.demo(work, env))
@@ -125,7 +125,7 @@ def substitute(expr: str) -> str:
 def test_every_panel_query_parses_and_returns_the_demos_data(tmp_path: Path) -> None:
     # Every statement counts as slow, so the slow-statement panel has something to show.
     env = {"SALER_TRACING_DB_SLOW_THRESHOLD_MS": "0"}
-    with webhook() as (hook, _), stack(tmp_path, hook, env) as (app, prom):
+    with webhook() as (hook, _), servers(tmp_path, hook, env) as (app, prom):
         with httpx.Client(timeout=10) as client:
 
             def traffic_recorded() -> bool:
@@ -167,7 +167,7 @@ def test_an_error_spike_pages_through_alertmanager_and_resolves(tmp_path: Path) 
     spike = {"product_id": 1, "quantity": 20, "email": "big@example.com"}  # payments declines
     with (
         webhook() as (hook, received),
-        stack(tmp_path, hook) as (app, prom),
+        servers(tmp_path, hook) as (app, prom),
         httpx.Client(timeout=10) as client,
     ):
         m.wait_until(lambda: (m.browse(app.shop, client), instant(prom, "up == 1"))[1],

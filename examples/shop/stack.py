@@ -1,6 +1,6 @@
 """Prometheus and Alertmanager beside the demo shop and ``saler-trace serve``, on deploy/'s files.
 
-Run: ``make monitoring`` (or ``python -m examples.shop.monitoring``). It starts the trace
+Run: ``make monitoring`` (or ``python -m examples.shop.stack``). It starts the trace
 server, the payments service and the shop (each serving ``/metrics``), points Prometheus at
 them with the shipped configuration and rules, and runs Alertmanager with the shipped routing;
 light traffic keeps the dashboards' queries alive until Ctrl-C. The binaries are Debian's
