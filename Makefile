@@ -56,6 +56,7 @@ dashboards: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples deploy
 	$(BIN)/mypy
+	cd deploy/grafana && ../../$(BIN)/mypy --strict --python-version 3.11 generate.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http

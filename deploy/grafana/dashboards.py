@@ -10,7 +10,11 @@ from typing import Any
 from common import PROM, RATE, query, sel, series, stat_panel, table_panel, variables
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import nodegraph
-from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DataTransformerConfig
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DashboardLinkType,
+    DataTransformerConfig,
+)
 
 SERVER = 'kind="server"'
 REQUESTS = "saler_tracing_requests_total"
@@ -53,7 +57,7 @@ def _board(uid: str, title: str, route: bool) -> Any:
         .variables(variables(route=route))
         .link(
             dash.DashboardLink("saler-tracing")
-            .type("dashboards")
+            .type(DashboardLinkType.DASHBOARDS)
             .tags(["saler-tracing"])
             .as_dropdown(True)
             .include_vars(True)
