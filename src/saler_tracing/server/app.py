@@ -67,6 +67,8 @@ def build_asgi(
             "requests": stats.requests,
             "spans_accepted": stats.spans_accepted,
             "spans_rejected": stats.spans_rejected,
+            "spans_clock_adjusted": stats.spans_clock_adjusted,
+            "spans_normalised": stats.spans_normalised,
             "by_result": dict(stats.by_result),
             "spans_written": s.written,
             "dropped_queue_full": s.dropped_queue_full,
@@ -74,6 +76,9 @@ def build_asgi(
             "deleted_by_retention": s.deleted_by_retention,
             "duplicates_removed": s.duplicates_removed,
             "retention_errors": s.retention_errors,
+            "replayed_from_journal": s.replayed,
+            "journal_errors": s.journal_errors,
+            "decoder_restarts": 0 if pool is None else pool.restarts,
         }
 
     async def index(_request: Any) -> Response:

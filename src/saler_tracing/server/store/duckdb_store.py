@@ -16,6 +16,7 @@ from saler_tracing.server.model import COLUMN_NAMES, SpanRecord, trace_key
 from saler_tracing.server.store import duckdb_sql, reader_sql
 from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
 from saler_tracing.server.store.duckdb_writer import StoreStats, Writer
+from saler_tracing.server.store.journal import Journal, journal_path
 
 __all__ = ["DuckDBStore", "StoreStats"]
 
@@ -30,7 +31,10 @@ class DuckDBStore:
         retention: Retention | None = None,
         max_queued_batches: int = 2000,
         read_only: bool = False,
+        journal: bool = True,
     ) -> None:
+        """``journal``: a file database journals each batch before acknowledging it (see
+        :mod:`.journal`); the journal lives beside the file."""
         duckdb = require("duckdb", "server")
         require("pyarrow", "server")
         self.path = path
@@ -41,7 +45,11 @@ class DuckDBStore:
         if not read_only:
             self._con.execute(duckdb_sql.schema_sql())
             # The writer thread's own connection; readers take fresh cursors from ``_con``.
-            self._writer = Writer(self._con.cursor(), lambda: self.retention, max_queued_batches)
+            # Opened after the database: DuckDB's lock keeps a second server off this journal.
+            log = Journal(journal_path(path)) if journal and path != ":memory:" else None
+            self._writer = Writer(
+                self._con.cursor(), lambda: self.retention, max_queued_batches, log
+            )
         self.stats = self._writer.stats if self._writer is not None else StoreStats()
         self._closed = False
 

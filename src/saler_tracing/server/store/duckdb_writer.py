@@ -7,6 +7,10 @@ it is (on 2 cores: 12.5 us at 2,560 rows, 7.3 at 20,480, 5.3 at a whole row grou
 which DuckDB writes straight to the file instead of through its write-ahead log and again at
 the next checkpoint). The periodic pass — spans received twice (:mod:`.dedupe`), then retention
 — runs on the writer thread between inserts.
+
+A staged batch is acknowledged before it is inserted, so it is journaled first (:mod:`.journal`)
+and replayed after a crash. An insert the database refuses is retried in halves down to single
+rows: only the rows it refuses are lost (counted), never the other batches staged with them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from saler_tracing.server.batch import SpanBatch, arrow_schema
 from saler_tracing.server.store import duckdb_sql
 from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.dedupe import RecentTraces, remove_duplicates
+from saler_tracing.server.store.journal import Journal
 from saler_tracing.server.store.retention import apply_retention
 
 logger = logging.getLogger("saler_tracing.server")
@@ -43,6 +48,9 @@ _INSERT = duckdb_sql.insert_sql()
 # The duplicate pass also runs when this many spans came since the last one, so the keys it
 # keeps (8 bytes a span) stay bounded whatever ``check_every_s`` is.
 _DEDUPE_EVERY_ROWS = 2_000_000
+# Failed inserts allowed while isolating the rows an insert refuses (halving: ~17 for one bad
+# row among a row group); past it the rest is dropped, as when the database itself is failing.
+_MAX_FAILED_INSERTS = 200
 
 
 class StoreStats:
@@ -54,13 +62,19 @@ class StoreStats:
         self.deleted_by_retention = 0
         self.duplicates_removed = 0
         self.retention_errors = 0
+        self.replayed = 0
+        self.journal_errors = 0
 
 
 class Writer:
     """Owns ``con`` (a cursor of its own); ``retention()`` gives the policy in force."""
 
     def __init__(
-        self, con: Any, retention: Callable[[], Retention], max_queued_batches: int
+        self,
+        con: Any,
+        retention: Callable[[], Retention],
+        max_queued_batches: int,
+        journal: Journal | None = None,
     ) -> None:
         import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -79,6 +93,9 @@ class Writer:
         self._done = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._journal = journal
+        if journal is not None:
+            self._replay(journal)
         self._thread = threading.Thread(target=self._run, name="saler-trace-writer", daemon=True)
         self._thread.start()
 
@@ -88,13 +105,41 @@ class Writer:
         if not len(batch):
             return True
         with self._cond:
+            if self._queue.full():
+                self.stats.dropped_queue_full += len(batch)
+                return False
+            if self._journal is not None:
+                try:
+                    self._journal.append(batch, batch.ipc)
+                except OSError:
+                    # Not durable, so not acknowledged: the client retries (503).
+                    self.stats.journal_errors += 1
+                    logger.exception("saler-trace: could not journal %d spans", len(batch))
+                    return False
             try:
                 self._queue.put_nowait(batch)
-            except queue.Full:
+            except queue.Full:  # a flush marker took the last place: journaled, not acked
                 self.stats.dropped_queue_full += len(batch)
                 return False
             self._submitted += 1
         return True
+
+    def _replay(self, journal: Journal) -> None:
+        """Insert what a previous run acknowledged and had not inserted, before serving."""
+        pending: list[SpanBatch] = []
+        for batch in journal.replay():
+            pending.append(batch)
+            self.stats.replayed += len(batch)
+            if sum(map(len, pending)) >= _MAX_MERGE:
+                self._insert(pending)
+                pending = []
+        if pending:
+            self._insert(pending)
+        journal.forget_replayed()
+        if self.stats.replayed:
+            logger.warning(
+                "saler-trace: replayed %d acknowledged spans from the journal", self.stats.replayed
+            )
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         with self._cond:
@@ -114,6 +159,8 @@ class Writer:
         self._closed = True
         self._queue.put(None)
         self._thread.join(30.0)
+        if self._journal is not None:
+            self._journal.close()
         # What came since the last pass would otherwise keep its duplicates after a restart.
         self._remove_duplicates()
         self._con.close()
@@ -156,6 +203,9 @@ class Writer:
             with self._cond:
                 self._done += len(items)
                 self._cond.notify_all()
+                done = self._done
+            if self._journal is not None:
+                self._journal.done(done)
             if stop:
                 return
             if time.monotonic() - last_retention >= self._retention().check_every_s:
@@ -199,32 +249,75 @@ class Writer:
         return items, False
 
     def _insert(self, batches: list[SpanBatch]) -> None:
-        count = sum(len(b) for b in batches)
-        con = self._con
-        try:
-            new = {k: v for b in batches for k, v in b.resources.items() if k not in self._known}
-            if new:
-                con.executemany(duckdb_sql.INSERT_RESOURCE, list(new.items()))
-                self._known.update(new)
-            # One contiguous table: a request's 512 rows per chunk made DuckDB work in quarter
-            # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
-            # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
-            tables = [b.to_arrow(self._schema) for b in batches]
-            incoming = self._pa.concat_tables(tables).combine_chunks()
-            con.register("_incoming", incoming)
-            # DuckDB's threads are a database-wide setting: one thread while inserting (the
-            # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
-            # slower on 2 cores), all of them again for the readers' analysis queries.
-            con.execute(f"SET threads = {_INSERT_THREADS}")
+        tables = []
+        for batch in batches:
             try:
-                con.execute(_INSERT)
-            finally:
-                con.execute(f"SET threads = {self._threads}")
-                con.unregister("_incoming")
-            self._recent.add(incoming)
-            self.stats.written += count
-            self.stats.batches += 1
+                tables.append(batch.to_arrow(self._schema))
+            except Exception:
+                self.stats.dropped_write_error += len(batch)
+                logger.exception("saler-trace: could not convert %d spans", len(batch))
+        new = {k: v for b in batches for k, v in b.resources.items() if k not in self._known}
+        if new:
+            try:
+                self._con.executemany(duckdb_sql.INSERT_RESOURCE, list(new.items()))
+                self._known.update(new)
+            except Exception:
+                # Their spans are still written: they read back without their resource.
+                logger.exception("saler-trace: could not write %d resources", len(new))
+        if not tables:
+            return
+        # One contiguous table: a request's 512 rows per chunk made DuckDB work in quarter
+        # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
+        # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
+        incoming = self._pa.concat_tables(tables).combine_chunks()
+        try:
+            self._insert_table(incoming)
+        except Exception as exc:
+            # Some rows were refused: find them by halves, keep the rest (one client's bad
+            # data must not cost the other batches staged with it).
+            budget = [_MAX_FAILED_INSERTS]
+            before = self.stats.dropped_write_error
+            self._isolate(incoming.slice(0, incoming.num_rows // 2), budget)
+            self._isolate(incoming.slice(incoming.num_rows // 2), budget)
+            logger.error(
+                "saler-trace: an insert of %d spans failed (%s); %d of them refused, the rest"
+                " written",
+                incoming.num_rows,
+                exc,
+                self.stats.dropped_write_error - before,
+            )
+
+    def _isolate(self, table: Any, budget: list[int]) -> None:
+        if not table.num_rows:
+            return
+        if budget[0] <= 0:
+            self.stats.dropped_write_error += table.num_rows
+            return
+        try:
+            self._insert_table(table)
+            return
         except Exception:
-            # A batch the database refuses is counted and logged; the server keeps running.
-            self.stats.dropped_write_error += count
-            logger.exception("saler-trace: could not write %d spans", count)
+            budget[0] -= 1
+        if table.num_rows == 1:
+            self.stats.dropped_write_error += 1
+            return
+        half = table.num_rows // 2
+        self._isolate(table.slice(0, half), budget)
+        self._isolate(table.slice(half), budget)
+
+    def _insert_table(self, incoming: Any) -> None:
+        """One INSERT statement (all or nothing)."""
+        con = self._con
+        con.register("_incoming", incoming)
+        # DuckDB's threads are a database-wide setting: one thread while inserting (the
+        # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
+        # slower on 2 cores), all of them again for the readers' analysis queries.
+        con.execute(f"SET threads = {_INSERT_THREADS}")
+        try:
+            con.execute(_INSERT)
+        finally:
+            con.execute(f"SET threads = {self._threads}")
+            con.unregister("_incoming")
+        self._recent.add(incoming)
+        self.stats.written += incoming.num_rows
+        self.stats.batches += 1
