@@ -25,6 +25,7 @@ from saler_tracing._internal.extras import require
 from saler_tracing.server.access import Access, AccessMiddleware, check_bind
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_FUTURE_S,
     Decoder,
     IngestStats,
     decode_body,
@@ -35,6 +36,7 @@ from saler_tracing.server.receiver.pool import DecodePool
 from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
 from saler_tracing.server.web.api import api_routes
+from saler_tracing.server.web.hosts import AllowedHosts, HostCheck
 from saler_tracing.server.web.security import SecurityHeaders
 
 logger = logging.getLogger("saler_tracing.server")
@@ -52,6 +54,8 @@ class ServerConfig:
     retention: Retention = field(default_factory=Retention)
     ready_file: str | None = None
     decode_workers: int = 0  # 0: decode in the server's threads; n: in n worker processes
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and IP literals; "*": any
+    max_future_s: float = DEFAULT_MAX_FUTURE_S  # a span ending later than this is moved back
 
 
 def build_asgi(
@@ -60,6 +64,7 @@ def build_asgi(
     access: Access,
     traces: TracesEndpoint,
     pool: DecodePool | None = None,
+    hosts: AllowedHosts | None = None,
 ) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
@@ -97,7 +102,8 @@ def build_asgi(
         on_startup=None if pool is None else pool.bind,
         on_shutdown=None if pool is None else pool.unbind,
     )
-    return SecurityHeaders(AccessMiddleware(ingress, access))
+    guarded = AccessMiddleware(ingress, access)
+    return SecurityHeaders(guarded if hosts is None else HostCheck(guarded, hosts))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -147,6 +153,7 @@ class TraceServer:
                 authorize=self.access.grpc_allowed,
                 max_body=self.config.max_body,
                 decode=decode,
+                max_future_ns=int(self.config.max_future_s * 1e9),
             )
         pool = self._pool
         self._traces = TracesEndpoint(
@@ -155,6 +162,7 @@ class TraceServer:
             self.config.max_body,
             decode,
             decode_async=None if pool is None else pool.decode_async,
+            max_future_ns=int(self.config.max_future_s * 1e9),
         )
         asgi = build_asgi(
             self.store,
@@ -162,6 +170,7 @@ class TraceServer:
             self.access,
             self._traces,
             pool,
+            AllowedHosts(self.config.host, self.config.allowed_hosts),
         )
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on")

@@ -64,6 +64,19 @@ def serve(
     decode_workers: Annotated[
         int, typer.Option(help="processes decoding OTLP (0: in the server process)")
     ] = _DEFAULT_DECODERS,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="also answer requests for this Host name (repeatable; * for any): the"
+            " server's real name when clients use it. Loopback names and IP literals always pass",
+            envvar="SALER_TRACE_ALLOWED_HOSTS",
+        ),
+    ] = None,
+    max_future_s: Annotated[
+        float,
+        typer.Option(help="a span ending more than this ahead of the server's clock is moved back"),
+    ] = 300.0,
 ) -> None:
     """Receive OTLP (HTTP and gRPC), store spans, serve the web view."""
     from saler_tracing.server.app import ServerConfig, TraceServer
@@ -78,6 +91,8 @@ def serve(
         retention=Retention(max_age_s=retention_hours * 3600, max_bytes=int(max_size_mb * 2**20)),
         ready_file=ready_file,
         decode_workers=decode_workers,
+        allowed_hosts=tuple(h for item in allow_host or () for h in item.split(",")),
+        max_future_s=max_future_s,
     )
     try:
         server = TraceServer(config)

@@ -19,7 +19,8 @@ from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
 from saler_tracing.server.store.api import SpanWriter
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # compressed or not, per request
-DEFAULT_MAX_FUTURE_NS = int(validate.DEFAULT_MAX_FUTURE_S * 1e9)
+DEFAULT_MAX_FUTURE_S = validate.DEFAULT_MAX_FUTURE_S
+DEFAULT_MAX_FUTURE_NS = int(DEFAULT_MAX_FUTURE_S * 1e9)
 
 
 class Result(Enum):
