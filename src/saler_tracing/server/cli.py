@@ -23,6 +23,7 @@ from saler_tracing.server import render  # noqa: E402
 from saler_tracing.server.access import BindRefused  # noqa: E402
 from saler_tracing.server.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
 from saler_tracing.server.store.api import Retention, TraceQuery  # noqa: E402
+from saler_tracing.server.store.duckdb_store import StoreInUse  # noqa: E402
 
 DEFAULT_DB = ".saler-trace/traces.duckdb"
 # Decoder processes pay off only with a core to spare for them.
@@ -102,6 +103,10 @@ def serve(
         raise typer.Exit(2) from None
     except OSError as exc:
         err.print(f"[red]saler-trace: cannot listen: {exc}[/red]")
+        raise typer.Exit(1) from None
+    except StoreInUse as exc:
+        # One line, unwrapped: scripts and logs read it whole.
+        print(f"saler-trace: cannot serve: {exc}; stop it or ask it with --url", file=sys.stderr)
         raise typer.Exit(1) from None
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
 

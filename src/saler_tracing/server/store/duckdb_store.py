@@ -7,6 +7,7 @@ reader opens a cursor per call, and the receiver only ever puts batches on the w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,11 @@ from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
 from saler_tracing.server.store.duckdb_writer import StoreStats, Writer
 from saler_tracing.server.store.journal import Journal, journal_path
 
-__all__ = ["DuckDBStore", "StoreStats"]
+__all__ = ["DuckDBStore", "StoreInUse", "StoreStats"]
+
+
+class StoreInUse(RuntimeError):
+    """The database file is held for writing by another process (DuckDB's file lock)."""
 
 
 class DuckDBStore:
@@ -40,7 +45,15 @@ class DuckDBStore:
         self.path = path
         self.read_only = read_only
         self.retention = retention or Retention()
-        self._con = duckdb.connect(path, read_only=read_only)
+        try:
+            self._con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            if "lock" not in str(exc) or holder is None:
+                raise
+            raise StoreInUse(
+                f"{path} is in use by process {holder.group(1)} (a running `saler-trace serve`?)"
+            ) from None
         self._writer: Writer | None = None
         if not read_only:
             self._con.execute(duckdb_sql.schema_sql())
