@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -29,7 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from saler_tracing.server.store.duckdb_store import DuckDBStore
-from tests.server.harness import CLI, server_process, wait_for
+from tests.server.harness import CLI, server_process, server_thread, wait_for
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -384,3 +385,42 @@ def test_second_serve_on_the_same_database_says_which_server_holds_it(tmp_path: 
         assert len(lines) == 1, second.stderr
         assert str(info["proc"].pid) in lines[0]
         assert info["db_path"] in lines[0]
+
+
+def test_slow_and_half_sent_requests_are_timed_out() -> None:
+    """Slowloris: connections that never finish their headers, or their body, are closed at
+    their deadline; a whole request still works meanwhile."""
+    with server_thread(header_timeout_s=1.0, body_timeout_s=2.0) as server:
+        port = server.http_port
+        socks = []
+        for i in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 3 == 0:
+                pass  # connected, sends nothing
+            elif i % 3 == 1:
+                sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            else:
+                sock.sendall(
+                    b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"res'
+                )
+            sock.setblocking(False)
+            socks.append(sock)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/stats").status_code == 200
+
+        def all_closed() -> bool:
+            for sock in list(socks):
+                try:
+                    if sock.recv(65536) == b"":
+                        socks.remove(sock)
+                        sock.close()
+                except BlockingIOError:
+                    pass
+                except ConnectionResetError:
+                    socks.remove(sock)
+                    sock.close()
+            return not socks
+
+        started = time.monotonic()
+        wait_for(all_closed, 15, "the server to close every slow connection")
+        assert time.monotonic() - started < 10

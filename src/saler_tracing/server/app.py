@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from saler_tracing._internal.extras import require
 from saler_tracing.server.access import Access, AccessMiddleware, check_bind
+from saler_tracing.server.connections import timed_protocol
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_FUTURE_S,
@@ -56,6 +57,8 @@ class ServerConfig:
     decode_workers: int = 0  # 0: decode in the server's threads; n: in n worker processes
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and IP literals; "*": any
     max_future_s: float = DEFAULT_MAX_FUTURE_S  # a span ending later than this is moved back
+    header_timeout_s: float = 10.0  # a request's headers, from its first byte or the connection
+    body_timeout_s: float = 60.0  # its body, from its headers (32 MB at 0.5 MB/s)
 
 
 def build_asgi(
@@ -173,7 +176,13 @@ class TraceServer:
             AllowedHosts(self.config.host, self.config.allowed_hosts),
         )
         self._uvicorn = uvicorn.Server(
-            uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Config(
+                asgi,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                http=timed_protocol(self.config.header_timeout_s, self.config.body_timeout_s),
+            )
         )
 
     def announce(self) -> dict[str, Any]:

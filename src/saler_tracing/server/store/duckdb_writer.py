@@ -111,8 +111,9 @@ class Writer:
             if self._journal is not None:
                 try:
                     self._journal.append(batch, batch.ipc)
-                except OSError:
-                    # Not durable, so not acknowledged: the client retries (503).
+                except Exception:
+                    # Not durable (a full disk; a batch that does not convert), so not
+                    # acknowledged: the client retries (503).
                     self.stats.journal_errors += 1
                     logger.exception("saler-trace: could not journal %d spans", len(batch))
                     return False

@@ -87,7 +87,8 @@ class Journal:
         """Before the batch is queued, under the caller's lock (journal order = queue order).
         ``ipc``: the batch's table in Arrow IPC stream format, when the caller has it."""
         if ipc is None:
-            ipc = _to_ipc(batch.to_arrow())
+            batch.table = batch.to_arrow()  # converted once: the writer inserts this table
+            ipc = _to_ipc(batch.table)
         resources = json.dumps({str(k): v for k, v in batch.resources.items()}).encode()
         with self._lock:
             if self._current is None:
