@@ -83,20 +83,33 @@ function treeOrder(spans) {
     if (!kids.has(parent)) kids.set(parent, []);
     kids.get(parent).push(s);
   }
+  // Depth first with a stack of its own: a chain of 100,000 spans would overflow the call stack.
   const out = [];
-  const walk = (parent, depth) => {
-    for (const s of (kids.get(parent) || []).sort((a, b) => a.start_ns - b.start_ns)) {
-      out.push([s, depth]);
-      walk(s.span_id, depth + 1);
-    }
-  };
-  walk("", 0);
+  const byStart = (a, b) => b.start_ns - a.start_ns;  // reversed: popped in start order
+  const stack = (kids.get("") || []).sort(byStart).map((s) => [s, 0]);
+  while (stack.length) {
+    const [s, depth] = stack.pop();
+    out.push([s, depth]);
+    for (const c of (kids.get(s.span_id) || []).sort(byStart)) stack.push([c, depth + 1]);
+  }
   return out;
 }
 
+// A span may carry a million attributes: the panel shows the first ones and says how many more.
+const DETAILS_MAX = 500;
 function detailsTable(obj) {
-  return el("table", {}, ...Object.entries(obj || {}).map(([k, v]) =>
-    el("tr", {}, el("td", {}, k), el("td", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : v))));
+  const table = el("table", {});
+  let shown = 0;
+  for (const k in obj || {}) {
+    if (shown++ === DETAILS_MAX) {
+      const rest = Object.keys(obj).length - DETAILS_MAX;
+      table.append(el("tr", {}, el("td", { class: "more" }, `… ${rest} more (the JSON API has them all)`)));
+      break;
+    }
+    const v = obj[k];
+    table.append(el("tr", {}, el("td", {}, k), el("td", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : v)));
+  }
+  return table;
 }
 
 function showSpan(s, t0) {
@@ -111,23 +124,28 @@ function showSpan(s, t0) {
     }),
     el("h3", {}, "Attributes"), detailsTable(s.attributes),
     el("h3", {}, "Events (" + s.events.length + ")"),
-    ...s.events.map((e) => el("div", { class: "event" },
+    ...s.events.slice(0, DETAILS_MAX).map((e) => el("div", { class: "event" },
       el("strong", {}, e.name + (e.time_ns ? " @ " + ms((e.time_ns - t0) / 1e6) + " ms" : " (no timestamp)")), detailsTable(e.attributes))),
     el("h3", {}, "Links (" + s.links.length + ")"),
-    ...s.links.map((l) => el("div", {}, el("a", { href: "#/trace/" + l.trace_id, class: "mono" }, l.trace_id + " / " + l.span_id))),
+    ...s.links.slice(0, DETAILS_MAX).map((l) => el("div", {}, el("a", { href: "#/trace/" + l.trace_id, class: "mono" }, l.trace_id + " / " + l.span_id))),
     el("h3", {}, "Resource"), detailsTable(s.resource));
 }
+
+// Rows are built and added a chunk at a time, the next chunk on demand: a trace of 150,000
+// spans would otherwise be 150,000 rows built at once (and spread into one call).
+const WATERFALL_CHUNK = 2000;
 
 async function showTrace(id) {
   const data = await api("/api/traces/" + encodeURIComponent(id)).catch(() => null);
   const box = $("#waterfall");
   if (!data) { $("#trace-title").textContent = "Trace " + id + " not found"; box.replaceChildren(); return; }
   const spans = data.spans;
-  const t0 = Math.min(...spans.map((s) => s.start_ns));
-  const total = Math.max(1, Math.max(...spans.map((s) => s.end_ns)) - t0);
+  let t0 = Infinity, end = -Infinity;  // a loop, not Math.min(...spans): no argument limit
+  for (const s of spans) { t0 = Math.min(t0, s.start_ns); end = Math.max(end, s.end_ns); }
+  const total = Math.max(1, end - t0);
   const services = new Set(spans.map((s) => s.service));
   $("#trace-title").textContent = `Trace ${id} · ${ms(total / 1e6)} ms · ${spans.length} spans · ${services.size} services`;
-  const rows = treeOrder(spans).map(([s, depth]) => {
+  const buildRow = ([s, depth]) => {
     const left = ((s.start_ns - t0) / total) * 100;
     const width = Math.max(0.2, ((s.end_ns - s.start_ns) / total) * 100);
     const bar = el("div", { class: `wf-bar k-${s.kind}${s.status === "ERROR" ? " error" : ""}` });
@@ -150,9 +168,25 @@ async function showTrace(id) {
       showSpan(s, t0);
     });
     return row;
-  });
-  box.replaceChildren(...rows);
-  if (rows.length) rows[0].click();
+  };
+  const order = treeOrder(spans);
+  box.replaceChildren();
+  let done = 0;
+  const more = el("button", { class: "wf-more" });
+  const next = () => {
+    more.remove();
+    const chunk = order.slice(done, done + WATERFALL_CHUNK).map(buildRow);
+    done += chunk.length;
+    box.append(...chunk);
+    if (done < order.length) {
+      more.textContent = `Show ${Math.min(WATERFALL_CHUNK, order.length - done)} more of ${order.length - done} spans`;
+      box.append(more);
+    }
+  };
+  more.addEventListener("click", next);
+  next();
+  const first = box.querySelector(".wf-row");
+  if (first) first.click();
 }
 
 // ---- routes, health, versions -------------------------------------------------------------
