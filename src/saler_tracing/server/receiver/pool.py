@@ -177,7 +177,7 @@ class DecodePool:
     ) -> SpanBatch:
         """From a thread other than the loop's; inline when no loop runs (not yet, or no more)."""
         loop = self._loop
-        options = {
+        options: dict[str, Any] = {
             "as_json": as_json,
             "gzipped": gzipped,
             "max_body": max_body,
