@@ -169,3 +169,21 @@ def test_the_journal_replays_acknowledged_batches_and_stops_at_a_torn_record(
     finally:
         reopened.close()
     assert not journal_path(str(path)).exists()  # a clean close leaves no journal
+
+
+def test_retention_removes_spans_dated_beyond_any_clock_error(backend: str, tmp_path: Path) -> None:
+    """Age alone never removes the newest span: one dated 2^63 − 1 (from before the receiver
+    moved such spans back) would stay for ever, and anchor every old-data window."""
+    week = Retention(max_age_s=7 * 24 * 3600, max_bytes=None, check_every_s=3600)
+    store = make_store(backend, tmp_path, week)
+    now_traffic = _traffic()
+    far = request("/far", 0, 1)
+    far_batch = batch([far])
+    far_batch.columns["start_ns"][0] = far_batch.columns["end_ns"][0] = 2**63 - 1
+    assert store.write(batch(now_traffic)) and store.write(far_batch) and store.flush()
+    try:
+        assert store.enforce_retention(now_ns=T0) == 1
+        assert store.span_count() == len(now_traffic)
+        assert store.get_trace(far.trace_id) == []
+    finally:
+        store.close()
