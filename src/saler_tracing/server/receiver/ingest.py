@@ -7,6 +7,7 @@ bodies), so both call :func:`ingest` and translate its :class:`Outcome`. Decodin
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from saler_tracing.server.receiver import decode_json, decode_pb, validate
 from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
 from saler_tracing.server.store.api import SpanWriter
 
+logger = logging.getLogger("saler_tracing.server")
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # compressed or not, per request
 DEFAULT_MAX_FUTURE_S = validate.DEFAULT_MAX_FUTURE_S
 DEFAULT_MAX_FUTURE_NS = int(DEFAULT_MAX_FUTURE_S * 1e9)
@@ -111,6 +113,8 @@ def ingest(
         )
     except (MalformedRequest, BodyTooLarge) as exc:
         return _counted(stats, _refused(exc))
+    except Exception as exc:
+        return _counted(stats, _undecodable(exc))
     return _counted(stats, _store(writer, batch))
 
 
@@ -132,7 +136,16 @@ async def ingest_async(
         )
     except (MalformedRequest, BodyTooLarge) as exc:
         return _counted(stats, _refused(exc))
+    except Exception as exc:
+        return _counted(stats, _undecodable(exc))
     return _counted(stats, _store(writer, batch))
+
+
+def _undecodable(exc: Exception) -> Outcome:
+    """A request the checks did not foresee: refused (400) and logged, not a 500 — a client
+    would retry a 5xx with the same body for ever."""
+    logger.exception("saler-trace: a request could not be decoded")
+    return Outcome(Result.MALFORMED, f"request could not be decoded: {exc}")
 
 
 def _refused(exc: ValueError) -> Outcome:
