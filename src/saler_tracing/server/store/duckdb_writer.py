@@ -9,8 +9,8 @@ the next checkpoint). The periodic pass — spans received twice (:mod:`.dedupe`
 — runs on the writer thread between inserts.
 
 A staged batch is acknowledged before it is inserted, so it is journaled first (:mod:`.journal`)
-and replayed after a crash. An insert the database refuses is retried in halves down to single
-rows: only the rows it refuses are lost (counted), never the other batches staged with them.
+and replayed after a crash. The insert itself, and what happens when the database refuses one,
+is :mod:`.duckdb_insert`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from saler_tracing.server.batch import SpanBatch, arrow_schema
-from saler_tracing.server.store import duckdb_sql
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.dedupe import RecentTraces, remove_duplicates
+from saler_tracing.server.store.duckdb_insert import Inserter, StoreStats
 from saler_tracing.server.store.journal import Journal
 from saler_tracing.server.store.retention import apply_retention
 
@@ -38,32 +38,14 @@ _MAX_MERGE = 122_880  # one DuckDB row group: written straight to the file, not 
 _GATHER_S = 0.5
 _IDLE_S = 0.05  # ... but no longer than this after the last batch: the stream has paused
 _FLUSH: Any = object()  # on the queue: stop gathering, write what is staged now
-_INSERT_THREADS = 1
 # DuckDB checkpoints when its write-ahead log passes this size; every checkpoint rewrites the
 # table's last, partly filled row group. At the default 16 MB (a checkpoint every ~35k spans)
 # inserts of 15k-60k rows cost 12-16 µs a span, at 256 MB 7-9 (measured on 2 cores). The log
 # stays bounded anyway: retention checkpoints every ``check_every_s``.
 _CHECKPOINT_THRESHOLD = "256MB"
-_INSERT = duckdb_sql.insert_sql()
 # The duplicate pass also runs when this many spans came since the last one, so the keys it
 # keeps (8 bytes a span) stay bounded whatever ``check_every_s`` is.
 _DEDUPE_EVERY_ROWS = 2_000_000
-# Failed inserts allowed while isolating the rows an insert refuses (halving: ~17 for one bad
-# row among a row group); past it the rest is dropped, as when the database itself is failing.
-_MAX_FAILED_INSERTS = 200
-
-
-class StoreStats:
-    def __init__(self) -> None:
-        self.written = 0
-        self.batches = 0
-        self.dropped_queue_full = 0
-        self.dropped_write_error = 0
-        self.deleted_by_retention = 0
-        self.duplicates_removed = 0
-        self.retention_errors = 0
-        self.replayed = 0
-        self.journal_errors = 0
 
 
 class Writer:
@@ -82,12 +64,10 @@ class Writer:
         self._con = con
         self._retention = retention
         self.stats = StoreStats()
-        self._threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
-        self._known = {int(row[0]) for row in con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()}
         self._lock = threading.Lock()  # inserts vs. an explicit retention call
         self._recent = RecentTraces()
-        self._schema = arrow_schema()
+        self._inserter = Inserter(con, self.stats, self._recent)
         self._queue: queue.Queue[Any] = queue.Queue(max_queued_batches)
         self._submitted = 0
         self._done = 0
@@ -132,10 +112,10 @@ class Writer:
             pending.append(batch)
             self.stats.replayed += len(batch)
             if sum(map(len, pending)) >= _MAX_MERGE:
-                self._insert(pending)
+                self._inserter.insert(pending)
                 pending = []
         if pending:
-            self._insert(pending)
+            self._inserter.insert(pending)
         journal.forget_replayed()
         if self.stats.replayed:
             logger.warning(
@@ -174,9 +154,7 @@ class Writer:
             deleted = apply_retention(self._con, self._retention(), now_ns or time.time_ns())
             if deleted:
                 # Retention prunes resources no span uses any more: re-read what is held.
-                self._known = {
-                    int(row[0]) for row in self._con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()
-                }
+                self._inserter.reload_resources()
         self.stats.deleted_by_retention += deleted
         return deleted
 
@@ -200,7 +178,7 @@ class Writer:
                 continue
             items, stop = self._gather(item)
             with self._lock:
-                self._insert(items)
+                self._inserter.insert(items)
             with self._cond:
                 self._done += len(items)
                 self._cond.notify_all()
@@ -248,77 +226,3 @@ class Writer:
             items.append(more)
             size += len(more)
         return items, False
-
-    def _insert(self, batches: list[SpanBatch]) -> None:
-        tables = []
-        for batch in batches:
-            try:
-                tables.append(batch.to_arrow(self._schema))
-            except Exception:
-                self.stats.dropped_write_error += len(batch)
-                logger.exception("saler-trace: could not convert %d spans", len(batch))
-        new = {k: v for b in batches for k, v in b.resources.items() if k not in self._known}
-        if new:
-            try:
-                self._con.executemany(duckdb_sql.INSERT_RESOURCE, list(new.items()))
-                self._known.update(new)
-            except Exception:
-                # Their spans are still written: they read back without their resource.
-                logger.exception("saler-trace: could not write %d resources", len(new))
-        if not tables:
-            return
-        # One contiguous table: a request's 512 rows per chunk made DuckDB work in quarter
-        # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
-        # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
-        incoming = self._pa.concat_tables(tables).combine_chunks()
-        try:
-            self._insert_table(incoming)
-        except Exception as exc:
-            # Some rows were refused: find them by halves, keep the rest (one client's bad
-            # data must not cost the other batches staged with it).
-            budget = [_MAX_FAILED_INSERTS]
-            before = self.stats.dropped_write_error
-            self._isolate(incoming.slice(0, incoming.num_rows // 2), budget)
-            self._isolate(incoming.slice(incoming.num_rows // 2), budget)
-            logger.error(
-                "saler-trace: an insert of %d spans failed (%s); %d of them refused, the rest"
-                " written",
-                incoming.num_rows,
-                exc,
-                self.stats.dropped_write_error - before,
-            )
-
-    def _isolate(self, table: Any, budget: list[int]) -> None:
-        if not table.num_rows:
-            return
-        if budget[0] <= 0:
-            self.stats.dropped_write_error += table.num_rows
-            return
-        try:
-            self._insert_table(table)
-            return
-        except Exception:
-            budget[0] -= 1
-        if table.num_rows == 1:
-            self.stats.dropped_write_error += 1
-            return
-        half = table.num_rows // 2
-        self._isolate(table.slice(0, half), budget)
-        self._isolate(table.slice(half), budget)
-
-    def _insert_table(self, incoming: Any) -> None:
-        """One INSERT statement (all or nothing)."""
-        con = self._con
-        con.register("_incoming", incoming)
-        # DuckDB's threads are a database-wide setting: one thread while inserting (the
-        # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
-        # slower on 2 cores), all of them again for the readers' analysis queries.
-        con.execute(f"SET threads = {_INSERT_THREADS}")
-        try:
-            con.execute(_INSERT)
-        finally:
-            con.execute(f"SET threads = {self._threads}")
-            con.unregister("_incoming")
-        self._recent.add(incoming)
-        self.stats.written += incoming.num_rows
-        self.stats.batches += 1
