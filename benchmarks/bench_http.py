@@ -2,15 +2,23 @@
 
 Variants, each in its own process, interleaved over several rounds (medians reported):
 
-* ``bare``      FastAPI with its built-in telemetry switched off, no tracing at all;
-* ``saler``     ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
-* ``contrib``   opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor;
-* ``native``    FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch;
+* ``bare``          FastAPI with its built-in telemetry switched off, no tracing at all;
+* ``saler``         ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
+* ``contrib``       opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor (a server
+                    span and its ``http send``/``http receive`` children);
+* ``contrib_lean``  the same with ``exclude_spans=["send", "receive"]``: one span a request;
+* ``native``        FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch,
+                    in its default mode (server span and three operation spans);
+* ``native_lean``   FastAPI's own telemetry with ``operation_spans=False``: the server span only;
+* ``untraced``      a FastAPI app with default settings that nobody instruments, no
+                    ``configure()``; ``untraced_configured``: the same app after ``configure()``
+                    (it must cost what it cost before);
 
 every traced variant exports over OTLP/HTTP to a local receiver process, and each timed round
 includes the flush of its spans, so export work is billed to the variant that caused it.
 Prints µs/request, the added cost over ``bare``, and our added cost as a ratio of each
-peer's. Run: ``python -m benchmarks.bench_http [--requests N] [--rounds R]``.
+peer's and of the cheapest peer's. Run:
+``python -m benchmarks.bench_http [--requests N] [--rounds R] [--repeat P] [--variants a,b]``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("bare", "saler", "contrib", "native")
+VARIANTS = (
+    "bare",
+    "saler",
+    "contrib",
+    "contrib_lean",
+    "native",
+    "native_lean",
+    "untraced",
+    "untraced_configured",
+)
+PEERS = ("contrib", "contrib_lean", "native", "native_lean")
+_NATIVE = ("native", "native_lean", "untraced", "untraced_configured")
 
 
 def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
@@ -58,17 +77,37 @@ def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
         app = FastAPI()
         saler_tracing.instrument_fastapi(app)
         flush = saler_tracing.force_flush
-    elif variant == "contrib":
+    elif variant in ("contrib", "contrib_lean"):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         provider = sdk_provider()
         app = FastAPI(telemetry=off)  # type: ignore[arg-type]
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+        exclude = ["send", "receive"] if variant == "contrib_lean" else None
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=provider,
+            exclude_spans=exclude,  # type: ignore[arg-type]
+        )
         flush = provider.force_flush
-    elif variant == "native":
+    elif variant in ("native", "native_lean"):
         provider = sdk_provider()
-        app = FastAPI(telemetry={"tracer_provider": provider, "metrics": False, "logs": False})  # type: ignore[arg-type]
+        telemetry = {"tracer_provider": provider, "metrics": False, "logs": False}
+        if variant == "native_lean":
+            telemetry["operation_spans"] = False
+        app = FastAPI(telemetry=telemetry)  # type: ignore[arg-type]
         flush = provider.force_flush
+    elif variant == "untraced":
+        app = FastAPI()
+    elif variant == "untraced_configured":
+        import saler_tracing
+
+        saler_tracing.configure(
+            service_name="bench",
+            export=saler_tracing.ExportOptions(traces_endpoint=endpoint),
+            environ={},
+        )
+        app = FastAPI()  # never passed to instrument_fastapi
+        flush = saler_tracing.force_flush
     else:
         raise SystemExit(f"unknown variant {variant}")
 
@@ -129,12 +168,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")
     parser.add_argument("--repeat", type=int, default=3, help="processes per variant")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.requests, args.rounds)
         return
-    variants = [v for v in VARIANTS if v != "native" or native_available()]
+    wanted = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(wanted) - set(VARIANTS))
+    if unknown or "bare" not in wanted:
+        raise SystemExit(f"--variants: unknown {unknown}; 'bare' is required (the baseline)")
+    native = native_available()
+    variants = [v for v in VARIANTS if v in wanted and (native or v not in _NATIVE)]
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
         receiver = subprocess.Popen([sys.executable, "-m", "benchmarks._receiver", str(port_file)])
@@ -176,14 +221,20 @@ def main() -> None:
 def report(samples: dict[str, list[float]]) -> None:
     med = {v: statistics.median(s) for v, s in samples.items()}
     bare = med["bare"]
-    print(f"{'variant':<10}{'µs/request':>12}{'added µs':>10}")
+    print(f"{'variant':<20}{'µs/request':>12}{'added µs':>10}")
     for variant, value in med.items():
-        print(f"{variant:<10}{value:>12.1f}{value - bare:>10.1f}")
-    ours = med["saler"] - bare
-    for peer in ("contrib", "native"):
-        if peer in med:
-            added = med[peer] - bare
+        print(f"{variant:<20}{value:>12.1f}{value - bare:>10.1f}")
+    if "saler" in med:
+        ours = med["saler"] - bare
+        peers = {p: med[p] - bare for p in PEERS if p in med}
+        for peer, added in peers.items():
             print(f"saler added cost / {peer} added cost: {ours / added:.2f}")
+        if peers:
+            cheapest = min(peers, key=peers.__getitem__)
+            print(f"cheapest peer: {cheapest}; saler / cheapest: {ours / peers[cheapest]:.2f}")
+    if "untraced" in med and "untraced_configured" in med:
+        before, after = med["untraced"], med["untraced_configured"]
+        print(f"untraced app after configure() / before: {after / before:.2f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
 from saler_tracing._internal.instrument.celery import instrument_celery, uninstrument_celery
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
+from saler_tracing._internal.instrument.fastapi_apps import (
+    instrument_fastapi_apps,
+    uninstrument_fastapi_apps,
+)
 from saler_tracing._internal.instrument.httpx import instrument_httpx, uninstrument_httpx
 from saler_tracing._internal.instrument.redis import instrument_redis, uninstrument_redis
 from saler_tracing._internal.instrument.sqlalchemy import (
@@ -48,6 +52,7 @@ __all__ = [
     "instrument_arq",
     "instrument_celery",
     "instrument_fastapi",
+    "instrument_fastapi_apps",
     "instrument_httpx",
     "instrument_redis",
     "instrument_sqlalchemy",
@@ -59,6 +64,7 @@ __all__ = [
     "uninstrument_arq",
     "uninstrument_celery",
     "uninstrument_fastapi",
+    "uninstrument_fastapi_apps",
     "uninstrument_httpx",
     "uninstrument_redis",
     "uninstrument_sqlalchemy",

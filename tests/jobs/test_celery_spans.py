@@ -218,3 +218,26 @@ def test_eager_run_is_a_child_of_the_caller(tasks: Tasks, span_capture: SpanCapt
     run = span_capture.one("process jobs.add")
     assert parent_id(run) == outer.get_span_context().span_id
     assert attrs(run)["saler.job.outcome"] == "success"
+
+
+def test_tracestate_of_the_incoming_request_reaches_the_task(
+    tasks: Tasks, span_capture: SpanCapture
+) -> None:
+    """Level 2 keys (``foo@``) and a duplicated key travel through the broker to the worker."""
+    from opentelemetry import context, propagate
+
+    incoming = propagate.extract(
+        {
+            "traceparent": "00-12345678901234567890123456789012-1234567890123456-01",
+            "tracestate": "foo@=1,foo@@bar=2,dup=1,dup=1",
+        }
+    )
+    token = context.attach(incoming)
+    try:
+        result = tasks.add.delay(2, 3)
+    finally:
+        context.detach(token)
+    assert result.get(timeout=20) == 5
+    (process,) = consumers(span_capture, 1)
+    assert process.context.trace_id == 0x12345678901234567890123456789012
+    assert process.context.trace_state.to_header() == "foo@=1,foo@@bar=2,dup=1"

@@ -385,6 +385,7 @@ def test_second_serve_on_the_same_database_says_which_server_holds_it(tmp_path: 
         assert len(lines) == 1, second.stderr
         assert str(info["proc"].pid) in lines[0]
         assert info["db_path"] in lines[0]
+        assert info["http"] in lines[0]  # from the address record beside the database
 
 
 def test_slow_and_half_sent_requests_are_timed_out() -> None:

@@ -3,6 +3,13 @@
 OpenTelemetry lets a process set its global provider once. We set this proxy once and swap
 the SDK provider behind it, so tracers handed out before a re-configure (by FastAPI, contrib
 instrumentations, user code) follow the new pipeline.
+
+The proxy is a ``NoOpTracerProvider`` by type (not by behaviour: it hands out working
+tracers). FastAPI's and Starlette's built-in telemetry test for exactly that type and then
+stay off, so a FastAPI app the user never instrumented costs what it cost before
+``configure()`` (FastAPI's own path is four spans a request). Apps that ask for FastAPI's
+spans (``instrument_fastapi(app, operation_spans=True)``) get ``recording_provider()``, the
+same proxy under a type they trace with.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
 
 
-class ProxyTracerProvider(TracerProvider):
+class ProxyTracerProvider(trace.NoOpTracerProvider):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.generation = 0
@@ -130,3 +137,25 @@ def install_global_proxy() -> ProxyTracerProvider:
 
 def proxy() -> ProxyTracerProvider:
     return _PROXY
+
+
+class _RecordingView(TracerProvider):
+    """The proxy, for a built-in telemetry told to trace through our pipeline."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> Tracer:
+        return _PROXY.get_tracer(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
+
+
+_RECORDING = _RecordingView()
+
+
+def recording_provider() -> TracerProvider:
+    return _RECORDING

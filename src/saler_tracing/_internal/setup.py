@@ -14,7 +14,6 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from saler_tracing._internal import config as config_mod
 from saler_tracing._internal.config import Config
@@ -30,6 +29,7 @@ from saler_tracing._internal.options import (
     ScrubbingOptions,
 )
 from saler_tracing._internal.pipeline import GuardedRoot
+from saler_tracing._internal.propagation import TraceContextPropagator
 from saler_tracing._internal.provider import install_global_proxy, proxy
 from saler_tracing._internal.resource import build_resource
 from saler_tracing._internal.sampling import build_sampling
@@ -98,7 +98,7 @@ def configure(
         install_global_proxy()
         proxy().set_delegate(new.provider if new.provider is not None else _noop_provider())
         propagate.set_global_textmap(
-            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+            CompositePropagator([TraceContextPropagator(), W3CBaggagePropagator()])
         )
         _active = new
         if not _atexit_registered:

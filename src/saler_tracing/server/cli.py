@@ -1,10 +1,12 @@
-"""``saler-trace``: serve, report, traces, trace."""
+"""saler-trace: a local trace server. Receive OTLP, store spans, serve the web view (serve); read
+them back as tables and waterfalls (report, traces, trace)."""
 
 from __future__ import annotations
 
 import faulthandler
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -19,7 +21,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from saler_tracing.server import render  # noqa: E402
+from saler_tracing.server import discovery, render  # noqa: E402
 from saler_tracing.server.access import BindRefused  # noqa: E402
 from saler_tracing.server.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
 from saler_tracing.server.store.api import Retention, TraceQuery  # noqa: E402
@@ -29,7 +31,9 @@ DEFAULT_DB = ".saler-trace/traces.duckdb"
 # Decoder processes pay off only with a core to spare for them.
 _CPUS = os.cpu_count() or 1
 _DEFAULT_DECODERS = min(4, _CPUS) if _CPUS > 1 else 0
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# Plain-text help (click's formatter): no boxes, no markup, no type tags, readable in any
+# terminal and in a pipe.
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 err = Console(stderr=True)
 
 DbOpt = Annotated[str, typer.Option("--db", help="DuckDB file", envvar="SALER_TRACE_DB")]
@@ -39,11 +43,34 @@ UrlOpt = Annotated[
 ]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="SALER_TRACE_TOKEN")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_s(text: str | float) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``, ``1d``, ``1w`` (or ``1h30m``) in seconds."""
+    if isinstance(text, int | float):  # the option's default, not typed by a user
+        return float(text)
+    match = re.fullmatch(r"\s*((?:\d+(?:\.\d*)?[smhdw])+|\d+(?:\.\d*)?)\s*", text.lower())
+    if not match:
+        raise typer.BadParameter(f"{text!r}: expected a duration like 900, 15m, 2h or 1d")
+    parts = re.findall(r"(\d+(?:\.\d*)?)([smhdw]?)", match.group(1))
+    seconds = sum(float(n) * _UNITS[unit or "s"] for n, unit in parts)
+    if seconds <= 0:
+        raise typer.BadParameter(f"{text!r}: the duration must be positive")
+    return seconds
+
+
+SinceHelp = "window: seconds or 15m, 2h, 1d"
 
 
 def _source(db: str, url: str | None, token: str | None) -> Source:
+    """``--url`` if given; else the server running on ``db`` (found by its record beside the
+    file, see ``discovery``); else the file itself."""
     try:
-        return HttpSource(url, token) if url else FileSource(db)
+        if url:
+            return HttpSource(url, token)
+        running = discovery.running_server(db)
+        return HttpSource(running, token) if running else FileSource(db)
     except SourceError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -105,18 +132,28 @@ def serve(
         err.print(f"[red]saler-trace: cannot listen: {exc}[/red]")
         raise typer.Exit(1) from None
     except StoreInUse as exc:
-        # One line, unwrapped: scripts and logs read it whole.
-        print(f"saler-trace: cannot serve: {exc}; stop it or ask it with --url", file=sys.stderr)
+        # One line, unwrapped: scripts and logs read it whole. The server's address, when its
+        # record beside the database names it.
+        url = discovery.running_server(db)
+        where = f" at {url}" if url else ""
+        print(f"saler-trace: cannot serve: {exc}{where}; stop it, or ask it", file=sys.stderr)
         raise typer.Exit(1) from None
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
 
     def ready() -> None:
         info = server.announce()
+        try:
+            discovery.write_record(db, discovery.local_url(host, info["http_port"]))
+        except OSError as exc:  # the server still serves; the CLI then needs --url
+            err.print(f"[yellow]saler-trace: cannot record the address beside {db}: {exc}")
         grpc = f", OTLP/gRPC {host}:{info['grpc_port']}" if info["grpc_port"] else ""
         print(f"saler-trace: OTLP/HTTP and web view on {info['http']}{grpc}; db {db}", flush=True)
         print("SALER_TRACE_READY " + json.dumps(info), flush=True)
 
-    server.serve_forever(on_ready=ready)
+    try:
+        server.serve_forever(on_ready=ready)
+    finally:
+        discovery.remove_record(db)
 
 
 @app.command()
@@ -124,7 +161,9 @@ def report(
     db: DbOpt = DEFAULT_DB,
     url: UrlOpt = None,
     token: TokenOpt = None,
-    since: Annotated[float, typer.Option(help="window length in seconds")] = 3600.0,
+    since: Annotated[
+        float, typer.Option(help=SinceHelp, parser=duration_s, metavar="DURATION")
+    ] = 3600.0,
     as_json: JsonOpt = False,
 ) -> None:
     """The analysis as tables: routes, health, regressions, errors, bottlenecks, dependencies."""
@@ -161,7 +200,12 @@ def traces(
     status: Annotated[str | None, typer.Option(help="error or ok")] = None,
     min_ms: Annotated[float | None, typer.Option(help="minimum trace duration")] = None,
     attr: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
-    since: Annotated[float | None, typer.Option(help="only the last N seconds")] = None,
+    since: Annotated[
+        float | None,
+        typer.Option(
+            help="only the last 15m, 2h, 1d… (or seconds)", parser=duration_s, metavar="DURATION"
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="from this time (ISO 8601, UTC if no zone)")
     ] = None,

@@ -1,7 +1,7 @@
 """Where the CLI reads from: the database file directly, or a running server's API.
 
 DuckDB lets one process hold a database file for writing; while ``saler-trace serve`` runs,
-the CLI asks it over HTTP instead (``--url``), with the same token.
+the CLI asks it over HTTP instead (found by ``discovery``, or ``--url``), with the same token.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ class FileSource:
             self.store = DuckDBStore(path, read_only=True)
         except Exception as exc:
             raise SourceError(
-                f"cannot open {path}: {exc}. If `saler-trace serve` is running on it, "
-                "ask the server instead: --url http://127.0.0.1:4318"
+                f"cannot open {path}: {exc}. If `saler-trace serve` is running on it but"
+                " left no live address beside it, ask it directly: --url http://127.0.0.1:4318"
             ) from None
 
     def report(self, since_s: float, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -72,6 +72,10 @@ class HttpSource:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
+            if exc.code == 401:
+                raise SourceError(
+                    f"{self.url} wants a token: set SALER_TRACE_TOKEN or pass --token"
+                ) from None
             raise SourceError(f"{self.url}{path}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise SourceError(f"cannot reach {self.url}: {exc}") from None

@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument import messaging as m
+from saler_tracing._internal.instrument.celery_redis import check_broker
 from saler_tracing._internal.instrument.celery_worker import (
     PREVIOUS_ATTEMPT,
     SENT_AT,
@@ -104,6 +105,9 @@ def instrument_celery(app: Any = None) -> None:
 
     if app is not None and not isinstance(app, Celery):
         raise TypeError(f"instrument_celery(app): expected a celery.Celery, got {type(app)!r}")
+    if app is not None:
+        with guard("celery broker check"):
+            check_broker(app)
     if _connected:
         return
     handlers = [

@@ -5,7 +5,15 @@ middleware, with FastAPI's built-in telemetry switched off for that app, is the 
 that still gives one complete SERVER span. A user who wants FastAPI's operation spans
 (``fastapi.dependencies``, ``fastapi.endpoint``, ``fastapi.serialization``) passes
 ``operation_spans=True``: FastAPI's own telemetry then makes the server span, and our
-middleware only decorates it. Either way there is exactly one server span a request.
+middleware only decorates it. Either way there is exactly one server span a request, also
+for mounted FastAPI and Starlette sub-applications: the middleware marks the request as
+traced for FastAPI (``scope["fastapi.telemetry"]``), so a mounted FastAPI app's own
+telemetry stays silent instead of starting a second SERVER span in a separate trace.
+
+A FastAPI app never passed here is not traced: FastAPI's own telemetry sees our global
+provider as a no-op (``provider.py``), so the app costs what it cost before ``configure()``.
+``instrument_fastapi_apps()`` is the switch that traces every FastAPI app in the process
+the lean way (this middleware), apps created later and mounted ones included.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any
 
 from saler_tracing._internal.extras import require
 from saler_tracing._internal.instrument.asgi import DEFAULT_EXCLUDED, TracingMiddleware
+from saler_tracing._internal.provider import recording_provider
 
 _STATE_ATTR = "_saler_tracing_state"
 
@@ -22,6 +31,10 @@ _STATE_ATTR = "_saler_tracing_state"
 def has_native_telemetry(app: Any) -> bool:
     """FastAPI >= 0.16x carries ``app._telemetry`` (its TelemetryConfig, a plain dict)."""
     return isinstance(getattr(app, "_telemetry", None), dict)
+
+
+def is_instrumented(app: Any) -> bool:
+    return getattr(app, _STATE_ATTR, None) is not None
 
 
 def instrument_fastapi(
@@ -49,8 +62,16 @@ def instrument_fastapi(
         # Private attribute of FastAPI, read and written as the documented TelemetryConfig
         # keys; covered by tests against a FastAPI with and without built-in telemetry.
         config: dict[str, Any] = app._telemetry
-        saved = {"tracing": config.get("tracing"), "exclude": config.get("exclude")}
+        saved = {
+            "tracing": config.get("tracing"),
+            "exclude": config.get("exclude"),
+            "tracer_provider": config.get("tracer_provider"),
+        }
         if operation_spans:
+            # Our global provider reads as a no-op to FastAPI (see provider.py): this app
+            # asked for FastAPI's spans, so it gets the same pipeline under a type it traces.
+            if config.get("tracer_provider") is None:
+                config["tracer_provider"] = recording_provider()
             previous = config.get("exclude")
             excluded_set = frozenset(excluded)
 
