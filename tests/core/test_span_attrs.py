@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from saler_tracing._internal.span_attrs import attributes_of
+from saler_tracing._internal.sdk.private import attributes_of
 
 
 def _ended_sdk_span() -> ReadableSpan:

@@ -15,7 +15,12 @@ from fastapi import FastAPI
 from opentelemetry import propagate, trace
 
 import saler_tracing
-from saler_tracing._internal.tracestate import MAX_LENGTH, W3CTraceState, parse, truncate
+from saler_tracing._internal.propagation.tracestate import (
+    MAX_LENGTH,
+    W3CTraceState,
+    parse,
+    truncate,
+)
 from saler_tracing.testing import SpanCapture
 from tests.helpers.servers import serve
 

@@ -37,7 +37,7 @@ def redis_broker_usable() -> bool:
     """kombu >= 5.7's Redis transport needs redis-py >= 6.1, while arq 0.28 pins redis-py < 6;
     ``[all]`` (and so this suite's ``.venv``) pins kombu < 5.7, which accepts both. Where the
     two clash anyway, Celery uses RabbitMQ as its broker (results still go to Redis)."""
-    from saler_tracing._internal.instrument.celery_redis import _version, transport_problem
+    from saler_tracing._internal.instrument.celery.broker import _version, transport_problem
 
     return transport_problem(_version("kombu"), _version("redis")) is None
 

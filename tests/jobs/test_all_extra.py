@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from saler_tracing._internal.instrument.celery_redis import transport_problem
+from saler_tracing._internal.instrument.celery.broker import transport_problem
 from tests.jobs.conftest import REDIS_HOST, REDIS_PORT, reachable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_instrument_celery_logs_the_clash_for_a_redis_broker(
     from celery import Celery
 
     import saler_tracing
-    from saler_tracing._internal.instrument import celery_redis
+    from saler_tracing._internal.instrument.celery import broker as celery_redis
 
     versions = {"kombu": (5, 7), "redis": (5, 3)}
     monkeypatch.setattr(celery_redis, "_version", lambda dist: versions.get(dist))

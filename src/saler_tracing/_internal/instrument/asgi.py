@@ -23,6 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,7 +42,7 @@ _PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 # propagator cuts the list to what we pass on by the spec's truncation rule.
 _MAX_HEADER_VALUE = 8192
 _MAX_TRACESTATE_LINE = 32768
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESS = SUPPRESS_KEY
 SCOPE_KEY = "saler_tracing.span"
 # FastAPI's built-in telemetry skips a request whose scope holds this key (its own mark, set
 # to None for requests it must not observe): a mounted FastAPI app then adds no SERVER span

@@ -18,10 +18,11 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 
-from saler_tracing._internal import prom
-from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.chain import Stage
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import guard
-from saler_tracing._internal.health_score import Objectives
+from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.metrics import prom
 from saler_tracing._internal.metrics.cardinality import (
     UNMATCHED_ROUTE,
     LabelCap,
@@ -29,10 +30,9 @@ from saler_tracing._internal.metrics.cardinality import (
     process_cap,
     status_class,
 )
-from saler_tracing._internal.metrics.health import HealthWindow
-from saler_tracing._internal.monitor import ExportMonitor
-from saler_tracing._internal.pipeline import Stage
-from saler_tracing._internal.span_attrs import attributes_of
+from saler_tracing._internal.metrics.health_score import Objectives
+from saler_tracing._internal.metrics.health_window import HealthWindow
+from saler_tracing._internal.sdk.private import attributes_of
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")
 _KINDS = {SpanKind.SERVER: "server", SpanKind.CONSUMER: "consumer"}

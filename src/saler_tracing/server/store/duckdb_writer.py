@@ -24,11 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 from saler_tracing.server.batch import SpanBatch
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.dedupe import RecentTraces, remove_duplicates
 from saler_tracing.server.store.duckdb_insert import Inserter, StoreStats
 from saler_tracing.server.store.journal import Journal
 from saler_tracing.server.store.retention import apply_retention
+from saler_tracing.server.store.seam import Retention
 
 logger = logging.getLogger("saler_tracing.server")
 
