@@ -155,10 +155,15 @@ def test_sign_in_flow_traced_end_to_end_without_secrets(
             metrics_registry,
             events,
             event="credential",
-            outcome="missing",
-            reason="OAuth2PasswordBearer",
+            outcome="failure",
+            reason="missing",
         )
         == 1
+    )
+    # Every outcome but success is a failure to the alert rules: a credential presented is one.
+    assert (
+        sample(metrics_registry, events, event="credential", outcome="success", reason="present")
+        == 6
     )
     assert (
         sample(

@@ -3,7 +3,9 @@
 ``OAuth2PasswordBearer``, ``HTTPBearer``, ``HTTPBasic``, ``APIKeyHeader``… read a header,
 query parameter or cookie and either return it or answer 401/403. Each call sets
 ``auth.presence`` (``present``/``missing``) and ``auth.dependency`` (the class) on the
-current span and counts ``auth_events_total{event="credential"}``; never the credential.
+current span and counts ``auth_events_total{event="credential"}`` with outcome ``success``
+(reason ``present``) or ``failure`` (reason ``missing``): alert rules count every outcome but
+``success`` as a failure. Never the credential.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _record(scheme: str, present: bool) -> None:
         return
     with guard("auth credential"):
         state = "present" if present else "missing"
-        events.count("credential", state, scheme)
+        events.count("credential", "success" if present else "failure", state)
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attributes({"auth.presence": state, "auth.dependency": scheme})
