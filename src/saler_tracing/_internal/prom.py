@@ -9,9 +9,11 @@ Prometheus conventions: ``saler_tracing_`` prefix, base units, ``_total`` on cou
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 _lock = threading.Lock()
 _metrics: dict[str, Counter | Gauge | Histogram] = {}
@@ -34,10 +36,47 @@ LATENCY_BUCKETS = (
 )
 
 
+class _BeforeCollect(Collector):
+    """Registered ahead of every metric of ours, so that a collection of the registry runs
+    ``before_collect`` hooks (aggregated metrics publish their deltas) before it reads them.
+    It yields nothing itself."""
+
+    def __init__(self) -> None:
+        self.hooks: list[Callable[[], None]] = []
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterable[Metric]:
+        for hook in list(self.hooks):
+            hook()
+        return ()
+
+
+_before_collect: _BeforeCollect | None = None
+
+
+def before_collect(hook: Callable[[], None]) -> None:
+    """Run ``hook`` before every collection of the registry, ahead of our metrics."""
+    with _lock:
+        _ensure_hook_collector()
+        assert _before_collect is not None
+        if hook not in _before_collect.hooks:
+            _before_collect.hooks.append(hook)
+
+
+def _ensure_hook_collector() -> None:
+    global _before_collect
+    if _before_collect is None:
+        _before_collect = _BeforeCollect()
+        registry().register(_before_collect)
+
+
 def _get(name: str, kind: type, doc: str, labels: Sequence[str], **kw: object) -> object:
     with _lock:
         found = _metrics.get(name)
         if found is None:
+            _ensure_hook_collector()  # first: the registry collects in registration order
             found = kind(name, doc, labelnames=tuple(labels), registry=registry(), **kw)
             _metrics[name] = found
         return found
