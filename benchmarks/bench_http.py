@@ -6,6 +6,14 @@ Variants, each in its own process, interleaved over several rounds (medians repo
 * ``saler``     ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
 * ``contrib``   opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor;
 * ``native``    FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch;
+* ``native1``   the same in its one-span mode (``operation_spans: False``: one SERVER span a
+  request, no spans for dependencies, endpoint and serialization) — the cheapest peer;
+
+``--db``: the endpoint runs two SQLAlchemy Core statements on SQLite (in memory) and each
+traced variant traces them too — ours with ``instrument_sqlalchemy`` (slow-query and N+1
+detection and SQL scrubbing on, as by default), ``contrib``/``native``/``native1`` with
+opentelemetry-instrumentation-sqlalchemy (forced on with ``skip_dep_check`` where it
+declares an older SQLAlchemy);
 
 every traced variant exports over OTLP/HTTP to a local receiver process, and each timed round
 includes the flush of its spans, so export work is billed to the variant that caused it.
@@ -27,10 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("bare", "saler", "contrib", "native")
+VARIANTS = ("bare", "saler", "contrib", "native", "native1")
 
 
-def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
+def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
     """The app for ``variant`` and a flush callable."""
     from fastapi import FastAPI
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -65,16 +73,59 @@ def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
         app = FastAPI(telemetry=off)  # type: ignore[arg-type]
         FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
         flush = provider.force_flush
-    elif variant == "native":
+    elif variant in ("native", "native1"):
         provider = sdk_provider()
-        app = FastAPI(telemetry={"tracer_provider": provider, "metrics": False, "logs": False})  # type: ignore[arg-type]
+        telemetry: dict[str, Any] = {"tracer_provider": provider, "metrics": False, "logs": False}
+        if variant == "native1":
+            telemetry["operation_spans"] = False
+        app = FastAPI(telemetry=telemetry)  # type: ignore[arg-type]
         flush = provider.force_flush
     else:
         raise SystemExit(f"unknown variant {variant}")
 
+    if not db:
+
+        @app.get("/items/{item_id}")
+        async def item(item_id: int) -> dict[str, int]:
+            return {"id": item_id, "price": 100}
+
+        return app, flush
+
+    import sqlalchemy as sa
+
+    # One in-memory database shared by every connection; the endpoint is ``async`` and
+    # calls SQLite directly (microseconds), so no thread-pool hop blurs the figures.
+    engine = sa.create_engine(
+        "sqlite://", poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False}
+    )
+    items = sa.Table(
+        "items",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("price", sa.Integer),
+    )
+    items.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(items.insert(), [{"id": i, "price": i * 10} for i in range(100)])
+    if variant == "saler":
+        import saler_tracing
+
+        saler_tracing.instrument_sqlalchemy(engine)
+    elif variant != "bare":
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(
+            engine=engine, tracer_provider=provider, skip_dep_check=True
+        )
+    by_id = sa.select(items.c.price).where(items.c.id == sa.bindparam("id"))
+    count = sa.select(sa.func.count()).select_from(items)
+
     @app.get("/items/{item_id}")
-    async def item(item_id: int) -> dict[str, int]:
-        return {"id": item_id, "price": 100}
+    async def db_item(item_id: int) -> dict[str, int]:
+        with engine.connect() as conn:
+            price = conn.execute(by_id, {"id": item_id % 100}).scalar_one()
+            total = conn.execute(count).scalar_one()
+        return {"id": item_id, "price": price, "of": total}
 
     return app, flush
 
@@ -104,8 +155,8 @@ async def drive(app: Any, requests: int) -> None:
         await app(scope, receive, send)
 
 
-def child(variant: str, endpoint: str, requests: int, rounds: int) -> None:
-    app, flush = build_app(variant, endpoint)
+def child(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> None:
+    app, flush = build_app(variant, endpoint, db)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(drive(app, 200))  # warm-up: imports, caches, connections
     flush()
@@ -130,11 +181,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")
     parser.add_argument("--repeat", type=int, default=3, help="processes per variant")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
+    parser.add_argument("--db", action="store_true", help="two SQLAlchemy statements a request")
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.requests, args.rounds)
+        child(args.child[0], args.child[1], args.requests, args.rounds, args.db)
         return
-    variants = [v for v in VARIANTS if v != "native" or native_available()]
+    variants = [v for v in VARIANTS if not v.startswith("native") or native_available()]
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
         receiver = subprocess.Popen([sys.executable, "-m", "benchmarks._receiver", str(port_file)])
@@ -160,6 +212,7 @@ def main() -> None:
                             str(args.requests),
                             "--rounds",
                             str(args.rounds),
+                            *(["--db"] if args.db else []),
                         ],
                         capture_output=True,
                         text=True,
@@ -180,7 +233,7 @@ def report(samples: dict[str, list[float]]) -> None:
     for variant, value in med.items():
         print(f"{variant:<10}{value:>12.1f}{value - bare:>10.1f}")
     ours = med["saler"] - bare
-    for peer in ("contrib", "native"):
+    for peer in ("contrib", "native", "native1"):
         if peer in med:
             added = med[peer] - bare
             print(f"saler added cost / {peer} added cost: {ours / added:.2f}")
