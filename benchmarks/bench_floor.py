@@ -291,6 +291,103 @@ def stage_costs(requests: int, rounds: int) -> None:
     )
 
 
+# --- no loss, bounded memory: a raw ASGI loop ---------------------------------------------------
+
+ASGI_VARIANTS = ("bare", "ours", "stock")
+
+
+def run_asgi(variant: str, endpoint: str, requests: int) -> dict[str, Any]:
+    """``requests`` requests through a raw ASGI app (one SERVER span from the middleware, one
+    child from the app) driven in a loop on one event loop, as fast as it goes; then flush.
+    ``bare``: no tracing (the RSS baseline). ``ours``: ``configure()`` defaults and
+    ``TracingMiddleware``. ``stock``: the SDK batch processor, the official exporter and the
+    contrib ASGI middleware."""
+    import asyncio
+
+    from bench_http import drive  # type: ignore[import-not-found]
+
+    tracer: trace.Tracer | None = None
+    flush: Any = lambda: True  # noqa: E731
+
+    async def endpoint_app(scope: Any, receive: Any, send: Any) -> None:
+        if tracer is not None:
+            with tracer.start_as_current_span("load item", attributes=DB_ATTRS):
+                pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app: Any = endpoint_app
+    if variant == "ours":
+        import saler_tracing
+
+        saler_tracing.configure(
+            service_name="bench", export=saler_tracing.ExportOptions(traces_endpoint=endpoint)
+        )
+        app = saler_tracing.TracingMiddleware(endpoint_app)
+        tracer, flush = trace.get_tracer("bench"), saler_tracing.force_flush
+    elif variant == "stock":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        app = OpenTelemetryMiddleware(
+            endpoint_app, tracer_provider=provider, exclude_spans=["receive", "send"]
+        )
+        tracer, flush = provider.get_tracer("bench"), provider.force_flush
+    loop = asyncio.new_event_loop()
+    rss = {"setup": rss_mib()}
+    step = max(1, requests // 10)
+    start = time.perf_counter()
+    for done in range(0, requests, step):
+        loop.run_until_complete(drive(app, min(step, requests - done)))
+        if done + step == step:
+            rss["first_tenth"] = rss_mib()
+    elapsed = time.perf_counter() - start
+    rss["end"] = rss_mib()
+    flush()
+    time.sleep(0.5)
+    flush()
+    rss["flushed"] = rss_mib()
+    counted, traces = 0, 0
+    if variant == "ours":
+        from saler_tracing._internal import setup
+
+        active = setup.active()
+        assert active is not None
+        active.monitor.sync()
+        counted = sum(active.monitor.dropped.values())
+        traces = sum(active.monitor.dropped_traces.values())
+    return {"rss": rss, "s": elapsed, "counted": counted, "traces_dropped": traces}
+
+
+def asgi_report(
+    runs: dict[str, list[dict[str, Any]]], received: dict[str, list[int]], n: int
+) -> None:
+    def rss(variant: str, at: str) -> float:
+        return statistics.median(r["rss"][at] for r in runs[variant])
+
+    print(f"raw ASGI loop, {n} requests (a SERVER span and a child each), medians")
+    for variant in ("ours", "stock"):
+        got = statistics.median(received[variant])
+        counted = statistics.median(r["counted"] for r in runs[variant])
+        traces = statistics.median(r["traces_dropped"] for r in runs[variant])
+        rate = n / statistics.median(r["s"] for r in runs[variant])
+        added = {
+            at: rss(variant, at) - rss("bare", at)
+            for at in ("setup", "first_tenth", "end", "flushed")
+        }
+        print(
+            f"  {variant:5s} {rate:7,.0f} req/s; delivered {got:.0f} of {2 * n} spans, "
+            f"counted drops {counted:.0f} (traces {traces:.0f}); RSS over bare MiB: set-up "
+            f"{added['setup']:+.1f}, after 1/10 {added['first_tenth']:+.1f}, end "
+            f"{added['end']:+.1f}, flushed {added['flushed']:+.1f}"
+        )
+
+
 # --- the driver ----------------------------------------------------------------------------------
 
 
@@ -311,7 +408,12 @@ def main() -> None:
     parser.add_argument("--profile", choices=("sdk", "ours", "stock"))
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--stages", action="store_true", help="where the time goes, by stage")
+    parser.add_argument("--asgi", type=int, metavar="N", help="no-loss run: N ASGI requests")
+    parser.add_argument("--asgi-variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.asgi_variant:
+        print(json.dumps(run_asgi(args.asgi_variant, args.endpoint, args.asgi)))
+        return
     if args.stages:
         stage_costs(args.requests, args.rounds)
         return
@@ -326,6 +428,21 @@ def main() -> None:
     try:
         if args.profile:
             profile_variant(args.profile, rx.endpoint, args.requests, args.top)
+            return
+        if args.asgi:
+            asgi_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in ASGI_VARIANTS}
+            received: dict[str, list[int]] = {v: [] for v in ASGI_VARIANTS}
+            for _ in range(args.rounds):
+                for variant in ASGI_VARIANTS:
+                    before = rx.count()
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--asgi-variant", variant, "--asgi",
+                         str(args.asgi), "--endpoint", rx.endpoint],
+                        check=True, capture_output=True, text=True,
+                    )  # fmt: skip
+                    asgi_runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    received[variant].append(rx.count() - before)
+            asgi_report(asgi_runs, received, args.asgi)
             return
         runs: dict[str, list[dict[str, Any]]] = {"sdk": [], "ours": [], "stock": []}
         for _ in range(args.rounds):

@@ -5,8 +5,8 @@ export and send threads only get it in slices (the interpreter's 5 ms switch int
 with a perfectly healthy receiver the queue used to fill and spans were dropped as
 ``queue_full`` — while the stock SDK pipeline, slower per span, lost nothing in the same loop.
 
-So when the queue passes its high-water mark (half of ``max_queue_size``) and the receiver is
-healthy, the thread that ends a span wakes the export thread and waits — releasing the GIL —
+So when the queue passes its high-water mark (two batches, at most half of ``max_queue_size``)
+and the receiver is healthy, the thread that ends a span wakes the export thread and waits — releasing the GIL —
 until the export thread has taken a batch (``max_export_batch_size`` spans) out of the queue.
 The producer's wait is the encoding and sending of the spans it made: it pays for its own
 spans instead of losing them. Drops stay for what they are for:
@@ -33,7 +33,10 @@ _SLICE_S = 0.02  # re-check health this often while waiting
 
 class Backpressure:
     def __init__(self, max_queue_size: int, max_batch: int) -> None:
-        self.high_water = max(1, max_queue_size // 2)
+        # Two batches: enough for the export thread to always have a batch ready while the
+        # producer runs on; more would only hold span objects in memory under sustained
+        # load (the rest of the queue absorbs bursts while the receiver is slow or down).
+        self.high_water = max(1, min(max_queue_size // 2, 2 * max_batch))
         # Resume once the export thread has taken about one batch: one wake-up pays for a
         # batch, not for a span.
         self.resume_at = max(0, self.high_water - max_batch)

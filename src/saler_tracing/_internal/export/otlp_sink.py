@@ -21,6 +21,7 @@ logger = logging.getLogger("saler_tracing")
 
 _RESCAN_EVERY_S = 2.0  # look for spool files of other processes this often when idle
 _POLL_INFLIGHT_S = 0.05  # look at a running request this often (the sender also wakes us)
+_AHEAD_HEALTHY = 4  # encoded batches kept ahead of the sender while the receiver keeps up
 _STUCK_S = 1.0  # a request running longer: the receiver is not keeping up (no back-pressure)
 _YIELD_EVERY = 32  # spans encoded between two GIL yields (about 0.2-0.4 ms of work)
 
@@ -70,6 +71,11 @@ class OtlpSink:
         if not self.backlog.has_room(0):
             # Memory full (receiver down, spool off or failing): spans wait in the queue,
             # whose overflow is counted. While spooling works the backlog stays empty.
+            return False
+        if len(self.backlog) >= _AHEAD_HEALTHY and self.healthy():
+            # The receiver keeps up: a few batches ahead of the sender keep it busy; more
+            # would only hold memory. Spans wait in the queue, where back-pressure makes the
+            # producer wait for them (the byte bound is for a receiver that is down).
             return False
         spans = queue.take(self.max_batch)
         self._in_transit = len(spans)  # taken from the queue, not yet in the backlog
