@@ -18,7 +18,8 @@ within this one run:
   receiver.
 
 Delivered spans/s counts a span once the receiver holds it (the clock stops at the last
-arrival; the burst ends with a flush, so the last partial batch does not wait for a timer); "lost" is produced − delivered, "counted" what the pipeline itself counted as
+arrival; the burst ends with a flush, so the last partial batch does not wait for a
+timer); "lost" is produced − delivered, "counted" what the pipeline itself counted as
 dropped. RSS is the process's resident memory after set-up, after the burst and after the
 flush, minus the ``sdk`` process's at the same points (the pipeline's own memory).
 Export call latency: P50/P95 of one export call (encode + send, up to 512 spans), while
