@@ -2,11 +2,13 @@
 
     .venv/bin/python -m benchmarks.bench_server_query [--spans 1000000] [--repeat 7]
         [--ingest-runs 5] [--ingest-requests 400] [--decode-workers N] [--ingest-only]
+        [--queries-only]
 
 1. Generates ``--spans`` spans (five services, twenty routes, database, cache, HTTP and queue
    children, 2 % errors, two versions over two hours) into a DuckDB file and reports the P50 of
-   every report query over it — the goal is < 100 ms each. Baseline in the same run: a full
-   ``count(*)`` scan.
+   every query the web view's API makes over it (report tables, charts over time, trace search,
+   one trace with its critical path, a comparison) — the goal is < 100 ms each. Baseline in the
+   same run: a full ``count(*)`` scan.
 2. Ingest: a real ``saler-trace serve`` subprocess receives pre-encoded OTLP/HTTP protobuf
    requests (512 spans each, six attributes, one of them unique per span) from four client
    threads over keep-alive connections; spans/s from the first request until the server's
@@ -38,7 +40,17 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from saler_tracing.server.batch import SpanBatch
-from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
+from saler_tracing.server.query import (
+    bottlenecks,
+    compare,
+    depmap,
+    errors,
+    health,
+    routes,
+    timeseries,
+    trends,
+)
+from saler_tracing.server.query.trace_detail import trace_detail
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.receiver import decode_pb, rows
 from saler_tracing.server.store.api import Retention, TraceQuery
@@ -208,7 +220,8 @@ def bench_queries(total: int, repeat: int) -> None:
         store.sql("CHECKPOINT")
         window = Window.last(store)
         top = routes.route_stats(store, window)[0]
-        some_trace = store.find_traces(TraceQuery(limit=1))[0].trace_id
+        some_trace, other_trace = (t.trace_id for t in store.find_traces(TraceQuery(limit=2)))
+        day = Window.last(store, 86400)
         queries: dict[str, Callable[[], Any]] = {
             "baseline: count(*) scan": lambda: store.sql(
                 "SELECT count(*), sum(duration_ns) FROM spans"
@@ -227,7 +240,16 @@ def bench_queries(total: int, repeat: int) -> None:
             "trace search": lambda: store.find_traces(
                 TraceQuery(service="shop", min_duration_ms=50)
             ),
+            "trace search, 500 (scatter)": lambda: store.find_traces(
+                TraceQuery(start_ns=window.start_ns, limit=500)
+            ),
             "one trace": lambda: store.get_trace(some_trace),
+            "charts: all, 1 h": lambda: timeseries.series(store, window),
+            "charts: all, 1 day": lambda: timeseries.series(store, day),
+            "charts: one service": lambda: timeseries.series(store, window, top.service),
+            "charts: one route": lambda: timeseries.series(store, window, top.service, top.route),
+            "trace + critical path": lambda: trace_detail(store, some_trace),
+            "compare two traces": lambda: compare.compare(store, some_trace, other_trace),
         }
         base = 0.0
         print(f"{'query':<28}{'P50 ms':>10}{'× baseline':>12}  goal < 100 ms")
@@ -406,8 +428,12 @@ def main() -> None:
     parser.add_argument("--ingest-runs", type=int, default=5, help="ingest runs; median shown")
     parser.add_argument("--decode-workers", type=int, default=None)
     parser.add_argument("--ingest-only", action="store_true", help="skip the query benchmark")
+    parser.add_argument("--queries-only", action="store_true", help="skip the ingest benchmark")
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}, load: {os.getloadavg()[0]:.2f}")
+    if args.queries_only:
+        bench_queries(args.spans, args.repeat)
+        return
     runs = [
         bench_ingest(args.ingest_requests, args.decode_workers) for _ in range(args.ingest_runs)
     ]

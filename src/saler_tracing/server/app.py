@@ -76,12 +76,16 @@ def build_asgi(
             "retention_errors": s.retention_errors,
         }
 
+    def data_version() -> str:
+        s = store.stats
+        return f"{s.batches}.{s.deleted_by_retention}.{s.duplicates_removed}"
+
     async def index(_request: Any) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
     web = Starlette(
         routes=[
-            *api_routes(store, stats_doc),
+            *api_routes(store, stats_doc, data_version),
             Route("/", index, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

@@ -1,10 +1,12 @@
-"""``saler-trace``: serve, report, traces, trace."""
+"""saler-trace: a local trace server. Receive OTLP, store spans, serve the web view (serve); read
+them back as tables and waterfalls (report, traces, trace)."""
 
 from __future__ import annotations
 
 import faulthandler
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -28,7 +30,9 @@ DEFAULT_DB = ".saler-trace/traces.duckdb"
 # Decoder processes pay off only with a core to spare for them.
 _CPUS = os.cpu_count() or 1
 _DEFAULT_DECODERS = min(4, _CPUS) if _CPUS > 1 else 0
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# Plain-text help (click's formatter): no boxes, no markup, no type tags, readable in any
+# terminal and in a pipe.
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 err = Console(stderr=True)
 
 DbOpt = Annotated[str, typer.Option("--db", help="DuckDB file", envvar="SALER_TRACE_DB")]
@@ -38,6 +42,24 @@ UrlOpt = Annotated[
 ]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="SALER_TRACE_TOKEN")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_s(text: str | float) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``, ``1d``, ``1w`` (or ``1h30m``) in seconds."""
+    if isinstance(text, int | float):  # the option's default, not typed by a user
+        return float(text)
+    match = re.fullmatch(r"\s*((?:\d+(?:\.\d*)?[smhdw])+|\d+(?:\.\d*)?)\s*", text.lower())
+    if not match:
+        raise typer.BadParameter(f"{text!r}: expected a duration like 900, 15m, 2h or 1d")
+    parts = re.findall(r"(\d+(?:\.\d*)?)([smhdw]?)", match.group(1))
+    seconds = sum(float(n) * _UNITS[unit or "s"] for n, unit in parts)
+    if seconds <= 0:
+        raise typer.BadParameter(f"{text!r}: the duration must be positive")
+    return seconds
+
+
+SinceHelp = "window: seconds or 15m, 2h, 1d"
 
 
 def _source(db: str, url: str | None, token: str | None) -> Source:
@@ -104,7 +126,9 @@ def report(
     db: DbOpt = DEFAULT_DB,
     url: UrlOpt = None,
     token: TokenOpt = None,
-    since: Annotated[float, typer.Option(help="window length in seconds")] = 3600.0,
+    since: Annotated[
+        float, typer.Option(help=SinceHelp, parser=duration_s, metavar="DURATION")
+    ] = 3600.0,
     as_json: JsonOpt = False,
 ) -> None:
     """The analysis as tables: routes, health, regressions, errors, bottlenecks, dependencies."""
@@ -141,7 +165,12 @@ def traces(
     status: Annotated[str | None, typer.Option(help="error or ok")] = None,
     min_ms: Annotated[float | None, typer.Option(help="minimum trace duration")] = None,
     attr: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
-    since: Annotated[float | None, typer.Option(help="only the last N seconds")] = None,
+    since: Annotated[
+        float | None,
+        typer.Option(
+            help="only the last 15m, 2h, 1d… (or seconds)", parser=duration_s, metavar="DURATION"
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="from this time (ISO 8601, UTC if no zone)")
     ] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -18,11 +19,29 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
+def _table(title: str) -> Table:
+    # Light rules and one space between columns: the tables fit an 80-column terminal.
+    return Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0)
+    )
+
+
+def _whole(texts: list[str], most: int = 20) -> dict[str, Any]:
+    """Column options for names (routes, services): never cut with an ellipsis; one longer
+    than the line allows wraps onto the next (``fold``). Numbers and times never wrap."""
+    return {"min_width": min(most, max((len(t) for t in texts), default=1)), "overflow": "fold"}
+
+
+NUMBER: dict[str, Any] = {"justify": "right", "no_wrap": True}
+
+
 def report_tables(report: dict[str, Any]) -> Group:
     parts: list[Any] = []
-    t = Table(title="Routes", title_justify="left")
-    for col in ("service", "route", "req", "req/s", "errors", "P50 ms", "P95 ms", "P99 ms"):
-        t.add_column(col, justify="right" if col not in ("service", "route") else "left")
+    t = _table("Routes (latency in ms)")
+    t.add_column("service", **_whole([r["service"] for r in report["routes"]], most=10))
+    t.add_column("route", **_whole([r["route"] for r in report["routes"]]))
+    for col in ("req", "req/s", "err", "P50", "P95", "P99"):
+        t.add_column(col, **NUMBER)
     for r in report["routes"]:
         t.add_row(
             r["service"],
@@ -35,7 +54,7 @@ def report_tables(report: dict[str, Any]) -> Group:
             f"{r['p99_ms']:.1f}",
         )
     parts.append(t)
-    t = Table(title="Service health", title_justify="left")
+    t = _table("Service health")
     for col in ("service", "score", "previous", "requests", "errors"):
         t.add_column(col)
     for h in report["health"]:
@@ -49,7 +68,7 @@ def report_tables(report: dict[str, Any]) -> Group:
             str(h["errors"]),
         )
     parts.append(t)
-    t = Table(title="Regressions", title_justify="left")
+    t = _table("Regressions")
     for col in ("service", "subject", "P95 ms", "before", "errors", "before", "flag"):
         t.add_column(col)
     for tr in report["trends"]["routes"] + report["trends"]["versions"]:
@@ -66,18 +85,15 @@ def report_tables(report: dict[str, Any]) -> Group:
             Text(", ".join(tr["regressions"]), style="red"),
         )
     parts.append(t)
-    t = Table(title="Error groups", title_justify="left")
-    for col in (
-        "service",
-        "type",
-        "message",
-        "top frame",
-        "count",
-        "traces",
-        "last seen",
-        "example",
-    ):
-        t.add_column(col)
+    t = _table("Error groups")
+    t.add_column("service", **_whole([g["service"] for g in report["errors"]], most=10))
+    t.add_column("type", overflow="fold", min_width=8)
+    t.add_column("message", overflow="fold", ratio=2, min_width=8)
+    t.add_column("top frame", overflow="fold", ratio=1)
+    t.add_column("count", **NUMBER)
+    t.add_column("traces", **NUMBER)
+    t.add_column("last seen", no_wrap=True)
+    t.add_column("example", overflow="fold", ratio=1, min_width=8)
     for g in report["errors"]:
         t.add_row(
             g["service"],
@@ -102,22 +118,29 @@ def report_tables(report: dict[str, Any]) -> Group:
         for name, ms in sorted(b["self_time_ms"].items(), key=lambda kv: -kv[1]):
             t.add_row(name, f"{ms:.1f}", _pct(b["share"][name]))
         parts.append(t)
-    t = Table(title="Slow statements", title_justify="left")
-    for col in ("service", "db", "statement", "calls", "total ms", "P95 ms"):
-        t.add_column(col)
+    t = _table("Slow statements")
+    t.add_column("service", **_whole([x["service"] for x in report["slow_statements"]]))
+    t.add_column("db")
+    t.add_column("statement", overflow="fold", ratio=1)
+    for col in ("calls", "total ms", "P95 ms"):
+        t.add_column(col, **NUMBER)
     for s in report["slow_statements"]:
         t.add_row(
             s["service"],
             s["db_system"],
-            s["statement"][:70],
+            s["statement"][:200],
             str(s["calls"]),
             f"{s['total_ms']:.1f}",
             f"{s['p95_ms']:.1f}",
         )
     parts.append(t)
-    t = Table(title="N+1 patterns", title_justify="left")
-    for col in ("service", "parent", "statement", "traces", "max repeats", "example"):
-        t.add_column(col)
+    t = _table("N+1 patterns")
+    t.add_column("service", **_whole([p["service"] for p in report["n_plus_one"]]))
+    t.add_column("parent", overflow="fold", ratio=1)
+    t.add_column("statement", overflow="fold", ratio=2)
+    t.add_column("traces", **NUMBER)
+    t.add_column("max repeats", **NUMBER)
+    t.add_column("example", overflow="fold", ratio=1)
     for p in report["n_plus_one"]:
         t.add_row(
             p["service"],
@@ -129,7 +152,7 @@ def report_tables(report: dict[str, Any]) -> Group:
         )
     parts.append(t)
     dm = report["dependency_map"]
-    t = Table(title="Dependencies", title_justify="left")
+    t = _table("Dependencies")
     for col in ("from", "to", "calls", "errors", "P95 ms"):
         t.add_column(col)
     for e in dm["edges"]:

@@ -58,10 +58,10 @@ def build(nodes: list[Node]) -> dict[str, Node]:
     return by_id
 
 
-def self_time_by_component(root: Node) -> dict[str, int]:
-    """Nanoseconds per component on the critical path of ``root``'s request
-    (``[root.start, root.end]``)."""
-    acc: dict[str, int] = defaultdict(int)
+def critical_path(root: Node) -> list[tuple[Node, int, int]]:
+    """The critical path of ``root``'s request (``[root.start, root.end]``) as segments
+    ``(span, low, high)``: in each, ``span`` was the one the request waited on."""
+    segments: list[tuple[Node, int, int]] = []
     stack: list[tuple[Node, int, int]] = [(root, root.start_ns, root.end_ns)]
     while stack:
         node, low, high = stack.pop()
@@ -75,18 +75,33 @@ def self_time_by_component(root: Node) -> dict[str, int]:
             c_start = max(child.start_ns, low)
             if c_end <= c_start:
                 continue
-            _own(node, c_end, t, acc)
+            if t > c_end:
+                segments.append((node, c_end, t))
             stack.append((child, c_start, c_end))
             t = c_start
-        _own(node, low, t, acc)
+        if t > low:
+            segments.append((node, low, t))
+    return segments
+
+
+def self_time_by_component(root: Node) -> dict[str, int]:
+    """Nanoseconds per component on the critical path of ``root``'s request."""
+    acc: dict[str, int] = defaultdict(int)
+    for node, low, high in critical_path(root):
+        inside = max(0, min(high, node.end_ns) - low)
+        if inside:
+            acc[component(node)] += inside
+        if high - low > inside:
+            acc[QUEUE] += high - low - inside
     return dict(acc)
 
 
-def _own(node: Node, low: int, high: int, acc: dict[str, int]) -> None:
-    if high <= low:
-        return
-    inside = max(0, min(high, node.end_ns) - low)
-    if inside:
-        acc[component(node)] += inside
-    if high - low > inside:
-        acc[QUEUE] += high - low - inside
+def self_time(node: Node) -> int:
+    """The span's own time: its duration less the time any child (clipped to it) runs."""
+    busy, cursor = 0, node.start_ns
+    for child in sorted(node.children, key=lambda c: c.start_ns):
+        low, high = max(child.start_ns, cursor), min(child.end_ns, node.end_ns)
+        if high > low:
+            busy += high - low
+            cursor = high
+    return max(0, node.end_ns - node.start_ns - busy)

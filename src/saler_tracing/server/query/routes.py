@@ -1,5 +1,9 @@
 """Per service and route: throughput, error rate, exact P50/P95/P99.
 
+Throughput is per second of the time the route's service was seen in the window (its first
+span to its last), not of the whole window: a service up for one minute of the hour shows the
+rate it served in that minute.
+
 Percentiles are nearest-rank over every request in the window (``quantile_disc``: an actually
 observed duration), not estimated from histogram buckets.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from saler_tracing.server.query.timeseries import seen_by_service, seen_seconds
 from saler_tracing.server.query.window import ENTRY, ERROR, OPERATION, Window
 from saler_tracing.server.store.api import SpanReader
 
@@ -37,13 +42,14 @@ def route_stats(reader: SpanReader, window: Window, limit: int = 200) -> list[Ro
         " GROUP BY service, op ORDER BY count(*) DESC, service, op LIMIT ?",
         [limit],
     )
+    seen = seen_by_service(reader, window)
     return [
         RouteStats(
             service=service,
             route=op,
             requests=int(n),
             errors=int(errors),
-            throughput_per_s=n / window.seconds,
+            throughput_per_s=n / seen_seconds(seen.get(service)),
             error_rate=errors / n if n else 0.0,
             p50_ms=q[0] / 1e6,
             p95_ms=q[1] / 1e6,

@@ -1,8 +1,14 @@
 """JSON endpoints of the web view (``/api/...``); every query runs in a worker thread, so a
-slow query never holds up the receiver on the same event loop."""
+slow query never holds up the receiver on the same event loop.
+
+Every answer but ``/api/stats`` carries an ``ETag`` made of the store's data version (it moves
+when spans are written or deleted) and the URL: a page polling for live updates sends
+``If-None-Match`` and gets ``304 Not Modified`` without any query running until new data comes.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +17,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
+from saler_tracing.server.query import (
+    bottlenecks,
+    compare,
+    depmap,
+    errors,
+    health,
+    routes,
+    timeseries,
+    trends,
+)
 from saler_tracing.server.query.report import build_report
+from saler_tracing.server.query.trace_detail import trace_detail
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.store.api import SpanReader, TraceQuery
 
@@ -34,7 +50,16 @@ class BadParam(ValueError):
 
 
 def window_of(reader: SpanReader, request: Request) -> Window:
+    """``start_ns`` and ``end_ns`` when both are given (a chart zoomed in), else the last
+    ``since`` seconds of data."""
+    start, end = _float(request, "start_ns"), _float(request, "end_ns")
+    if start is not None and end is not None:
+        if end <= start:
+            raise BadParam("end_ns must be after start_ns")
+        return Window(int(start), int(end))
     since = _float(request, "since") or 3600.0
+    if since <= 0:
+        raise BadParam("since must be positive")
     return Window.last(reader, since)
 
 
@@ -68,22 +93,53 @@ def trace_query(reader: SpanReader, request: Request) -> TraceQuery:
     )
 
 
-def api_routes(reader: SpanReader, stats: Callable[[], dict[str, Any]]) -> list[Route]:
-    def endpoint(work: Callable[[Request], Any]) -> Callable[[Request], Any]:
+def etag(version: str, request: Request) -> str:
+    url = request.url.path + "?" + request.url.query
+    digest = hashlib.blake2s(url.encode(), digest_size=8).hexdigest()
+    return f'W/"{version}-{digest}"'
+
+
+def api_routes(
+    reader: SpanReader,
+    stats: Callable[[], dict[str, Any]],
+    version: Callable[[], str] = lambda: "",
+) -> list[Route]:
+    def endpoint(work: Callable[[Request], Any], cached: bool) -> Callable[[Request], Any]:
         async def handler(request: Request) -> Response:
+            headers = {"cache-control": "no-store"}
+            if cached:
+                # Read before the query: data landing during it moves the version, so the
+                # next poll asks again rather than keeping an answer that missed it.
+                headers["etag"] = etag(version(), request)
+                if headers["etag"] in request.headers.get("if-none-match", ""):
+                    return Response(status_code=304, headers=headers)
             try:
                 result = await run_in_threadpool(work, request)
             except BadParam as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
             if result is None:
                 return JSONResponse({"error": "not found"}, status_code=404)
-            return JSONResponse(result, headers={"cache-control": "no-store"})
+            return JSONResponse(result, headers=headers)
 
         return handler
 
     def get_trace(request: Request) -> Any:
-        spans = reader.get_trace(request.path_params["trace_id"])
-        return {"spans": [s.to_json() for s in spans]} if spans else None
+        return trace_detail(reader, request.path_params["trace_id"])
+
+    def series(request: Request) -> Any:
+        params = request.query_params
+        return timeseries.series(
+            reader,
+            window_of(reader, request),
+            service=params.get("service") or None,
+            route=params.get("route") or None,
+        ).to_json()
+
+    def compared(request: Request) -> Any:
+        a, b = request.query_params.get("a"), request.query_params.get("b")
+        if not a or not b:
+            raise BadParam("a and b (two trace ids) are required")
+        return compare.compare(reader, a, b)
 
     def bottleneck(request: Request) -> Any:
         window = window_of(reader, request)
@@ -120,6 +176,12 @@ def api_routes(reader: SpanReader, stats: Callable[[], dict[str, Any]]) -> list[
         },
         "/api/bottlenecks": bottleneck,
         "/api/report": lambda r: build_report(reader, window_of(reader, r)),
+        "/api/timeseries": series,
+        "/api/compare": compared,
+        "/api/changes": lambda r: {"version": version()},
         "/api/stats": lambda r: stats(),
     }
-    return [Route(path, endpoint(work), methods=["GET"]) for path, work in table.items()]
+    return [
+        Route(path, endpoint(work, cached=path != "/api/stats"), methods=["GET"])
+        for path, work in table.items()
+    ]
