@@ -6,10 +6,10 @@ with a perfectly healthy receiver the queue used to fill and spans were dropped 
 ``queue_full`` — while the stock SDK pipeline, slower per span, lost nothing in the same loop.
 
 So when the queue passes its high-water mark (two batches, at most half of ``max_queue_size``)
-and the receiver is healthy, the thread that ends a span wakes the export thread and waits — releasing the GIL —
-until the export thread has taken a batch (``max_export_batch_size`` spans) out of the queue.
-The producer's wait is the encoding and sending of the spans it made: it pays for its own
-spans instead of losing them. Drops stay for what they are for:
+and the receiver is healthy, the thread that ends a span wakes the export thread and waits —
+releasing the GIL — until the export thread has taken a batch (``max_export_batch_size`` spans)
+out of the queue. The producer's wait is the encoding and sending of the spans it made: it pays
+for its own spans instead of losing them. Drops stay for what they are for:
 
 * the receiver is down or backing off (``Sink.healthy()`` is false): no waiting, the queue
   fills and its overflow is counted as ``queue_full``, as before;

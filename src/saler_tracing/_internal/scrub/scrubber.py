@@ -66,6 +66,7 @@ class Scrubber:
         self.callback = callback
         self._plans: dict[str, Plan] = {}
         self._clean: dict[str, set[str]] = {"text": set(), "statement": set(), "query": set()}
+        self._harmless: set[str] = set()  # passed the prefilter (``text`` values only)
 
     def plan(self, key: str) -> Plan:
         try:
@@ -102,6 +103,7 @@ class Scrubber:
         plans = self._plans
         clean = self._clean["text"]
         families = self.text.families
+        harmless = self._harmless
         redact_ip = self.redact_ip
         for key, value in attrs.items():
             # The hot path, inlined: a known key; a string that is short, already seen clean
@@ -113,11 +115,14 @@ class Scrubber:
             if kind == "text":
                 vtype = type(value)
                 if vtype is str:
-                    if len(value) < 6 or value in clean:  # type: ignore[arg-type]
+                    if len(value) < 6 or value in clean or value in harmless:  # type: ignore[arg-type,operator]
                         continue
-                    # Not remembered as clean: unique values (ids, paths) would only churn
-                    # the cache that keeps the repeated ones that needed the detectors.
                     if families is not None and not families(value, redact_ip):  # type: ignore[arg-type]
+                        # Remembered apart from the values the detectors cleared: unique
+                        # ones (ids, paths) churn this set, not that one.
+                        if len(harmless) >= _MAX_CLEAN:
+                            harmless.clear()
+                        harmless.add(value)  # type: ignore[arg-type]
                         continue
                 elif vtype is float or vtype is bool or (vtype is int and value < _CARD_MIN):  # type: ignore[operator]
                     continue
