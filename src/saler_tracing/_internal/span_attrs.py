@@ -29,3 +29,25 @@ def attributes_of(span: ReadableSpan) -> Mapping[str, AttributeValue]:
     if type(stored) is dict:
         return stored
     return span.attributes or _EMPTY
+
+
+def has_events(span: ReadableSpan) -> bool:
+    """Whether the span has events, without ``span.events`` copying them into a tuple."""
+    stored = getattr(span, "_events", None)  # private SDK attribute, read only
+    if stored is not None and type(stored) is not tuple:
+        try:
+            return len(stored) > 0
+        except TypeError:
+            pass
+    return bool(span.events)
+
+
+def has_links(span: ReadableSpan) -> bool:
+    """Whether the span has links, without ``span.links`` copying them into a tuple."""
+    stored = getattr(span, "_links", None)  # private SDK attribute, read only
+    if stored is not None and type(stored) is not tuple:
+        try:
+            return len(stored) > 0
+        except TypeError:
+            pass
+    return bool(span.links)
