@@ -61,7 +61,7 @@ class ExportProcessor(SpanProcessor):
         self._late_roots = Tally()
         self._folded = {"queue_full": 0, "shutdown": 0}
         self._folded_roots = {"queue_full": 0, "shutdown": 0}
-        self.backpressure = Backpressure(max_queue_size, self.max_batch)
+        self._max_queue_size = max_queue_size
         monitor.collectors.append(self.fold_drops)
         monitor.queue_depth = self._depth
         monitor.queue_bytes = self._backlog_bytes
@@ -73,6 +73,8 @@ class ExportProcessor(SpanProcessor):
         # Readers and the export thread take it, never on_end; new after a fork, as a lock
         # held by another thread at fork time would stay locked in the child.
         self._fold_lock = threading.Lock()
+        # Its event, too: a producer waiting on it at fork time would leave it unusable.
+        self.backpressure = Backpressure(self._max_queue_size, self.max_batch)
         self.sink = self._make_sink()
         self._wake = threading.Event()
         self.sink.bind(self._wake.set)
