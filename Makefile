@@ -10,6 +10,10 @@ COMPAT_STAMP := $(COMPAT)/.installed
 # dev extra) does not accept, so these tests get an environment without arq.
 CELERY := .venv-celery
 CELERY_STAMP := $(CELERY)/.installed
+# What `pip install 'saler-tracing[all]'` gives a user, nothing else: Celery on the Redis broker
+# and arq must both work in it (tests/jobs/test_all_extra.py).
+ALL := .venv-all
+ALL_STAMP := $(ALL)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -33,15 +37,24 @@ $(CELERY_STAMP): pyproject.toml
 		'pytest>=8' 'pytest-timeout>=2.3' 'pytest-asyncio>=0.24'
 	touch $(CELERY_STAMP)
 
+$(ALL_STAMP): pyproject.toml
+	rm -rf $(ALL)
+	$(PYTHON) -m venv $(ALL)
+	$(ALL)/bin/python -m pip install --quiet --upgrade pip
+	$(ALL)/bin/python -m pip install --quiet -e '.[all]'
+	touch $(ALL_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m examples.shop.demo
 
-test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP)
+test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP) $(ALL_STAMP)
 	bash scripts/test.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http

@@ -2,23 +2,30 @@
 
 Variants, each in its own process, interleaved over several rounds (medians reported):
 
-* ``bare``      FastAPI with its built-in telemetry switched off, no tracing at all;
-* ``saler``     ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
-* ``contrib``   opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor;
-* ``native``    FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch;
-* ``native1``   the same in its one-span mode (``operation_spans: False``: one SERVER span a
-  request, no spans for dependencies, endpoint and serialization) — the cheapest peer;
+* ``bare``          FastAPI with its built-in telemetry switched off, no tracing at all;
+* ``saler``         ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
+* ``contrib``       opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor (a server
+                    span and its ``http send``/``http receive`` children);
+* ``contrib_lean``  the same with ``exclude_spans=["send", "receive"]``: one span a request;
+* ``native``        FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch,
+                    in its default mode (server span and three operation spans);
+* ``native_lean``   FastAPI's own telemetry with ``operation_spans=False``: the server span only;
+* ``untraced``      a FastAPI app with default settings that nobody instruments, no
+                    ``configure()``; ``untraced_configured``: the same app after ``configure()``
+                    (it must cost what it cost before);
 
-``--db``: the endpoint runs two SQLAlchemy Core statements on SQLite (in memory) and each
+``--db``: the endpoint runs two SQLAlchemy Core statements on SQLite (in memory) and every
 traced variant traces them too — ours with ``instrument_sqlalchemy`` (slow-query and N+1
-detection and SQL scrubbing on, as by default), ``contrib``/``native``/``native1`` with
-opentelemetry-instrumentation-sqlalchemy (forced on with ``skip_dep_check`` where it
-declares an older SQLAlchemy);
+detection and SQL scrubbing on, as by default), the peers with
+opentelemetry-instrumentation-sqlalchemy (forced on with ``skip_dep_check`` where it declares
+an older SQLAlchemy);
 
 every traced variant exports over OTLP/HTTP to a local receiver process, and each timed round
 includes the flush of its spans, so export work is billed to the variant that caused it.
 Prints µs/request, the added cost over ``bare``, and our added cost as a ratio of each
-peer's. Run: ``python -m benchmarks.bench_http [--requests N] [--rounds R]``.
+peer's and of the cheapest peer's. Run:
+``python -m benchmarks.bench_http [--requests N] [--rounds R] [--repeat P] [--variants a,b]
+[--db]``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("bare", "saler", "contrib", "native", "native1")
+VARIANTS = (
+    "bare",
+    "saler",
+    "contrib",
+    "contrib_lean",
+    "native",
+    "native_lean",
+    "untraced",
+    "untraced_configured",
+)
+PEERS = ("contrib", "contrib_lean", "native", "native_lean")
+_NATIVE = ("native", "native_lean", "untraced", "untraced_configured")
 
 
 def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
@@ -66,31 +84,54 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
         app = FastAPI()
         saler_tracing.instrument_fastapi(app)
         flush = saler_tracing.force_flush
-    elif variant == "contrib":
+    elif variant in ("contrib", "contrib_lean"):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         provider = sdk_provider()
         app = FastAPI(telemetry=off)  # type: ignore[arg-type]
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+        exclude = ["send", "receive"] if variant == "contrib_lean" else None
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=provider,
+            exclude_spans=exclude,  # type: ignore[arg-type]
+        )
         flush = provider.force_flush
-    elif variant in ("native", "native1"):
+    elif variant in ("native", "native_lean"):
         provider = sdk_provider()
-        telemetry: dict[str, Any] = {"tracer_provider": provider, "metrics": False, "logs": False}
-        if variant == "native1":
+        telemetry = {"tracer_provider": provider, "metrics": False, "logs": False}
+        if variant == "native_lean":
             telemetry["operation_spans"] = False
         app = FastAPI(telemetry=telemetry)  # type: ignore[arg-type]
         flush = provider.force_flush
+    elif variant == "untraced":
+        app = FastAPI()
+    elif variant == "untraced_configured":
+        import saler_tracing
+
+        saler_tracing.configure(
+            service_name="bench",
+            export=saler_tracing.ExportOptions(traces_endpoint=endpoint),
+            environ={},
+        )
+        app = FastAPI()  # never passed to instrument_fastapi
+        flush = saler_tracing.force_flush
     else:
         raise SystemExit(f"unknown variant {variant}")
 
-    if not db:
-
-        @app.get("/items/{item_id}")
-        async def item(item_id: int) -> dict[str, int]:
-            return {"id": item_id, "price": 100}
-
+    if db:
+        _with_database(app, variant, provider if variant in PEERS else None)
         return app, flush
 
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id, "price": 100}
+
+    return app, flush
+
+
+def _with_database(app: Any, variant: str, provider: Any) -> None:
+    """``GET /items/{id}``: two SQLAlchemy Core statements on an in-memory SQLite database,
+    traced by the variant's SQLAlchemy instrumentation."""
     import sqlalchemy as sa
 
     # One in-memory database shared by every connection; the endpoint is ``async`` and
@@ -111,7 +152,7 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
         import saler_tracing
 
         saler_tracing.instrument_sqlalchemy(engine)
-    elif variant != "bare":
+    elif provider is not None:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
         SQLAlchemyInstrumentor().instrument(
@@ -126,8 +167,6 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
             price = conn.execute(by_id, {"id": item_id % 100}).scalar_one()
             total = conn.execute(count).scalar_one()
         return {"id": item_id, "price": price, "of": total}
-
-    return app, flush
 
 
 async def drive(app: Any, requests: int) -> None:
@@ -180,13 +219,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")
     parser.add_argument("--repeat", type=int, default=3, help="processes per variant")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
     parser.add_argument("--db", action="store_true", help="two SQLAlchemy statements a request")
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.requests, args.rounds, args.db)
         return
-    variants = [v for v in VARIANTS if not v.startswith("native") or native_available()]
+    wanted = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(wanted) - set(VARIANTS))
+    if unknown or "bare" not in wanted:
+        raise SystemExit(f"--variants: unknown {unknown}; 'bare' is required (the baseline)")
+    native = native_available()
+    variants = [v for v in VARIANTS if v in wanted and (native or v not in _NATIVE)]
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
         receiver = subprocess.Popen([sys.executable, "-m", "benchmarks._receiver", str(port_file)])
@@ -229,14 +274,20 @@ def main() -> None:
 def report(samples: dict[str, list[float]]) -> None:
     med = {v: statistics.median(s) for v, s in samples.items()}
     bare = med["bare"]
-    print(f"{'variant':<10}{'µs/request':>12}{'added µs':>10}")
+    print(f"{'variant':<20}{'µs/request':>12}{'added µs':>10}")
     for variant, value in med.items():
-        print(f"{variant:<10}{value:>12.1f}{value - bare:>10.1f}")
-    ours = med["saler"] - bare
-    for peer in ("contrib", "native", "native1"):
-        if peer in med:
-            added = med[peer] - bare
+        print(f"{variant:<20}{value:>12.1f}{value - bare:>10.1f}")
+    if "saler" in med:
+        ours = med["saler"] - bare
+        peers = {p: med[p] - bare for p in PEERS if p in med}
+        for peer, added in peers.items():
             print(f"saler added cost / {peer} added cost: {ours / added:.2f}")
+        if peers:
+            cheapest = min(peers, key=peers.__getitem__)
+            print(f"cheapest peer: {cheapest}; saler / cheapest: {ours / peers[cheapest]:.2f}")
+    if "untraced" in med and "untraced_configured" in med:
+        before, after = med["untraced"], med["untraced_configured"]
+        print(f"untraced app after configure() / before: {after / before:.2f}")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
-from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.chain import Stage
+from saler_tracing._internal.config.resolved import MetricsConfig
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.monitor import ExportMonitor
-from saler_tracing._internal.pipeline import Stage
 
 ROUTES = [f"/items/{{id}}/part{i}" for i in range(20)]
 

@@ -31,8 +31,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 from saler_tracing import ExportOptions, SamplingOptions, SamplingRule
-from saler_tracing._internal import config, setup
-from saler_tracing._internal.config import SamplingConfig
+from saler_tracing._internal import setup
+from saler_tracing._internal.config import resolve as config
+from saler_tracing._internal.config.resolved import SamplingConfig
 from saler_tracing._internal.sampling import build_sampler
 
 QUICK = "--quick" in sys.argv

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from saler_tracing._internal.config import ScrubbingConfig
+from saler_tracing._internal.config.resolved import ScrubbingConfig
 from saler_tracing._internal.scrub.build import build_stage
 
 _rng = random.Random(7)

@@ -24,8 +24,8 @@ from pathlib import Path
 from benchmarks.bench_server_query import NOW, generate
 from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import rows
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.seam import Retention
 
 _RESOURCE = rows.resource_of({"service.name": "shop", "service.version": "1.1"})
 _ids = count(1)

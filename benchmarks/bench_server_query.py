@@ -44,17 +44,17 @@ from saler_tracing.server.query import (
     bottlenecks,
     compare,
     depmap,
-    errors,
     health,
     routes,
     timeseries,
     trends,
 )
+from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.trace_detail import trace_detail
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.receiver import decode_pb, rows
-from saler_tracing.server.store.api import Retention, TraceQuery
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.seam import Retention, TraceQuery
 
 SERVICES = ["shop", "billing", "catalog", "users", "worker"]
 NOW = time.time_ns()

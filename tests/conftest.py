@@ -4,6 +4,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 # Bugs inside tracing must fail our tests, not hide behind the guard.
 os.environ.setdefault("SALER_TRACING_RAISE_INTERNAL_ERRORS", "1")
@@ -16,3 +17,18 @@ def _reset_tracing() -> Iterator[None]:
 
     yield
     setup.shutdown(timeout_s=5)
+
+
+@pytest.fixture
+def metrics_registry() -> Iterator[CollectorRegistry]:
+    """Every metric of ours on a fresh Prometheus registry for one test, so it asserts exact
+    figures rather than ``>=`` on process-wide totals. Ask for it before ``span_capture``
+    (fixtures start in the order the test names them): a pipeline keeps the metrics it holds."""
+    from saler_tracing._internal.metrics import prom
+
+    fresh = CollectorRegistry()
+    previous = prom.use_registry(fresh)
+    try:
+        yield fresh
+    finally:
+        prom.use_registry(previous)

@@ -4,13 +4,27 @@ Importing this package configures nothing, patches nothing and imports no option
 integration; ``configure()`` and the ``instrument_*`` functions do the work.
 """
 
-from saler_tracing._internal.api import health_router
+from saler_tracing._internal.config.options import (
+    ApiOptions,
+    ExportOptions,
+    MetricsOptions,
+    SamplingOptions,
+    SamplingRule,
+    ScrubbingOptions,
+)
+from saler_tracing._internal.config.scrub_match import ScrubMatch
+from saler_tracing._internal.endpoints.health import health_router
+from saler_tracing._internal.endpoints.worker import serve_telemetry
 from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.extras import MissingExtraError
 from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_arq
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
 from saler_tracing._internal.instrument.celery import instrument_celery, uninstrument_celery
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
+from saler_tracing._internal.instrument.fastapi.apps import (
+    instrument_fastapi_apps,
+    uninstrument_fastapi_apps,
+)
 from saler_tracing._internal.instrument.httpx import instrument_httpx, uninstrument_httpx
 from saler_tracing._internal.instrument.redis import instrument_redis, uninstrument_redis
 from saler_tracing._internal.instrument.sqlalchemy import (
@@ -19,17 +33,7 @@ from saler_tracing._internal.instrument.sqlalchemy import (
 )
 from saler_tracing._internal.manual import span, traced
 from saler_tracing._internal.metrics.router import metrics_router
-from saler_tracing._internal.options import (
-    ApiOptions,
-    ExportOptions,
-    MetricsOptions,
-    SamplingOptions,
-    SamplingRule,
-    ScrubbingOptions,
-)
-from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.setup import configure, force_flush, shutdown
-from saler_tracing._internal.worker_http import serve_telemetry
 
 __all__ = [
     "ApiOptions",
@@ -48,6 +52,7 @@ __all__ = [
     "instrument_arq",
     "instrument_celery",
     "instrument_fastapi",
+    "instrument_fastapi_apps",
     "instrument_httpx",
     "instrument_redis",
     "instrument_sqlalchemy",
@@ -59,6 +64,7 @@ __all__ = [
     "uninstrument_arq",
     "uninstrument_celery",
     "uninstrument_fastapi",
+    "uninstrument_fastapi_apps",
     "uninstrument_httpx",
     "uninstrument_redis",
     "uninstrument_sqlalchemy",

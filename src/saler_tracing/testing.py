@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from saler_tracing._internal import clock, setup
-from saler_tracing._internal.options import ExportOptions
+from saler_tracing._internal.config.options import ExportOptions
 
 __all__ = [
     "SequentialIdGenerator",

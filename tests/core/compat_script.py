@@ -19,11 +19,15 @@ saler_tracing.configure(
     service_name="compat", export=saler_tracing.ExportOptions(span_exporter=exporter), environ={}
 )
 app = make_app()
+app.mount("/v2", make_app())
 saler_tracing.instrument_fastapi(app)
 saler_tracing.instrument_fastapi(app)
-with serve(app) as base:
+other = make_app()  # never instrumented: no server span
+with serve(app) as base, serve(other) as other_base:
     ok = httpx.get(base + "/items/3")
     crash = httpx.get(base + "/crash")
+    mounted = httpx.get(base + "/v2/items/4")
+    untraced = httpx.get(other_base + "/items/5")
 saler_tracing.force_flush()
 spans = exporter.get_finished_spans()
 print(
@@ -31,7 +35,12 @@ print(
         {
             "fastapi": fastapi.__version__,
             "native": has_native_telemetry(app),
-            "statuses": [ok.status_code, crash.status_code],
+            "statuses": [
+                ok.status_code,
+                crash.status_code,
+                mounted.status_code,
+                untraced.status_code,
+            ],
             "traceresponse": "traceresponse" in ok.headers,
             "servers": sorted(s.name for s in spans if s.kind.name == "SERVER"),
             "routes": sorted(

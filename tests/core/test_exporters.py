@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import saler_tracing
 from saler_tracing._internal import setup
-from saler_tracing._internal.exporters import ReadableConsoleExporter
+from saler_tracing._internal.export.exporters import ReadableConsoleExporter
 
 
 class SuppressionProbe(SpanExporter):

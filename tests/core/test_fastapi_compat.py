@@ -28,7 +28,7 @@ def test_fastapi_without_builtin_telemetry_gets_one_server_span_each() -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["fastapi"].startswith("0.140")
     assert report["native"] is False
-    assert report["statuses"] == [200, 500]
+    assert report["statuses"] == [200, 500, 200, 200]
     assert report["traceresponse"] is True
-    assert report["servers"] == ["GET /crash", "GET /items/{item_id}"]
-    assert report["routes"] == ["/crash", "/items/{item_id}"]
+    assert report["servers"] == ["GET /crash", "GET /items/{item_id}", "GET /v2/items/{item_id}"]
+    assert report["routes"] == ["/crash", "/items/{item_id}", "/v2/items/{item_id}"]

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import saler_tracing
 from saler_tracing._internal import errors, setup
-from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.chain import Stage
 from tests.core.apps import make_app
 from tests.helpers.servers import serve
 

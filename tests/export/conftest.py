@@ -9,8 +9,8 @@ import pytest
 from opentelemetry import trace
 
 from saler_tracing._internal import setup
-from saler_tracing._internal.monitor import ExportMonitor
-from saler_tracing._internal.options import ExportOptions
+from saler_tracing._internal.config.options import ExportOptions
+from saler_tracing._internal.export.monitor import ExportMonitor
 from tests.helpers.receiver import OtlpHttpReceiver
 
 

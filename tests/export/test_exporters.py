@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from saler_tracing._internal import setup
-from saler_tracing._internal.exporters import ReadableConsoleExporter
-from saler_tracing._internal.options import ExportOptions
+from saler_tracing._internal.config.options import ExportOptions
+from saler_tracing._internal.export.exporters import ReadableConsoleExporter
 from tests.helpers.receiver import OtlpHttpReceiver, grpc_receiver
 
 from .conftest import configure_to, drops, make_spans, wait_until

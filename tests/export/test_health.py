@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from saler_tracing._internal.api import health_document
+from saler_tracing._internal.endpoints.health import health_document
 from tests.helpers.receiver import OtlpHttpReceiver
 
 from .conftest import configure_to, make_spans, wait_until

@@ -7,8 +7,8 @@ import threading
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from saler_tracing._internal import setup
+from saler_tracing._internal.config.options import ExportOptions
 from saler_tracing._internal.export.queue import SpanQueue
-from saler_tracing._internal.options import ExportOptions
 from tests.helpers.receiver import OtlpHttpReceiver
 
 from .conftest import configure_to, drops, make_spans, wait_until

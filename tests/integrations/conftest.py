@@ -31,8 +31,8 @@ def _reachable(host: str, port: int) -> bool:
 @pytest.fixture(autouse=True)
 def _uninstrument_all() -> Iterator[None]:
     """Every test starts and ends with nothing instrumented and empty figures."""
-    from saler_tracing._internal import dependencies
-    from saler_tracing._internal.instrument import db_statements
+    from saler_tracing._internal.instrument import dependencies
+    from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 
     dependencies.reset()
     db_statements.reset()

@@ -11,10 +11,11 @@ import pytest
 import redis
 import sqlalchemy as sa
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
 import saler_tracing
-from saler_tracing._internal import dependencies, stats
+from saler_tracing._internal import stats
+from saler_tracing._internal.instrument import dependencies
 from saler_tracing.testing import SpanCapture
 from tests.helpers.servers import serve
 
@@ -23,7 +24,11 @@ from .conftest import PG_SYNC_URL
 
 @pytest.mark.saler_tracing(service_name="shop")
 def test_edges_in_stats_and_prometheus(
-    span_capture: SpanCapture, pg: None, redis_url: str, suffix: str
+    metrics_registry: CollectorRegistry,
+    span_capture: SpanCapture,
+    pg: None,
+    redis_url: str,
+    suffix: str,
 ) -> None:
     peer_app = FastAPI()
 
@@ -71,10 +76,12 @@ def test_edges_in_stats_and_prometheus(
     assert (http_edge["calls"], http_edge["errors"]) == (1, 0)
 
     labels = {"kind": "http", "system": "http", "peer": "inventory"}
-    assert REGISTRY.get_sample_value("saler_tracing_dependency_calls_total", labels)
+    assert metrics_registry.get_sample_value("saler_tracing_dependency_calls_total", labels) == 1
     db_labels = {"kind": "database", "system": "postgresql", "peer": db["peer"]}
-    assert REGISTRY.get_sample_value("saler_tracing_dependency_errors_total", db_labels)
-    assert REGISTRY.get_sample_value("saler_tracing_dependency_duration_seconds_count", db_labels)
+    errors = metrics_registry.get_sample_value("saler_tracing_dependency_errors_total", db_labels)
+    assert errors == 1
+    count = "saler_tracing_dependency_duration_seconds_count"
+    assert metrics_registry.get_sample_value(count, db_labels) == 2
 
 
 def test_edges_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

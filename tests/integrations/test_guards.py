@@ -15,7 +15,7 @@ import saler_tracing
 from saler_tracing._internal import errors
 from saler_tracing._internal.instrument import httpx as httpx_mod
 from saler_tracing._internal.instrument import redis as redis_mod
-from saler_tracing._internal.instrument import sqlalchemy_events
+from saler_tracing._internal.instrument.sqlalchemy import events as sqlalchemy_events
 from saler_tracing.testing import SpanCapture
 from tests.helpers.servers import serve
 

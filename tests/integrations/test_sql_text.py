@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from saler_tracing._internal.instrument.sql_text import analyse, normalize
+from saler_tracing._internal.instrument.sql.text import analyse, normalize
 
 
 @pytest.mark.parametrize(

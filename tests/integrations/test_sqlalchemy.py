@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import DeclarativeBase, Session, relationship, selectinload
 
 import saler_tracing
@@ -120,7 +120,9 @@ def sleep_statement(marker: str, seconds: float) -> sa.TextClause:
 
 
 @pytest.mark.saler_tracing
-def test_slow_statements_marked_and_counted(span_capture: SpanCapture, pg: None) -> None:
+def test_slow_statements_marked_and_counted(
+    metrics_registry: CollectorRegistry, span_capture: SpanCapture, pg: None
+) -> None:
     engine = sa.create_engine(PG_SYNC_URL)
     saler_tracing.instrument_sqlalchemy(engine, slow_threshold_ms=50)
     try:
@@ -136,13 +138,11 @@ def test_slow_statements_marked_and_counted(span_capture: SpanCapture, pg: None)
     rows = {row["statement"]: row for row in stats.collect()["db"]["statements"]}
     assert rows["SELECT pg_sleep(?)"]["slow"] == 1
     assert rows["SELECT ?"]["slow"] == 0
-    assert (
-        REGISTRY.get_sample_value(
-            "saler_tracing_db_slow_queries_total",
-            {"db_system": "postgresql", "statement": "SELECT pg_sleep(?)"},
-        )
-        or 0
-    ) >= 1
+    slow_total = metrics_registry.get_sample_value(
+        "saler_tracing_db_slow_queries_total",
+        {"db_system": "postgresql", "statement": "SELECT pg_sleep(?)"},
+    )
+    assert slow_total == 1
 
 
 def test_export_only_slow(span_capture: SpanCapture, pg: None) -> None:
@@ -273,7 +273,9 @@ def test_selectinload_loop_is_not(
 
 
 # -- transactions and the pool -----------------------------------------------------------------
-def test_transactions_and_pool_metrics(span_capture: SpanCapture, pg: None) -> None:
+def test_transactions_and_pool_metrics(
+    metrics_registry: CollectorRegistry, span_capture: SpanCapture, pg: None
+) -> None:
     engine = sa.create_engine(PG_SYNC_URL, pool_size=2)
     saler_tracing.instrument_sqlalchemy(engine)
     peer = "postgresql://127.0.0.1:5432/test"
@@ -287,32 +289,28 @@ def test_transactions_and_pool_metrics(span_capture: SpanCapture, pg: None) -> N
                 conn.execute(sa.text("CREATE TEMP TABLE scratch (n int)"))
                 conn.rollback()
                 held = engine.connect()
-                in_use = REGISTRY.get_sample_value(
+                in_use = metrics_registry.get_sample_value(
                     "saler_tracing_db_pool_connections", {"peer": peer, "state": "in_use"}
                 )
                 held.close()
-        assert in_use is not None
-        assert in_use >= 2
+        assert in_use == 2
         transactions = span_capture.named("TRANSACTION")
         outcomes = [s.attributes["saler.db.transaction.outcome"] for s in transactions]
         assert outcomes == ["commit", "rollback"]
         assert all(s.end_time > s.start_time for s in transactions)
-        waits = REGISTRY.get_sample_value(
+        waits = metrics_registry.get_sample_value(
             "saler_tracing_db_pool_checkout_wait_seconds_count", {"peer": peer}
         )
-        assert waits is not None
-        assert waits >= 4
-        committed = REGISTRY.get_sample_value(
+        assert waits == 4
+        committed = metrics_registry.get_sample_value(
             "saler_tracing_db_transaction_duration_seconds_count",
             {"db_system": "postgresql", "outcome": "commit"},
         )
-        assert committed is not None
-        assert committed >= 1
-        rolled_back = REGISTRY.get_sample_value(
+        assert committed == 1
+        rolled_back = metrics_registry.get_sample_value(
             "saler_tracing_db_transaction_duration_seconds_count",
             {"db_system": "postgresql", "outcome": "rollback"},
         )
-        assert rolled_back is not None
-        assert rolled_back >= 2  # the read-only one is counted, though it has no span
+        assert rolled_back == 2  # the read-only one is counted, though it has no span
     finally:
         engine.dispose()

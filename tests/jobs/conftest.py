@@ -34,12 +34,12 @@ def redis_url() -> str:
 
 
 def redis_broker_usable() -> bool:
-    """kombu 5.7's Redis transport needs redis-py >= 6.1, while arq 0.28 pins redis-py < 6:
-    one environment holds only one of them. Celery then uses RabbitMQ as its broker (results
-    still go to Redis); the instrumentation is the same on both (it rides in the headers)."""
-    import redis
+    """kombu >= 5.7's Redis transport needs redis-py >= 6.1, while arq 0.28 pins redis-py < 6;
+    ``[all]`` (and so this suite's ``.venv``) pins kombu < 5.7, which accepts both. Where the
+    two clash anyway, Celery uses RabbitMQ as its broker (results still go to Redis)."""
+    from saler_tracing._internal.instrument.celery.broker import _version, transport_problem
 
-    return tuple(int(part) for part in redis.__version__.split(".")[:2]) >= (6, 1)
+    return transport_problem(_version("kombu"), _version("redis")) is None
 
 
 # ``JOBS_TEST_BROKER=redis`` (or ``rabbitmq``) demands a broker instead of choosing by the
@@ -58,7 +58,7 @@ def choose_celery_broker() -> tuple[str | None, str]:
         if not redis_broker_usable():
             return None, (
                 f"{BROKER_CHOICE}=redis but redis-py {redis.__version__} is installed: kombu's"
-                " Redis transport needs redis-py >= 6.1 (`make test` builds .venv-celery)"
+                " Redis transport needs redis-py >= 6.1 from kombu 5.7 on (`[all]` pins kombu<5.7)"
             )
         return REDIS_URL, ""
     if not reachable("127.0.0.1", 5672):

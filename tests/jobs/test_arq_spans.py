@@ -235,3 +235,26 @@ async def test_uninstrumented_producer_and_worker_interoperate(
     process = span_capture.one("process echo")
     assert process.parent is None
     assert attrs(process)["messaging.message.id"] == f"{unique}-2"
+
+
+async def test_tracestate_of_the_incoming_request_reaches_the_job(
+    instrumented: SpanCapture, pool: Any, unique: str
+) -> None:
+    """Level 2 keys (``foo@``) and a duplicated key travel through Redis to the worker."""
+    from opentelemetry import context, propagate
+
+    incoming = propagate.extract(
+        {
+            "traceparent": "00-12345678901234567890123456789012-1234567890123456-01",
+            "tracestate": "foo@=1,foo@@bar=2,dup=1,dup=1",
+        }
+    )
+    token = context.attach(incoming)
+    try:
+        await pool.enqueue_job("echo", _job_id=f"{unique}-1", _queue_name=unique)
+    finally:
+        context.detach(token)
+    await run_worker(pool, unique, [echo])
+    process = instrumented.one("process echo")
+    assert process.context.trace_id == 0x12345678901234567890123456789012
+    assert process.context.trace_state.to_header() == "foo@=1,foo@@bar=2,dup=1"

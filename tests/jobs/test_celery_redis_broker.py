@@ -1,9 +1,10 @@
-"""The Celery worker-process and span tests again, on the Redis broker, in the second virtual
-environment that ``make test`` builds (``.venv-celery``: redis-py >= 6.1 and no arq).
+"""The Celery worker-process and span tests again in the second virtual environment that
+``make test`` builds (``.venv-celery``: the newest Celery and kombu, redis-py >= 6.1, no arq).
 
-kombu's Redis transport needs redis-py >= 6.1 while arq 0.28 pins redis-py < 6, so this suite's
-own environment runs Celery on RabbitMQ. Here the same tests run with ``JOBS_TEST_BROKER=redis``,
-which makes them fail rather than fall back when the Redis transport cannot be used.
+kombu 5.7's Redis transport needs redis-py >= 6.1 while arq 0.28 pins redis-py < 6, so this
+suite's own environment (built from ``[all]``, which pins kombu < 5.7) runs Celery 5.6 on
+Redis. Here the same tests run on Celery 5.7 with ``JOBS_TEST_BROKER`` naming the broker —
+Redis, and RabbitMQ, which no other run covers — so they fail rather than fall back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs.conftest import BROKER_CHOICE, REDIS_URL
+from tests.jobs.conftest import BROKER_CHOICE, RABBITMQ_URL, REDIS_URL
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,13 +25,14 @@ PYTHON = ROOT / ".venv-celery" / "bin" / "python"
 # environment has none).
 PROCESSES = "tests/jobs/test_celery_processes.py"
 TESTS = [PROCESSES, "tests/jobs/test_celery_spans.py"]
-EXPECTED = 12  # 4 + 8: a test that went missing must not pass quietly
+EXPECTED = 13  # 4 + 9: a test that went missing must not pass quietly
 
 
-def test_celery_worker_processes_pass_on_the_redis_broker() -> None:
+@pytest.mark.parametrize(("broker", "url"), [("redis", REDIS_URL), ("rabbitmq", RABBITMQ_URL)])
+def test_celery_worker_processes_pass_on_the_newest_celery(broker: str, url: str) -> None:
     if not PYTHON.exists():
         pytest.fail(f"{PYTHON.relative_to(ROOT)} is missing: run `make test`, which builds it")
-    env = {**os.environ, BROKER_CHOICE: "redis", "SALER_TRACING_RAISE_INTERNAL_ERRORS": "1"}
+    env = {**os.environ, BROKER_CHOICE: broker, "SALER_TRACING_RAISE_INTERNAL_ERRORS": "1"}
     result = subprocess.run(
         [str(PYTHON), "-m", "pytest", *TESTS, "-p", "no:cacheprovider", "-rA", "--color=no"],
         cwd=ROOT,
@@ -46,7 +48,7 @@ def test_celery_worker_processes_pass_on_the_redis_broker() -> None:
     report = output[failures : failures + 8000] if failures >= 0 else output[-6000:]
     assert result.returncode == 0, report
     # The inner run names its broker in its header (tests/jobs/conftest.py).
-    assert f"celery broker: {REDIS_URL}" in output, output[:2000]
+    assert f"celery broker: {url}" in output, output[:2000]
     passed = re.findall(r"^PASSED (\S+)", output, re.MULTILINE)
     assert len(passed) == EXPECTED, output[-3000:]
     assert f"{PROCESSES}::test_request_to_worker_to_second_job_is_one_trace" in passed

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 import saler_tracing
+from saler_tracing._internal.endpoints.worker import TelemetryServer
 from saler_tracing._internal.instrument import messaging
-from saler_tracing._internal.worker_http import TelemetryServer
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 
 import saler_tracing
 from saler_tracing import ApiOptions, ExportOptions, MetricsOptions
-from saler_tracing._internal.health_score import Objectives, classify, health_score
-from saler_tracing._internal.metrics.health import HealthWindow
-from saler_tracing._internal.monitor import ExportMonitor
+from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.metrics.health_score import Objectives, classify, health_score
+from saler_tracing._internal.metrics.health_window import HealthWindow
 from tests.helpers.receiver import OtlpHttpReceiver
 from tests.helpers.servers import serve
 from tests.metrics.metrics_scrape import scrape, value, wait_for

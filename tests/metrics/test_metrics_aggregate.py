@@ -9,8 +9,9 @@ import threading
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from saler_tracing._internal import prom
-from saler_tracing._internal.metrics.aggregate import Aggregate, histogram_layout_ok
+from saler_tracing._internal.metrics import prom
+from saler_tracing._internal.metrics.aggregate import Aggregate
+from saler_tracing._internal.sdk.private import histogram_layout_ok
 
 
 def _samples(histogram: Histogram) -> dict[tuple[str, str], float]:
@@ -27,7 +28,7 @@ def test_published_histogram_equals_observing_each_value() -> None:
     direct = Histogram("direct", "d", ["r"], registry=registry, buckets=prom.LATENCY_BUCKETS)
     aggregated = Histogram("agg", "a", ["r"], registry=registry, buckets=prom.LATENCY_BUCKETS)
     child = aggregated.labels("x")
-    assert histogram_layout_ok(child, prom.LATENCY_BUCKETS), "prometheus_client layout changed"
+    assert histogram_layout_ok(child, len(prom.LATENCY_BUCKETS)), "prometheus_client layout changed"
     aggregate = Aggregate(prom.LATENCY_BUCKETS)
     slot = aggregate.new_slot(("x",), ((), child))
     rng = random.Random(3)

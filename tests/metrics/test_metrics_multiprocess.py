@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from saler_tracing._internal.health_score import Objectives, health_score
+from saler_tracing._internal.metrics.health_score import Objectives, health_score
 from tests.helpers.receiver import OtlpHttpReceiver
 from tests.metrics.metrics_scrape import scrape, value, wait_for
 

@@ -11,9 +11,9 @@ from prometheus_client import Counter, Gauge
 import saler_tracing
 from saler_tracing import ExportOptions
 from saler_tracing._internal import setup
+from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.metrics.export_figures import families, read
 from saler_tracing._internal.metrics.multiproc import Mirror
-from saler_tracing._internal.metrics.pipeline import families, read
-from saler_tracing._internal.monitor import ExportMonitor
 
 
 def loaded_monitor() -> ExportMonitor:

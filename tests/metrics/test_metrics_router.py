@@ -11,7 +11,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 import saler_tracing
 from saler_tracing import ConfigurationError, ExportOptions, MetricsOptions
-from saler_tracing._internal import config
+from saler_tracing._internal.config import resolve as config
 from tests.helpers.servers import serve
 
 fastapi = pytest.importorskip("fastapi")

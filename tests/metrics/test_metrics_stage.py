@@ -24,10 +24,10 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import Attributes
 from prometheus_client import REGISTRY
 
-from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import internal_error_counts
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.monitor import ExportMonitor
 
 
 class RecordOnly(Sampler):

@@ -244,8 +244,46 @@ def keyed() -> list[Secret]:
     return [Secret(f"keyed:{rule}", value, (), by_value=False) for rule, value in values]
 
 
+def kuwait_civil_id(century: str, birth: str) -> str:
+    """A Kuwait civil ID for a YYMMDD birth date, with its mod-11 check digit."""
+    weights = (2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    while True:
+        body = century + birth + _digits(4)
+        check = 11 - sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11
+        if check < 10:
+            return body + str(check)
+
+
+def national_ids() -> list[Secret]:
+    """Gulf identity numbers. Saudi and Kuwaiti ones are found by structure and check digit
+    alone; Qatari, Bahraini and Omani ones (no published check digit) with the words people
+    write before them, which are part of the value here."""
+    out = []
+    for first in ("10", "11", "12", "14", "2", "2", "2"):
+        number = luhn_complete(first, 10)
+        out.append(Secret("national_id", number, (number,)))
+    recent = luhn_complete("17", 10)  # a Unix-time look-alike: found only with its label
+    out.append(Secret("national_id", f"national id {recent}", (recent,)))
+    out.append(Secret("national_id", f"رقم الإقامة {recent}", (recent,)))
+    for century, birth in (("2", "880201"), ("2", "991231"), ("3", "040229"), ("3", "150715")):
+        number = kuwait_civil_id(century, birth)
+        out.append(Secret("national_id", number, (number,)))
+    qid = "2" + "87" + "634" + _digits(5)
+    out.append(Secret("national_id", f"QID {qid}", (qid,)))
+    qid = "3" + "01" + "818" + _digits(5)
+    out.append(Secret("national_id", f"رقم الهوية {qid}", (qid,)))
+    cpr = "8805" + _digits(5)
+    out.append(Secret("national_id", f"CPR {cpr}", (cpr,)))
+    cpr = "9912" + _digits(5)
+    out.append(Secret("national_id", f"الرقم الشخصي {cpr}", (cpr,)))
+    civil = _digits(8)
+    out.append(Secret("national_id", f"civil number {civil}", (civil,)))
+    out.append(Secret("national_id", f"الرقم المدني {civil}", (civil,)))
+    return out
+
+
 def sensitive() -> list[Secret]:
-    return [*cards(), *ibans(), *phones(), *emails(), *tokens(), *keyed()]
+    return [*cards(), *ibans(), *phones(), *emails(), *tokens(), *keyed(), *national_ids()]
 
 
 LOOK_ALIKES = (
@@ -283,4 +321,15 @@ LOOK_ALIKES = (
     "Order 77812345 shipped",
     "HTTP/1.1",
     "pool size 16 of 32",
+    # Ten-digit numbers that pass Luhn, as Saudi identity numbers do, and are something else.
+    "1764650006",  # a Unix time (2025-12-02)
+    "1700000001",
+    "created_at 1034567899",
+    "Order 1034567899 shipped",
+    "invoice no. 2345678904",
+    "1034567899.50",
+    "invoice 288020122596",  # a Kuwait civil ID's shape, named an invoice
+    "28763412345",  # a QID's shape without its label
+    "880512345",
+    "12345678",
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from saler_tracing._internal.config import ScrubbingConfig
+from saler_tracing._internal.config.resolved import ScrubbingConfig
 from saler_tracing._internal.scrub.build import build_scrubber
 
 N = 100_000

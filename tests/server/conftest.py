@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.seam import Retention
 
 # Every backend the conformance suite runs against: add a factory here for a new one.
 BACKENDS = ["duckdb-memory", "duckdb-file"]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import typer
 
-from saler_tracing.server.cli import duration_s
-from saler_tracing.server.store.api import Retention
+from saler_tracing.server.cli.main import duration_s
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.seam import Retention
 from tests.server.builders import batch, request
 from tests.server.timeline import timeline
 

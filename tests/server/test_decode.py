@@ -9,7 +9,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from saler_tracing.server.receiver import decode_pb
 from saler_tracing.server.receiver.attributes import attributes_json, kv_dict
-from saler_tracing.server.receiver.errors import MalformedRequest
+from saler_tracing.server.receiver.refusals import MalformedRequest
 
 
 def _kv(key: str, **value: object) -> KeyValue:

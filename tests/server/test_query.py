@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from saler_tracing._internal.health_score import Objectives, health_score
+from saler_tracing._internal.metrics.health_score import Objectives, health_score
 from saler_tracing.server import normalize
-from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
+from saler_tracing.server.query import bottlenecks, depmap, health, routes, trends
+from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.report import build_report
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.store.duckdb_store import DuckDBStore

@@ -24,7 +24,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 import saler_tracing
 from saler_tracing.server.app import TraceServer
-from saler_tracing.server.store.api import TraceQuery
+from saler_tracing.server.store.seam import TraceQuery
 from tests.server.harness import server_thread
 
 PB = {"content-type": "application/x-protobuf"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from saler_tracing.server.store.api import Retention, SpanReader, SpanWriter, TraceQuery
+from saler_tracing.server.store.seam import Retention, SpanReader, SpanWriter, TraceQuery
 from tests.server.builders import MS, T0, S, batch, exception_event, request
 from tests.server.conftest import make_store
 

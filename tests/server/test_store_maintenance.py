@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from saler_tracing.server.query import depmap, errors, routes
+from saler_tracing.server.query import depmap, routes
+from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.window import Window
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.seam import Retention
 from tests.server.builders import MS, T0, S, batch, exception_event, request
 from tests.server.conftest import make_store
 

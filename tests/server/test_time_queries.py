@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from saler_tracing._internal.health_score import health_score
+from saler_tracing._internal.metrics.health_score import health_score
 from saler_tracing.server.query import bottlenecks, compare, routes, timeseries
 from saler_tracing.server.query.trace_detail import trace_detail
 from saler_tracing.server.query.window import Window

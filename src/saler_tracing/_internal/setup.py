@@ -14,32 +14,28 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from saler_tracing._internal import config as config_mod
-from saler_tracing._internal.config import Config
-from saler_tracing._internal.export import build_tail
-from saler_tracing._internal.exporters import build_exporter
-from saler_tracing._internal.metrics import install as metrics_install
-from saler_tracing._internal.monitor import ExportMonitor
-from saler_tracing._internal.options import (
+from saler_tracing._internal import process
+from saler_tracing._internal.chain import GuardedRoot
+from saler_tracing._internal.config import resolve as config_mod
+from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
     MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
 )
-from saler_tracing._internal.pipeline import GuardedRoot
-from saler_tracing._internal.provider import install_global_proxy, proxy
-from saler_tracing._internal.resource import build_resource
+from saler_tracing._internal.config.resolved import Config
+from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.metrics import current as metrics_current
+from saler_tracing._internal.metrics.stage import MetricsStage
+from saler_tracing._internal.propagation import TraceContextPropagator
 from saler_tracing._internal.sampling import build_sampling
+from saler_tracing._internal.sdk.provider import install_global_proxy, proxy
+from saler_tracing._internal.sdk.resource import build_resource
+from saler_tracing._internal.stages import Parts, build_chain
 
 logger = logging.getLogger("saler_tracing")
-
-
-class _Discard(SpanProcessor):
-    """End of the pipeline when the exporter is ``none``: spans still pass the stages
-    before it (metrics are counted), then go nowhere."""
 
 
 @dataclass
@@ -50,7 +46,8 @@ class Active:
     provider: TracerProvider | None
     monitor: ExportMonitor
     root: SpanProcessor | None
-    extras: dict[str, object] = field(default_factory=dict)
+    stages: dict[str, SpanProcessor] = field(default_factory=dict)
+    """Each stage that was built, by name (``stages.STAGES``, and ``"export"``)."""
 
 
 _lock = threading.RLock()
@@ -98,9 +95,9 @@ def configure(
         install_global_proxy()
         proxy().set_delegate(new.provider if new.provider is not None else _noop_provider())
         propagate.set_global_textmap(
-            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+            CompositePropagator([TraceContextPropagator(), W3CBaggagePropagator()])
         )
-        _active = new
+        _swap_in(new)
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
             _atexit_registered = True
@@ -120,7 +117,7 @@ def rebuild_after_fork() -> bool:
             return False
         new = _build(inherited.config, None)
         proxy().set_delegate(new.provider if new.provider is not None else _noop_provider())
-        _active = new
+        _swap_in(new)
     return True
 
 
@@ -137,38 +134,27 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     if cfg.disabled:
         monitor.exporter = "disabled"
         return Active(config=cfg, provider=None, monitor=monitor, root=None)
-    tail: SpanProcessor
-    if cfg.export.span_exporter is None and cfg.export.exporter == "otlp":
-        tail = build_tail(cfg.export, monitor, None)  # fast path: our encoder and transports
-    else:
-        exporter = build_exporter(cfg.export)
-        tail = _Discard() if exporter is None else build_tail(cfg.export, monitor, exporter)
-    # The stages, built last first. Order (DESIGN.md): metrics see every recorded span,
-    # then the tail decision, then scrubbing of what is kept, then export.
-    head: SpanProcessor = tail
-    from saler_tracing._internal.scrub.build import build_stage as build_scrub_stage
-
-    head = build_scrub_stage(head, cfg.scrubbing)  # ``head`` itself when scrubbing is off
-    sampling = build_sampling(cfg)
-    head = sampling.tail_stage(head)
-    metrics_stage = None
-    if cfg.metrics.enabled:
-        metrics_stage = metrics_install.build_stage(head, cfg.metrics, monitor)
-        head = metrics_stage
-    root = GuardedRoot(head)
+    parts = Parts(config=cfg, monitor=monitor, sampling=build_sampling(cfg))
+    root = GuardedRoot(build_chain(parts))
     provider = TracerProvider(
-        sampler=sampling.sampler,
+        sampler=parts.sampling.sampler,
         resource=build_resource(cfg),
         id_generator=id_generator,
         shutdown_on_exit=False,
     )
     provider.add_span_processor(root)
-    return Active(
-        config=cfg,
-        provider=provider,
-        monitor=monitor,
-        root=root,
-        extras={} if metrics_stage is None else {metrics_install.EXTRAS_KEY: metrics_stage},
+    return Active(config=cfg, provider=provider, monitor=monitor, root=root, stages=parts.built)
+
+
+def _swap_in(pipeline: Active | None) -> None:
+    """Make ``pipeline`` the one in use, and hand the parts that outlive a pipeline (the
+    process-wide metrics collectors) what they read from now on."""
+    global _active
+    _active = pipeline
+    stage = pipeline.stages.get("metrics") if pipeline is not None else None
+    metrics_current.activate(
+        stage if isinstance(stage, MetricsStage) else None,
+        pipeline.monitor if pipeline is not None else None,
     )
 
 
@@ -209,7 +195,7 @@ def shutdown(timeout_s: float | None = None) -> bool:
     global _active
     with _lock:
         pipeline = _active
-        _active = None
+        _swap_in(None)
         proxy().set_delegate(_noop_provider())
     if pipeline is None:
         return True
@@ -226,3 +212,25 @@ def force_flush(timeout_s: float = 5.0) -> bool:
 
 def _shutdown_at_exit() -> None:
     shutdown()
+
+
+def _finish_process() -> tuple[bool, float] | None:
+    pipeline = _active
+    if pipeline is None:
+        return None
+    deadline = pipeline.config.export.shutdown_timeout_s
+    return shutdown(timeout_s=deadline), deadline
+
+
+def _service_name() -> str:
+    pipeline = _active
+    return pipeline.config.service_name if pipeline is not None else ""
+
+
+process.provide(
+    process.Controls(
+        service_name=_service_name,
+        rebuild_after_fork=rebuild_after_fork,
+        finish=_finish_process,
+    )
+)

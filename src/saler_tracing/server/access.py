@@ -1,4 +1,5 @@
-"""Who may talk to the server: the library's rules, applied to every port.
+"""Who may talk to the server: the library's rule (``saler_tracing._internal.access``), applied
+to every port.
 
 No token: loopback clients only, and the server refuses to bind anything but a loopback
 address. With a token: every request carries it (``Authorization: Bearer …`` or, for the
@@ -8,12 +9,11 @@ browser, the cookie set by opening ``/?token=…`` once), compared with ``hmac.c
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from saler_tracing._internal.api import _is_loopback, bearer_ok
+from saler_tracing._internal import access as rule
 
 COOKIE = "saler_trace_token"
 Scope = dict[str, Any]
@@ -24,12 +24,7 @@ class BindRefused(ValueError):
 
 
 def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return rule.is_loopback(host)
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -53,15 +48,14 @@ def grpc_peer_host(peer: str) -> str | None:
 class Access:
     def __init__(self, token: str | None) -> None:
         self.token = token or None
+        # Loopback callers without a token, proxied or not: without a token the server only
+        # ever listens on loopback (check_bind).
+        self._policy = rule.Policy(self.token, loopback=True, trust_forwarded=True)
 
     def allowed(
         self, client_host: str | None, authorization: str | None, cookie: str | None
     ) -> bool:
-        if self.token is None:
-            return _is_loopback(client_host)
-        if bearer_ok(authorization, self.token):
-            return True
-        return cookie is not None and hmac.compare_digest(cookie.encode(), self.token.encode())
+        return rule.allowed(self._policy, rule.Caller(client_host, authorization, cookie))
 
     def grpc_allowed(self, peer: str, authorization: str | None) -> bool:
         return self.allowed(grpc_peer_host(peer), authorization, None)

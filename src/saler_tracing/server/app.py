@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from saler_tracing._internal.extras import require
 from saler_tracing.server.access import Access, AccessMiddleware, check_bind
+from saler_tracing.server.receiver.decode_pool import DecodePool
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
     Decoder,
@@ -31,10 +32,9 @@ from saler_tracing.server.receiver.ingest import (
 )
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
 from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
-from saler_tracing.server.receiver.pool import DecodePool
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.duckdb_store import DuckDBStore
-from saler_tracing.server.web.api import api_routes
+from saler_tracing.server.store.seam import Retention
+from saler_tracing.server.web.endpoints import api_routes
 from saler_tracing.server.web.security import SecurityHeaders
 
 logger = logging.getLogger("saler_tracing.server")

@@ -37,7 +37,7 @@ app.conf.update(
 saler_tracing.configure()
 saler_tracing.instrument_celery(app)
 if os.environ.get("JOBS_NO_FLUSH") == "1":
-    from saler_tracing._internal.instrument import celery_process
+    from saler_tracing._internal.instrument.celery import process as celery_process
 
     signals.worker_process_shutdown.disconnect(celery_process._on_process_shutdown)
 

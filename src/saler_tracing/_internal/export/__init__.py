@@ -1,8 +1,9 @@
 """The export pipeline: bounded queue, fast OTLP encoding, retry, disk spool, fork safety.
 
-``build_tail`` makes the last stage of the span pipeline for an export config. OTLP (HTTP or
-gRPC) takes the fast path (our encoder and transports); any other exporter (console,
+``build_export_stage`` makes the last stage of the span pipeline for an export config. OTLP
+(HTTP or gRPC) takes the fast path (our encoder and transports); any other exporter (console,
 in-memory, a custom ``span_exporter``) runs behind the same queue and export thread.
+``monitor`` counts what it has done; ``exporters`` picks the exporter a config names.
 """
 
 from __future__ import annotations
@@ -10,23 +11,23 @@ from __future__ import annotations
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from saler_tracing._internal.config import ExportConfig
+from saler_tracing._internal.config.resolved import ExportConfig
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.otlp_sink import OtlpSink
 from saler_tracing._internal.export.processor import ExportProcessor
 from saler_tracing._internal.export.retry import Backoff
 from saler_tracing._internal.export.sinks import GenericSink, Sink
 from saler_tracing._internal.export.spool import Spool
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
-from saler_tracing._internal.monitor import ExportMonitor
 
-__all__ = ["ExportProcessor", "build_tail"]
+__all__ = ["ExportProcessor", "build_export_stage"]
 
 # Largest request we send: receivers commonly refuse bigger ones (the collector's default
 # gRPC limit is 4 MiB); a single span encoded larger than this is dropped as ``too_large``.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
-def build_tail(
+def build_export_stage(
     cfg: ExportConfig, monitor: ExportMonitor, exporter: SpanExporter | None
 ) -> SpanProcessor:
     """The export processor: fast OTLP path when ``exporter`` is None, else the generic one."""

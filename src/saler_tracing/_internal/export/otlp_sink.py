@@ -10,12 +10,12 @@ from typing import Any
 
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export.encode import encode
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue, is_local_root
 from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
 from saler_tracing._internal.export.spool import Spool, SpooledBatch
 from saler_tracing._internal.export.transport import Sender, Transport
-from saler_tracing._internal.monitor import ExportMonitor
 
 logger = logging.getLogger("saler_tracing")
 

@@ -26,14 +26,15 @@ import time
 import weakref
 from collections.abc import Callable
 
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
+from opentelemetry.context import Context, attach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export.backpressure import Backpressure
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.queue import SpanQueue, Tally, is_local_root
 from saler_tracing._internal.export.sinks import Sink
-from saler_tracing._internal.monitor import ExportMonitor
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 
 class ExportProcessor(SpanProcessor):
@@ -147,7 +148,7 @@ class ExportProcessor(SpanProcessor):
     # -- export thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        attach(set_value(SUPPRESS_KEY, True))
         last_partial = time.monotonic()
         while True:
             now = time.monotonic()

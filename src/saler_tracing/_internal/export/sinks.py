@@ -20,8 +20,8 @@ from typing import Protocol
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from saler_tracing._internal.export.monitor import ExportMonitor, MonitoredExporter
 from saler_tracing._internal.export.queue import SpanQueue
-from saler_tracing._internal.monitor import ExportMonitor, MonitoredExporter
 
 
 class Sink(Protocol):

@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from saler_tracing._internal.monitor import ExportMonitor
+from saler_tracing._internal.export.monitor import ExportMonitor
 
 logger = logging.getLogger("saler_tracing")
 

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+from opentelemetry.context import attach, set_value
 
 from saler_tracing._internal.export import retry
 from saler_tracing._internal.export.retry import Outcome
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 
 class Transport(Protocol):
@@ -174,7 +175,7 @@ class Sender:
         return self._result
 
     def _run(self) -> None:
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # exporting never traces itself
+        attach(set_value(SUPPRESS_KEY, True))  # exporting never traces itself
         while True:
             with self._cond:
                 while self._job is None and not self._closed:

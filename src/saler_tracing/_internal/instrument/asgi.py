@@ -23,6 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,10 +37,17 @@ KNOWN_METHODS = frozenset(
 DEFAULT_EXCLUDED = ("/api/v1/tracing/health", "/metrics", "/healthz", "/livez", "/readyz")
 _PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 # A valid traceparent is 55 bytes; the spec bounds tracestate (32 members) and baggage
-# (8192 bytes). Longer values are not parsed at all, and captured values are cut here.
+# (8192 bytes). Longer values are not parsed at all, and captured values are cut here. A valid
+# tracestate of 32 full members is about 16 KiB: its lines are read up to 32 KiB, and the
+# propagator cuts the list to what we pass on by the spec's truncation rule.
 _MAX_HEADER_VALUE = 8192
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_MAX_TRACESTATE_LINE = 32768
+_SUPPRESS = SUPPRESS_KEY
 SCOPE_KEY = "saler_tracing.span"
+# FastAPI's built-in telemetry skips a request whose scope holds this key (its own mark, set
+# to None for requests it must not observe): a mounted FastAPI app then adds no SERVER span
+# of its own. Left alone when FastAPI's telemetry already owns the request.
+_FASTAPI_MARK = "fastapi.telemetry"
 
 
 class _CarrierGetter(Getter[dict[str, list[str]]]):
@@ -73,7 +81,10 @@ def _read_headers(headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[byte
             found.host = value.decode("latin-1")
         elif low == b"user-agent":
             found.user_agent = value[:_MAX_HEADER_VALUE].decode("latin-1")
-        elif low in _PROPAGATION_HEADERS and len(value) <= _MAX_HEADER_VALUE:
+        elif low in _PROPAGATION_HEADERS and (
+            len(value) <= _MAX_HEADER_VALUE
+            or (low == b"tracestate" and len(value) <= _MAX_TRACESTATE_LINE)
+        ):
             found.carrier.setdefault(low.decode(), []).append(value.decode("latin-1"))
         if wanted and low in wanted:
             key = "http.request.header." + low.decode("latin-1")
@@ -154,6 +165,7 @@ class TracingMiddleware:
     async def _decorate(self, span: Span, scope: Scope, receive: Receive, send: Send) -> None:
         """Someone else owns the server span: add our headers and attributes to theirs."""
         scope[SCOPE_KEY] = span
+        scope.setdefault(_FASTAPI_MARK, None)
         try:
             for key, values in _collect(
                 scope.get("headers") or (), self.request_headers, "request"
@@ -182,6 +194,7 @@ class TracingMiddleware:
             set_status_on_exception=False,
         )
         scope[SCOPE_KEY] = span
+        scope.setdefault(_FASTAPI_MARK, None)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return span, token
 

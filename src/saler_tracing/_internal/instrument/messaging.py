@@ -10,7 +10,6 @@ the job name is low-cardinality and tells more than the queue name.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -19,7 +18,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
-from saler_tracing._internal import prom, stats
+from saler_tracing._internal import clock, stats
+from saler_tracing._internal.metrics import prom
 
 SYSTEM = "messaging.system"
 DESTINATION = "messaging.destination.name"
@@ -155,4 +155,5 @@ def observe_duration(system: str, job: str, outcome: str, seconds: float) -> Non
 
 
 def now_s() -> float:
-    return time.time()
+    """Wall-clock seconds, through the clock seam (``frozen_clock`` covers it)."""
+    return clock.now_ns() / 1e9

@@ -27,6 +27,7 @@ from multiprocessing import util as multiprocessing_util
 from typing import Any
 
 from saler_tracing._internal.errors import guard
+from saler_tracing._internal.sdk.private import add_to_histogram
 
 
 class Slot:
@@ -96,33 +97,6 @@ class Aggregate:
             slot.sum = slot.done_sum = 0.0
             slot.buckets = [0] * len(slot.buckets)
             slot.done_buckets = [0] * len(slot.buckets)
-
-
-def add_to_histogram(child: Any, total: float, buckets: Sequence[int]) -> None:
-    """Add observations already sorted into buckets to a prometheus_client histogram child.
-
-    Private prometheus_client attributes (``_sum``, ``_buckets``: one value object each, the
-    same in one process and in multiprocess mode since 0.4; checked by
-    ``histogram_layout_ok`` at start-up and by ``tests/metrics/test_metrics_aggregate.py``).
-    """
-    if total:
-        child._sum.inc(total)  # private prometheus_client attribute
-    for value, n in zip(
-        child._buckets, buckets, strict=True
-    ):  # private prometheus_client attribute
-        if n:
-            value.inc(n)
-
-
-def histogram_layout_ok(child: Any, bounds: Sequence[float]) -> bool:
-    """The histogram child stores what ``add_to_histogram`` writes (else: observe per span)."""
-    stored = getattr(child, "_buckets", None)
-    return (
-        isinstance(stored, list)
-        and len(stored) == len(bounds) + 1
-        and all(hasattr(v, "inc") for v in stored)
-        and hasattr(getattr(child, "_sum", None), "inc")
-    )
 
 
 _live: weakref.WeakSet[Aggregate] = weakref.WeakSet()

@@ -13,7 +13,7 @@ import threading
 
 from prometheus_client import Counter
 
-from saler_tracing._internal import prom
+from saler_tracing._internal.metrics import prom
 
 UNMATCHED_ROUTE = "__unmatched__"
 """The route of a request no route template matched (404s on unknown paths)."""

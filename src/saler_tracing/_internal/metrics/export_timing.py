@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from prometheus_client import Histogram
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.errors import guard
+from saler_tracing._internal.metrics import prom
 
 BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 

@@ -10,16 +10,14 @@ from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from saler_tracing._internal import prom, stats
-from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal import stats
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import guard
-from saler_tracing._internal.metrics import export_timing, multiproc
-from saler_tracing._internal.metrics.health import HealthCollector, HealthWindow
-from saler_tracing._internal.metrics.pipeline import PipelineCollector
+from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.metrics import current, export_timing, multiproc, prom
+from saler_tracing._internal.metrics.export_figures import PipelineCollector
+from saler_tracing._internal.metrics.health_window import HealthCollector
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.monitor import ExportMonitor
-
-EXTRAS_KEY = "metrics"
 
 _lock = threading.Lock()
 _installed = False
@@ -46,39 +44,16 @@ def build_stage(
 
 
 def install_collectors() -> None:
-    """Register the scrape-time collectors once; they read whatever pipeline is active."""
+    """Register the scrape-time collectors once; they read the pipeline in use (``current``)."""
     global _installed
     with _lock:
         if _installed:
             return
-        registry = prom.registry()
-        registry.register(PipelineCollector(active_monitor))
-        registry.register(HealthCollector(active_window))
+        prom.register_collector(PipelineCollector(current.monitor))
+        prom.register_collector(HealthCollector(current.window))
         _installed = True
 
 
-def active_stage() -> MetricsStage | None:
-    from saler_tracing._internal import setup  # setup builds this module's stage
-
-    pipeline = setup.active()
-    if pipeline is None:
-        return None
-    stage = pipeline.extras.get(EXTRAS_KEY)
-    return stage if isinstance(stage, MetricsStage) else None
-
-
-def active_window() -> HealthWindow | None:
-    stage = active_stage()
-    return stage.health if stage is not None else None
-
-
-def active_monitor() -> ExportMonitor | None:
-    from saler_tracing._internal import setup
-
-    pipeline = setup.active()
-    return pipeline.monitor if pipeline is not None else None
-
-
 def health_stats() -> Mapping[str, Any]:
-    window = active_window()
+    window = current.window()
     return window.stats() if window is not None else {"services": {}}

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, values
 from prometheus_client.metrics_core import Metric
@@ -22,11 +23,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from saler_tracing._internal.errors import guard
-from saler_tracing._internal.health_score import Objectives
-from saler_tracing._internal.metrics import aggregate
-from saler_tracing._internal.metrics import pipeline as pipeline_figures
-from saler_tracing._internal.metrics.health import Tally, score, score_family
-from saler_tracing._internal.monitor import DROP_REASONS, ExportMonitor
+from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
+from saler_tracing._internal.metrics import aggregate, current
+from saler_tracing._internal.metrics import export_figures as pipeline_figures
+from saler_tracing._internal.metrics.health_score import Objectives
+from saler_tracing._internal.metrics.health_window import Tally, score, score_family
+
+if TYPE_CHECKING:
+    from saler_tracing._internal.metrics.stage import MetricsStage
 
 logger = logging.getLogger("saler_tracing")
 
@@ -94,10 +98,8 @@ class Mirror:
         self._last[key] = value
 
     def sync(self) -> None:
-        from saler_tracing._internal.metrics import install
-
-        stage = install.active_stage()
-        monitor = install.active_monitor()
+        stage = current.stage()
+        monitor = current.monitor()
         figures = pipeline_figures.read(monitor)
         with self._lock:
             if monitor is not self._monitor:  # a new pipeline counts from 0 again
@@ -116,10 +118,8 @@ class Mirror:
             self.spool.set(figures.spool_bytes)
             self._sync_window(stage)
 
-    def _sync_window(self, stage: object) -> None:
-        from saler_tracing._internal.metrics.stage import MetricsStage
-
-        if not isinstance(stage, MetricsStage):
+    def _sync_window(self, stage: MetricsStage | None) -> None:
+        if stage is None:
             counts_services: dict[str, Tally] = {}
             exported = dropped = 0
         else:
@@ -186,7 +186,7 @@ def _after_fork_in_child() -> None:
     global _sync_lock
     _sync_lock = threading.Lock()
     if _mirror is not None:
-        _mirror._lock = threading.Lock()
+        _mirror._lock = threading.Lock()  # noqa: SLF001 - our own object, reset in the child
     start_sync()
 
 

@@ -15,11 +15,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from saler_tracing._internal import prom
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.extras import require
-from saler_tracing._internal.health_score import Objectives
-from saler_tracing._internal.metrics import install, multiproc
+from saler_tracing._internal.metrics import current, install, multiproc, prom
+from saler_tracing._internal.metrics.health_score import Objectives
 
 
 def scrape_registry() -> CollectorRegistry:
@@ -27,7 +26,7 @@ def scrape_registry() -> CollectorRegistry:
     one merging every worker's files (prometheus_client's documented pattern)."""
     if not multiproc.enabled():
         return prom.registry()
-    window = install.active_window()
+    window = current.window()
     objectives = window.objectives if window is not None else Objectives()
     registry = CollectorRegistry()
     registry.register(multiproc.MultiprocessScrape(os.environ[multiproc.ENV], objectives))

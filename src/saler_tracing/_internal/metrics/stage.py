@@ -24,11 +24,12 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 
-from saler_tracing._internal import prom
-from saler_tracing._internal.config import MetricsConfig
+from saler_tracing._internal.chain import Stage
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import handle_internal_error
-from saler_tracing._internal.health_score import Objectives
+from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics import aggregate as agg
+from saler_tracing._internal.metrics import prom
 from saler_tracing._internal.metrics.cardinality import (
     UNMATCHED_ROUTE,
     LabelCap,
@@ -36,10 +37,9 @@ from saler_tracing._internal.metrics.cardinality import (
     process_cap,
     status_class,
 )
-from saler_tracing._internal.metrics.health import HealthWindow
-from saler_tracing._internal.monitor import ExportMonitor
-from saler_tracing._internal.pipeline import Stage
-from saler_tracing._internal.span_attrs import attributes_of
+from saler_tracing._internal.metrics.health_score import Objectives
+from saler_tracing._internal.metrics.health_window import HealthWindow
+from saler_tracing._internal.sdk.private import attributes_of, histogram_layout_ok
 
 REQUEST_LABELS = ("service", "kind", "route", "method", "status_class")
 _KINDS = {SpanKind.SERVER: "server", SpanKind.CONSUMER: "consumer"}
@@ -210,8 +210,8 @@ class MetricsStage(Stage):
         if error:
             counters.append(self._errors.labels(service, kind, route, method))
         children = _Children(tuple(counters), self._duration.labels(*key[:5]))
-        if self.aggregate is not None and not agg.histogram_layout_ok(
-            children.duration, prom.LATENCY_BUCKETS
+        if self.aggregate is not None and not histogram_layout_ok(
+            children.duration, len(prom.LATENCY_BUCKETS)
         ):
             self.aggregate = None  # an unknown prometheus_client layout: observe per span
         if self.aggregate is not None:

@@ -27,7 +27,7 @@ from saler_tracing._internal.sampling.telemetry import (
 )
 
 if TYPE_CHECKING:
-    from saler_tracing._internal.config import Config, SamplingConfig
+    from saler_tracing._internal.config.resolved import Config, SamplingConfig
 
 __all__ = ["Sampling", "build_sampler", "build_sampling", "current"]
 

@@ -18,7 +18,7 @@ class _ForkAware(Protocol):
 
 
 def reset_after_fork(obj: _ForkAware) -> None:
-    ref = weakref.WeakMethod(obj._after_fork)
+    ref = weakref.WeakMethod(obj._after_fork)  # noqa: SLF001 - our own objects' hook
 
     def reset() -> None:
         method = ref()

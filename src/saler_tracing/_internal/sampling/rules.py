@@ -15,8 +15,8 @@ from typing import Literal
 
 from opentelemetry.util.types import Attributes
 
+from saler_tracing._internal.config.options import SamplingRule
 from saler_tracing._internal.errors import ConfigurationError
-from saler_tracing._internal.options import SamplingRule
 
 Kind = Literal["always", "never", "probability", "rate"]
 _MATCH_KEYS = ("route", "method", "service", "name")

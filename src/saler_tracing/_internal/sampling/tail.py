@@ -32,14 +32,14 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
 from saler_tracing._internal.sampling.snapshot import as_sampled
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
-from saler_tracing._internal.span_attrs import attributes_of
+from saler_tracing._internal.sdk.private import attributes_of
 
 
 @dataclass

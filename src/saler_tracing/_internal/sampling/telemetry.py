@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from saler_tracing._internal import prom
+from saler_tracing._internal.metrics import prom
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 
 SAMPLED = "sampled"
@@ -112,7 +112,7 @@ def publish_counts(telemetry: SamplingTelemetry) -> None:
     with _collector_lock:
         if _collector is None:
             _collector = _Collector()
-            prom.registry().register(_collector)
+            prom.register_collector(_collector)
         _collector.switch(telemetry)
 
 

@@ -7,7 +7,7 @@ import re
 from opentelemetry.sdk.trace import SpanProcessor
 
 from saler_tracing._internal import stats
-from saler_tracing._internal.config import ScrubbingConfig
+from saler_tracing._internal.config.resolved import ScrubbingConfig
 from saler_tracing._internal.scrub import detectors
 from saler_tracing._internal.scrub.keys import KeyRules
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer

@@ -5,13 +5,19 @@ so ``+966 50 123 4567`` and ``4111-1111-1111-1111`` are each one run. Within a r
 windows of whole digit groups are tried from the longest: a card needs 13–19 digits, a
 known issuer prefix and the Luhn checksum; a phone needs ``+`` or ``00`` with a country code,
 or the exact shape of a Saudi/UAE (``05…``, 10 digits) or Egyptian (``01[0125]…``, 11 digits)
-mobile number, or ``966 5…``/``971 5…``/``20 1…`` written without the plus. Eastern Arabic
-digits count as digits. Runs glued to letters (hex ids, ``SKU123…``) are left alone.
+mobile number, or ``966 5…``/``971 5…``/``20 1…`` written without the plus. A run that is
+neither may be a Gulf identity number (``gcc_ids.py``). Eastern Arabic digits count as
+digits. Runs glued to letters (hex ids, ``SKU123…``) are left alone.
 """
 
 from __future__ import annotations
 
 import re
+
+from saler_tracing._internal.scrub.checksums import luhn_valid
+from saler_tracing._internal.scrub.gcc_ids import national_id
+
+__all__ = ["card", "digit_runs", "emirates_id", "issuer_known", "luhn_valid", "phone"]
 
 Match = tuple[int, int, str]
 
@@ -59,18 +65,6 @@ _EGYPT_MOBILE = frozenset({"010", "011", "012", "015"})
 
 def ascii_digits(text: str) -> str:
     return text.translate(_TO_ASCII)
-
-
-# A doubled digit's digit sum, as a translation: 5 → 1 (10), 9 → 9 (18).
-_DOUBLED = str.maketrans("0123456789", "0246813579")
-
-
-def luhn_valid(digits: str) -> bool:
-    """ASCII digits only. Every second digit from the right counts doubled (digit sum);
-    summing the bytes keeps the loop in C."""
-    odd = digits[-1::-2].encode()
-    even = digits[-2::-2].translate(_DOUBLED).encode()
-    return (sum(odd) + sum(even) - 48 * len(digits)) % 10 == 0
 
 
 def issuer_known(d: str) -> bool:
@@ -142,7 +136,7 @@ def digit_runs(text: str) -> list[Match]:
             elif phone(compact, plus):
                 out.append((first, end, "phone"))
                 continue
-            elif emirates_id(compact):
+            elif emirates_id(compact) or (n == len(seg) and national_id(compact, text, start, end)):
                 out.append((first, end, "national_id"))
                 continue
         groups = [

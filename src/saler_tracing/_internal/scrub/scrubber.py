@@ -13,9 +13,9 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
+from saler_tracing._internal.config.scrub_match import ScrubMatch
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.scrub.keys import KeyRules
-from saler_tracing._internal.scrub.match import ScrubMatch
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing._internal.scrub.values import TextScrubber, marker, number_rule
 

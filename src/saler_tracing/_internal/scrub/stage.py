@@ -1,7 +1,7 @@
 """The pipeline stage: every ended span leaves here as a scrubbed copy.
 
-It sits at the root of the pipeline (DESIGN.md), so every exporter — OTLP, console, the
-local server — sees only what it lets through. The span the application holds is never
+It sits right before export (``stages.STAGES`` says why), so every exporter — OTLP, console,
+the local server — sees only what it lets through. The span the application holds is never
 touched: when something must change, a new :class:`ReadableSpan` is built from the old one's
 parts; when nothing must, the same object is passed on (no copy, no cost).
 """
@@ -17,9 +17,9 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
-from saler_tracing._internal.pipeline import Stage
+from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.scrub.scrubber import Scrubber
-from saler_tracing._internal.span_attrs import attributes_of, has_events, has_links
+from saler_tracing._internal.sdk.private import attributes_of, has_events, has_links
 
 REPORT_KEY = "saler.scrubbed"
 

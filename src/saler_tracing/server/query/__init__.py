@@ -1,1 +1,1 @@
-"""Analysis: each question a function of a :class:`~..store.api.SpanReader` and a window."""
+"""Analysis: each question a function of a :class:`~..store.seam.SpanReader` and a window."""

@@ -8,7 +8,7 @@ from typing import Any
 from saler_tracing.server.query import critical_path as cp
 from saler_tracing.server.query.window import ENTRY, OPERATION, Window
 from saler_tracing.server.store import reader_sql
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 _SKEW_NS = 1_000_000_000
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from saler_tracing.server.model import SpanRecord
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 Place = tuple[tuple[str, str, int], ...]
 

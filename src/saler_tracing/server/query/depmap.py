@@ -14,7 +14,7 @@ from typing import Any
 
 from saler_tracing.server.query.critical_path import CACHE_SYSTEMS
 from saler_tracing.server.query.window import ENTRY, ERROR, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 
 @dataclass(frozen=True)

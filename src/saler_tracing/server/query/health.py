@@ -1,7 +1,7 @@
 """Service health score per service: the library gauge's formula, on the server's data.
 
 Counts come from SQL (requests, errors, satisfied, tolerating per the Apdex objective); the
-score itself is :func:`saler_tracing._internal.health_score.health_score`, not a copy of it.
+score itself is :func:`saler_tracing._internal.metrics.health_score.health_score`, not a copy of it.
 The server cannot see the library's pipeline drops, so that part counts as fully delivered.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from saler_tracing._internal.health_score import Objectives, health_score
+from saler_tracing._internal.metrics.health_score import Objectives, health_score
 from saler_tracing.server.query.window import ENTRY, ERROR, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from saler_tracing.server.query import bottlenecks, depmap, errors, health, routes, trends
+from saler_tracing.server.query import bottlenecks, depmap, health, routes, trends
+from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.window import Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 Progress = Callable[[str], None]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from saler_tracing.server.query.timeseries import seen_by_service, seen_seconds
 from saler_tracing.server.query.window import ENTRY, ERROR, OPERATION, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from saler_tracing._internal.health_score import Objectives, health_score
+from saler_tracing._internal.metrics.health_score import Objectives, health_score
 from saler_tracing.server.query.window import ENTRY, ERROR, OPERATION, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 MAX_BUCKETS = 120
 DEFAULT_OBJECTIVES = Objectives()

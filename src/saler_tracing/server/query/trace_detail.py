@@ -7,7 +7,7 @@ from typing import Any
 
 from saler_tracing.server.model import SpanRecord
 from saler_tracing.server.query import critical_path as cp
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 
 def nodes_of(spans: list[SpanRecord]) -> dict[str, cp.Node]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from saler_tracing.server.query.window import ENTRY, ERROR, OPERATION, Window
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 P95_RATIO, P95_MIN_MS = 1.2, 5.0
 ERROR_POINTS, ERROR_RATIO = 0.01, 1.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saler_tracing.server.store.api import SpanReader
+from saler_tracing.server.store.seam import SpanReader
 
 # Requests: the entry spans of a service (SERVER for HTTP, CONSUMER for workers).
 ENTRY = "kind IN (2, 5)"

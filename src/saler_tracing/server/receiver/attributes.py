@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from saler_tracing.server.receiver.errors import MalformedRequest
+from saler_tracing.server.receiver.refusals import MalformedRequest
 from saler_tracing.server.receiver.rows import dumps
 
 _SCALARS = frozenset(("string_value", "int_value", "bool_value", "double_value"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import rows
-from saler_tracing.server.receiver.errors import MalformedRequest
+from saler_tracing.server.receiver.refusals import MalformedRequest
 
 _KINDS = {
     "SPAN_KIND_UNSPECIFIED": 0,

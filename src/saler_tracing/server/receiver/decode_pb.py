@@ -20,8 +20,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from saler_tracing.server.batch import SpanBatch, arrow_schema, column, id_columns
 from saler_tracing.server.receiver import rows
 from saler_tracing.server.receiver.attributes import kv_dict, spans_json
-from saler_tracing.server.receiver.errors import MalformedRequest
 from saler_tracing.server.receiver.lazy_pb import LazyExportTraceServiceRequest
+from saler_tracing.server.receiver.refusals import MalformedRequest
 
 __all__ = ["MalformedRequest", "decode"]
 

@@ -15,8 +15,8 @@ from enum import Enum
 
 from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.receiver import decode_json, decode_pb
-from saler_tracing.server.receiver.errors import BodyTooLarge, MalformedRequest
-from saler_tracing.server.store.api import SpanWriter
+from saler_tracing.server.receiver.refusals import BodyTooLarge, MalformedRequest
+from saler_tracing.server.store.seam import SpanWriter
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # compressed or not, per request
 

@@ -22,7 +22,7 @@ from saler_tracing.server.receiver.ingest import (
     decode_body,
     ingest,
 )
-from saler_tracing.server.store.api import SpanWriter
+from saler_tracing.server.store.seam import SpanWriter
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 

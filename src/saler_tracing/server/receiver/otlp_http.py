@@ -29,7 +29,7 @@ from saler_tracing.server.receiver.ingest import (
     ingest,
     ingest_async,
 )
-from saler_tracing.server.store.api import SpanWriter
+from saler_tracing.server.store.seam import SpanWriter
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -1,6 +1,6 @@
 """Storage: the ``SpanWriter``/``SpanReader`` seam and its DuckDB backend."""
 
-from saler_tracing.server.store.api import (
+from saler_tracing.server.store.seam import (
     Retention,
     SpanReader,
     SpanWriter,

@@ -14,8 +14,8 @@ from saler_tracing._internal.extras import require
 from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.model import COLUMN_NAMES, SpanRecord, trace_key
 from saler_tracing.server.store import duckdb_sql, reader_sql
-from saler_tracing.server.store.api import Retention, TraceQuery, TraceSummary
 from saler_tracing.server.store.duckdb_writer import StoreStats, Writer
+from saler_tracing.server.store.seam import Retention, TraceQuery, TraceSummary
 
 __all__ = ["DuckDBStore", "StoreStats"]
 

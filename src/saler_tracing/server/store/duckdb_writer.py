@@ -21,9 +21,9 @@ from typing import Any
 
 from saler_tracing.server.batch import SpanBatch, arrow_schema
 from saler_tracing.server.store import duckdb_sql
-from saler_tracing.server.store.api import Retention
 from saler_tracing.server.store.dedupe import RecentTraces, remove_duplicates
 from saler_tracing.server.store.retention import apply_retention
+from saler_tracing.server.store.seam import Retention
 
 logger = logging.getLogger("saler_tracing.server")
 

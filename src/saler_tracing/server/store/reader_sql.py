@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from saler_tracing.server.model import trace_key
-from saler_tracing.server.store.api import TraceQuery
+from saler_tracing.server.store.seam import TraceQuery
 
 SUMMARY_COLUMNS = (
     "trace_id, min(start_ns), max(end_ns) - min(start_ns), count(*),"

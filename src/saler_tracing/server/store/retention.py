@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from saler_tracing.server.store.api import Retention
+from saler_tracing.server.store.seam import Retention
 
 logger = logging.getLogger("saler_tracing.server")
 

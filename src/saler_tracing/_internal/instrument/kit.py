@@ -1,0 +1,114 @@
+"""The kit every integration is built from (CONTRIBUTING.md, "Adding an integration").
+
+* :func:`require` — import the library only when ``instrument_*`` runs, or raise
+  :class:`MissingExtraError` naming the extra to install;
+* :class:`Patches` — install-once state: what was patched or connected, so a second
+  ``instrument_*`` is a no-op and ``uninstrument_*`` puts everything back;
+* :func:`suppressed` — bail out first thing in a hook when instrumentation is suppressed
+  (inside our own export, or another suppressed block);
+* :func:`guard` — every hook body runs under it: an exception is logged once and counted,
+  never raised into the application (re-raised under the test suite);
+* :func:`option` — a keyword argument of ``instrument_*``, else its ``SALER_TRACING_*``
+  variable, else the default, all declared once in ``config.settings``;
+* :func:`error_type` — ``error.type`` as the semantic conventions spell it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+
+from saler_tracing._internal.config.settings import Setting
+from saler_tracing._internal.errors import guard
+from saler_tracing._internal.extras import MissingExtraError, require
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY
+
+__all__ = [
+    "MissingExtraError",
+    "Patches",
+    "error_type",
+    "guard",
+    "option",
+    "require",
+    "suppressed",
+]
+
+T = TypeVar("T")
+
+
+def suppressed() -> bool:
+    """Inside an export or another suppressed block: do no tracing work at all."""
+    return bool(otel_context.get_value(SUPPRESS_KEY))
+
+
+def option(setting: Setting[T], given: Any, where: str) -> T:
+    """A keyword argument of ``where`` (e.g. ``instrument_sqlalchemy``), else the
+    environment, else the default; a bad value names the argument or the variable."""
+    if given is not None:
+        return setting.coerce(f"{where}({setting.name}=...)", given)
+    return setting.resolve(None, os.environ)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type``: the exception's fully qualified class name, as the conventions ask."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Patches:
+    """What one integration changed in its library, to undo in reverse order.
+
+    ``install()`` runs ``apply`` once (under a lock) and returns whether it did: the second
+    ``instrument_*`` call is a no-op. ``apply`` records each change with :meth:`patch` or
+    :meth:`connect`; ``uninstall()`` undoes them, newest first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._undo: list[Callable[[], None]] = []
+        self._installed = False
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
+
+    def install(self, apply: Callable[[Patches], None]) -> bool:
+        with self._lock:
+            if self._installed:
+                return False
+            try:
+                apply(self)
+            except BaseException:
+                self._undo_all()  # half-applied: leave the library as it was
+                raise
+            self._installed = True
+            return True
+
+    def uninstall(self) -> bool:
+        """Undo everything; ``False`` when nothing was installed."""
+        with self._lock:
+            if not self._installed:
+                return False
+            self._undo_all()
+            self._installed = False
+            return True
+
+    def patch(self, owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+        """Replace ``owner.name`` with ``wrap(original)``."""
+        original = getattr(owner, name)
+        setattr(owner, name, wrap(original))
+        self._undo.append(lambda: setattr(owner, name, original))
+
+    def connect(self, signal: Any, handler: Callable[..., Any]) -> None:
+        """Connect ``handler`` to a blinker-style ``signal`` (Celery's), strongly held."""
+        signal.connect(handler, weak=False)
+        self._undo.append(lambda: signal.disconnect(handler))
+
+    def _undo_all(self) -> None:
+        while self._undo:
+            self._undo.pop()()

@@ -1,0 +1,201 @@
+"""The SQLAlchemy event handlers: a CLIENT span per statement, slow-query marking, N+1
+counting (transactions are in ``transactions``).
+
+A statement's span starts in ``before_cursor_execute`` and ends in exactly one of
+``after_cursor_execute`` or ``handle_error``; SQLAlchemy calls ``handle_error`` for every
+``BaseException`` out of the cursor call, a cancelled asyncio task and a dropped connection
+included. The pending span is kept on the execution context and *popped* by whichever handler
+comes first, so a handler registered twice (class and engine) cannot start or end it twice.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from saler_tracing._internal import clock
+from saler_tracing._internal.errors import handle_internal_error
+from saler_tracing._internal.instrument.kit import error_type, guard, suppressed
+from saler_tracing._internal.instrument.sql import statement_figures as db_statements
+from saler_tracing._internal.instrument.sql.nplusone import Detector
+from saler_tracing._internal.instrument.sql.text import SqlShape, analyse
+from saler_tracing._internal.instrument.sqlalchemy.engine import EngineInfo, engine_info
+from saler_tracing._internal.instrument.sqlalchemy.transactions import READS, TransactionTracer
+
+_PENDING = "_saler_tracing_pending"
+_MAX_PARAM_CHARS = 256
+
+
+@dataclass(frozen=True)
+class Options:
+    slow_threshold_s: float
+    export_only_slow: bool
+    n_plus_one_threshold: int
+    capture_parameters: bool
+
+
+class _Pending:
+    __slots__ = ("info", "owner", "parent", "parent_ctx", "shape", "span", "start")
+
+    def __init__(
+        self,
+        span: Span | None,
+        start: int,
+        shape: SqlShape,
+        info: EngineInfo,
+        parent: Span,
+        parent_ctx: otel_context.Context,
+        owner: StatementTracer,
+    ) -> None:
+        self.owner = owner
+        self.span = span
+        self.start = start
+        self.shape = shape
+        self.info = info
+        self.parent = parent
+        self.parent_ctx = parent_ctx
+
+
+class StatementTracer:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.tracer = trace.get_tracer("saler_tracing.sqlalchemy")
+        self.detector = Detector(options.n_plus_one_threshold)
+        self.transactions = TransactionTracer(self.tracer)
+
+    # -- statements ---------------------------------------------------------------------
+    def before(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if context is None or suppressed() or _PENDING in context.__dict__:
+            return
+        # Inline try rather than ``with guard()``: a generator a statement, twice, adds up.
+        try:
+            self._before(conn, statement, params, context, many)
+        except Exception as exc:
+            handle_internal_error("sqlalchemy before_cursor_execute", exc)
+
+    def _before(self, conn: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        info = engine_info(conn.engine)
+        shape = analyse(statement)
+        parent_ctx = otel_context.get_current()
+        parent = trace.get_current_span(parent_ctx)
+        start = clock.now_ns()
+        span = None
+        if not self.options.export_only_slow:
+            span = self._start(info, shape, parent_ctx, start)
+        # Stored at once: from here on after_cursor_execute or handle_error ends the span,
+        # even if what follows fails.
+        context.__dict__[_PENDING] = _Pending(span, start, shape, info, parent, parent_ctx, self)
+        wanted = self.options.capture_parameters and not many
+        if wanted and span is not None and span.is_recording():
+            span.set_attributes(_parameters(params))
+        if shape.operation not in READS:
+            self.transactions.mark_changed(conn)
+
+    def after(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        pending = context.__dict__.pop(_PENDING, None) if context is not None else None
+        if pending is not None:
+            try:
+                # The tracer that started it finishes it (its options), whichever listener
+                # (class-wide or the engine's own) SQLAlchemy called first.
+                pending.owner.finish(pending, None, False)
+            except Exception as exc:
+                handle_internal_error("sqlalchemy after_cursor_execute", exc)
+
+    def error(self, exc_context: Any) -> None:
+        context = exc_context.execution_context
+        pending = context.__dict__.pop(_PENDING, None) if context is not None else None
+        if exc_context.connection is not None:
+            self.transactions.mark_changed(exc_context.connection)
+        if pending is not None:
+            with guard("sqlalchemy handle_error"):
+                pending.owner.finish(
+                    pending, exc_context.original_exception, exc_context.is_disconnect
+                )
+
+    def _start(
+        self, info: EngineInfo, shape: SqlShape, parent_ctx: otel_context.Context, start: int
+    ) -> Span:
+        name = shape.operation or info.system
+        target = shape.collection or info.namespace
+        if shape.operation and target:
+            name = f"{shape.operation} {target}"
+        attrs = dict(info.attributes)
+        attrs["db.query.text"] = shape.text
+        if shape.operation:
+            attrs["db.operation.name"] = shape.operation
+        if shape.collection:
+            attrs["db.collection.name"] = shape.collection
+        return self.tracer.start_span(
+            name,
+            context=parent_ctx,
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=start,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    def finish(self, pending: _Pending, exc: BaseException | None, disconnect: bool) -> None:
+        end = clock.now_ns()
+        duration = (end - pending.start) / 1e9
+        slow = duration >= self.options.slow_threshold_s
+        info, shape = pending.info, pending.shape
+        info.edge.record(duration, exc is not None)
+        db_statements.record(shape.text, info.system, duration, slow)
+        if pending.parent.get_span_context().is_valid:
+            self.detector.observe(pending.parent, shape.text, info.system, duration)
+        span = pending.span
+        if span is None:
+            if not slow:
+                return
+            span = self._start(info, shape, pending.parent_ctx, pending.start)
+        if span.is_recording():
+            if slow:
+                span.set_attribute("saler.db.slow", True)
+            if exc is not None:
+                _record_error(span, exc, disconnect)
+        span.end(end_time=end)
+
+
+def _record_error(span: Span, exc: BaseException, disconnect: bool) -> None:
+    # Only the first line of the driver's message: its DETAIL lines quote row values
+    # (``Key (email)=(a@b.c) already exists``), which must not leave the process.
+    message = (str(exc).strip().splitlines() or [""])[0]
+    kind = error_type(exc)
+    span.add_event(
+        "exception",
+        {
+            "exception.type": kind,
+            "exception.message": message,
+            "exception.stacktrace": "".join(traceback.format_tb(exc.__traceback__))
+            + f"{kind}: {message}",
+        },
+    )
+    span.set_attribute("error.type", kind)
+    code = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None)
+    if isinstance(code, str):
+        span.set_attribute("db.response.status_code", code)
+    if disconnect:
+        span.set_attribute("saler.db.disconnect", True)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+
+
+def _parameters(params: Any) -> dict[str, str]:
+    """``db.query.parameter.<key>`` for the opt-in parameter capture; the scrub stage still
+    redacts sensitive values before export."""
+    if isinstance(params, dict):
+        items = params.items()
+    elif isinstance(params, (list, tuple)):
+        items = enumerate(params)  # type: ignore[assignment]
+    else:
+        return {}
+    return {f"db.query.parameter.{key}": repr(value)[:_MAX_PARAM_CHARS] for key, value in items}

@@ -1,0 +1,95 @@
+"""One test per private read in ``sdk/private.py``: each fails when a release of the library
+moves the field, instead of the fallback quietly taking over (slower, or not at all).
+
+Run after moving a version bound in pyproject.toml (CONTRIBUTING.md, "Version bounds").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from saler_tracing._internal.export.fields import public_span_fields
+from saler_tracing._internal.sdk import private
+
+
+def _ended_span() -> ReadableSpan:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("private-reads")
+    with tracer.start_as_current_span("parent") as parent:
+        link = Link(parent.get_span_context(), {"why": "test"})
+        with tracer.start_as_current_span(
+            "GET /orders/{id}", kind=SpanKind.SERVER, links=[link]
+        ) as span:
+            span.set_attribute("http.route", "/orders/{id}")
+            span.add_event("retry", {"attempt": 2})
+            span.set_status(Status(StatusCode.ERROR, "boom"))
+    provider.shutdown()
+    found = [s for s in exporter.get_finished_spans() if s.name == "GET /orders/{id}"]
+    assert type(found[0]) is ReadableSpan  # what Span.end() hands the processors
+    return found[0]
+
+
+def test_span_fields_are_read_where_the_sdk_keeps_them() -> None:
+    span = _ended_span()
+    fast = private.span_fields(span)
+    assert fast is not None, "ReadableSpan's private fields moved: update sdk/private.py"
+    public = public_span_fields(span)
+    # Same answers both ways; rare parts compared as lists (a deque against a tuple).
+    assert fast[:7] == public[:7] and fast[8:] == public[8:]
+    assert fast[7] is not None and public[7] is not None
+    assert [list(part) if not isinstance(part, int) else part for part in fast[7]] == [
+        list(part) if not isinstance(part, int) else part for part in public[7]
+    ]
+    assert type(fast[6]) is dict  # the plain dict inside BoundedAttributes
+
+
+def test_event_fields_are_read_where_the_sdk_keeps_them() -> None:
+    event = _ended_span().events[0]
+    assert type(event) is Event
+    fast = private.event_fields(event)
+    assert fast is not None, "Event's private fields moved: update sdk/private.py"
+    assert fast == (event.timestamp, event.name, dict(event.attributes or {}), 0)
+
+
+def test_attributes_of_reads_the_plain_dict() -> None:
+    span = _ended_span()
+    attributes = private.attributes_of(span)
+    assert type(attributes) is dict, "BoundedAttributes no longer keeps a plain _dict"
+    assert attributes == dict(span.attributes or {})
+
+
+def test_the_suppression_key_is_the_one_the_instrumentations_read() -> None:
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    token = otel_context.attach(otel_context.set_value(private.SUPPRESS_KEY, True))
+    try:
+        assert not is_instrumentation_enabled()
+    finally:
+        otel_context.detach(token)
+    assert is_instrumentation_enabled()
+
+
+def test_fastapi_telemetry_config_is_where_fastapi_keeps_it() -> None:
+    config = private.fastapi_telemetry(FastAPI(telemetry={"tracing": False}))
+    assert config is not None, "FastAPI moved its TelemetryConfig: update sdk/private.py"
+    assert config["tracing"] is False  # the settings given, kept where we read them
+    assert "exclude" in config
+
+
+@pytest.mark.parametrize("client_type", [httpx.Client, httpx.AsyncClient])
+def test_httpx_transports_are_where_httpx_keeps_them(client_type: Any) -> None:
+    mounted = httpx.HTTPTransport() if client_type is httpx.Client else httpx.AsyncHTTPTransport()
+    client = client_type(mounts={"http://internal.example": mounted})
+    transports = private.httpx_transports(client)
+    assert len(transports) == 2 and mounted in transports
