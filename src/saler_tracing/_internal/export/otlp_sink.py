@@ -123,7 +123,7 @@ class OtlpSink:
 
     def _to_spool(self, batch: Batch) -> bool:
         assert self.spool is not None
-        return self.spool.put(batch.body, batch.count)
+        return self.spool.put(batch.body, batch.count, batch.roots)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -249,6 +249,7 @@ class OtlpSink:
                     self.monitor.drop("export_failed", part[1])
         elif not outcome.ok:
             self.monitor.drop("export_failed", spooled.count)
+            self.monitor.drop_traces("export_failed", spooled.roots)
         self.spool.done(spooled)
 
     # -- the end ------------------------------------------------------------------------------
