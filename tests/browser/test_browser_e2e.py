@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +51,21 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture
-def stack() -> Iterator[dict[str, Any]]:
-    """Receiver, page origin, API origin; tracing configured into the receiver."""
+@contextmanager
+def origins(traces_endpoint: str) -> Iterator[dict[str, Any]]:
+    """The page's origin and the API's, tracing exported to ``traces_endpoint``."""
     if not _reachable(PG_HOST, 5432):
         pytest.fail(f"needs PostgreSQL on {PG_HOST}:5432 (database test, user postgres)")
     from sqlalchemy import create_engine
 
-    with OtlpHttpReceiver() as receiver:
-        saler_tracing.configure(
-            service_name="shop-api",
-            export=ExportOptions(traces_endpoint=receiver.endpoint, schedule_delay_ms=50),
-            scrubbing=ScrubbingOptions(hmac_key=HMAC_KEY),
-            environ={},
-        )
-        engine = create_engine(PG_SYNC_URL)
+    saler_tracing.configure(
+        service_name="shop-api",
+        export=ExportOptions(traces_endpoint=traces_endpoint, schedule_delay_ms=50),
+        scrubbing=ScrubbingOptions(hmac_key=HMAC_KEY),
+        environ={},
+    )
+    engine = create_engine(PG_SYNC_URL)
+    try:
         saler_tracing.instrument_sqlalchemy(engine)
         api_base: list[str] = []
         with serve(page_app(lambda: api_base[0])) as page_base:
@@ -73,9 +74,35 @@ def stack() -> Iterator[dict[str, Any]]:
             )
             with serve(recorder) as api:
                 api_base.append(api)
-                yield {"receiver": receiver, "page": page_base, "api": api, "recorder": recorder}
+                yield {"page": page_base, "api": api, "recorder": recorder}
+    finally:
         saler_tracing.uninstrument_sqlalchemy()
         engine.dispose()
+
+
+@pytest.fixture
+def stack() -> Iterator[dict[str, Any]]:
+    """A real OTLP receiver, and the two origins exporting to it."""
+    with OtlpHttpReceiver() as receiver, origins(receiver.endpoint) as sites:
+        yield {"receiver": receiver, **sites}
+
+
+def shop_visit(page: Any, sites: dict[str, Any], flushed: Any) -> None:
+    """Load the checkout, pay (a fetch to the API), break something, leave the page.
+    ``flushed()`` says when the fetch span has arrived where the spans go."""
+    page.goto(sites["page"] + "/checkout")
+    page.click("#buy")
+    page.wait_for_selector("body[data-orders='3']", state="attached")
+    deadline = time.monotonic() + 20
+    # The fetch span ends once its resource timing is read (up to 300 ms after the
+    # response): flush until it has arrived.
+    while not flushed() and time.monotonic() < deadline:
+        page.evaluate("SalerTracing.flush()")
+        saler_tracing.force_flush()
+        time.sleep(0.1)
+    page.click("#boom")
+    page.wait_for_timeout(100)  # let the timer throw; its span is sent on page hide below
+    page.goto("about:blank")  # page hide: Web Vitals are reported and sent by sendBeacon
 
 
 def _wait(receiver: OtlpHttpReceiver, check: Any, timeout: float = 20.0) -> list[ReceivedSpan]:
@@ -96,20 +123,11 @@ def test_click_to_sql_is_one_trace(chromium: Any, stack: dict[str, Any]) -> None
     page = chromium.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(stack["page"] + "/checkout")
-    page.click("#buy")
-    page.wait_for_selector("body[data-orders='3']", state="attached")
-
-    def fetch_arrived(spans: list[ReceivedSpan]) -> bool:
-        # The fetch span ends once its resource timing is read (up to 300 ms after the
-        # response): flush until it has arrived.
-        page.evaluate("SalerTracing.flush()")
-        return any(s.span.kind == s.span.SPAN_KIND_CLIENT for s in _web(spans))
-
-    _wait(receiver, fetch_arrived)
-    page.click("#boom")
-    page.wait_for_timeout(100)  # let the timer throw; its span is sent on page hide below
-    page.goto("about:blank")  # page hide: Web Vitals are reported and sent by sendBeacon
+    shop_visit(
+        page,
+        stack,
+        lambda: any(s.span.kind == s.span.SPAN_KIND_CLIENT for s in _web(receiver.store.spans)),
+    )
 
     def complete(spans: list[ReceivedSpan]) -> bool:
         names = {s.name for s in _web(spans)}
@@ -215,3 +233,63 @@ def test_intake_refusals_are_clear_and_counted(stack: dict[str, Any]) -> None:
     assert figures["refused"]["malformed"] == 1
     assert figures["refused"]["rate"] >= 1
     assert figures["adjusted"]["service_forced"] == 1
+
+
+def test_trace_server_shows_the_browser_on_top_and_reports_the_frontend(chromium: Any) -> None:
+    from rich.console import Console
+
+    from saler_tracing.server.cli.render import report_tables
+    from saler_tracing.server.query.report import build_report
+    from saler_tracing.server.query.window import Window
+    from saler_tracing.server.store.seam import TraceQuery
+    from tests.server.harness import server_thread
+
+    with server_thread() as server:
+        store = server.store
+        endpoint = f"http://127.0.0.1:{server.http_port}/v1/traces"
+
+        def served_from_browser() -> list[Any]:
+            store.flush()
+            return store.find_traces(TraceQuery(service="shop-web", name="GET", limit=5))
+
+        with origins(endpoint) as sites:
+            page = chromium.new_page()
+            shop_visit(page, sites, served_from_browser)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                saler_tracing.force_flush()
+                store.flush()
+                if store.find_traces(TraceQuery(name="web-vital LCP", limit=1)):
+                    break
+                time.sleep(0.1)
+        (summary,) = served_from_browser()
+        # The web view: one waterfall, the browser's click on top, the SQL at the bottom.
+        page.goto(f"http://127.0.0.1:{server.http_port}/#/trace/{summary.trace_id}")
+        page.wait_for_selector("body[data-ready=trace]")
+        labels = page.eval_on_selector_all(".wf-row .wf-label", "ls => ls.map(l => l.textContent)")
+        rows = [label.lstrip("▾▸ ") for label in labels]  # the fold toggle first
+        assert rows[0].startswith("click") and rows[0].endswith("shop-web")
+        assert rows[1].startswith("GET") and rows[1].endswith("shop-web")
+        assert rows[2].startswith("GET /api/orders") and rows[2].endswith("shop-api")
+        assert any("SELECT" in r and r.endswith("shop-api") for r in rows[3:])
+
+        report = build_report(store, Window.last(store))
+        front = report["frontend"]
+        (loads,) = front["page_loads"]
+        assert (loads["service"], loads["page"], loads["loads"]) == ("shop-web", "/checkout", 1)
+        (vitals,) = front["vitals"]
+        assert vitals["page"] == "/checkout"
+        assert {"LCP", "INP", "CLS", "TTFB"} <= set(vitals["vitals"])
+        assert vitals["vitals"]["CLS"]["rating"] == "good"  # nothing moves on this page
+        fetch = front["slowest_fetches"][0]
+        assert (fetch["backend"], fetch["route"], fetch["fetches"]) == (
+            "shop-api",
+            "/api/orders",
+            1,
+        )
+        assert fetch["server_p95_ms"] is not None and fetch["server_p95_ms"] <= fetch["p95_ms"]
+        console = Console(width=120, record=True)
+        console.print(report_tables(report))
+        text = console.export_text()
+        assert "Frontend: Web Vitals, P75 by page" in text
+        assert "/api/orders" in text
