@@ -25,12 +25,21 @@ PAGE = """<!doctype html>
   }});
 </script></head>
 <body><h1>Your basket</h1><p>Three items, ready to pay for.</p>
-<button id="buy">Pay</button> <button id="boom">Break</button>
+<button id="buy">Pay</button> <button id="history">History</button>
+<button id="boom">Break</button>
 <script>
   document.getElementById("buy").addEventListener("click", () => {{
     fetch("{api}/api/orders?card=4111111111111111&step=pay")
       .then((r) => r.json())
       .then((body) => {{ document.body.dataset.orders = String(body.orders); }});
+  }});
+  document.getElementById("history").addEventListener("click", () => {{
+    const xhr = new XMLHttpRequest();
+    xhr.open("GET", "{api}/api/orders?view=history");
+    xhr.onload = () => {{
+      document.body.dataset.history = String(JSON.parse(xhr.responseText).orders);
+    }};
+    xhr.send();
   }});
   document.getElementById("boom").addEventListener("click", () => {{
     setTimeout(() => {{ throw new Error("checkout exploded"); }});

@@ -35,6 +35,10 @@ ARGS = [
     "--no-first-run",
 ]
 INTAKE = "/api/v1/tracing/browser/traces"
+CLIENT_SCOPES = {
+    "@opentelemetry/instrumentation-fetch",
+    "@opentelemetry/instrumentation-xml-http-request",
+}
 
 
 @pytest.fixture
@@ -93,6 +97,8 @@ def shop_visit(page: Any, sites: dict[str, Any], flushed: Any) -> None:
     page.goto(sites["page"] + "/checkout")
     page.click("#buy")
     page.wait_for_selector("body[data-orders='3']", state="attached")
+    page.click("#history")
+    page.wait_for_selector("body[data-history='3']", state="attached")
     deadline = time.monotonic() + 20
     # The fetch span ends once its resource timing is read (up to 300 ms after the
     # response): flush until it has arrived.
@@ -126,19 +132,24 @@ def test_click_to_sql_is_one_trace(chromium: Any, stack: dict[str, Any]) -> None
     shop_visit(
         page,
         stack,
-        lambda: any(s.span.kind == s.span.SPAN_KIND_CLIENT for s in _web(receiver.store.spans)),
+        lambda: {s.scope for s in _web(receiver.store.spans) if s.span.kind == 3} >= CLIENT_SCOPES,
     )
 
     def complete(spans: list[ReceivedSpan]) -> bool:
         names = {s.name for s in _web(spans)}
         ids = {s.span_id for s in spans}
         served = [s for s in spans if s.name == "GET /api/orders"]
-        return {
-            "documentLoad",
-            "web-vital LCP",
-            "web-vital INP",
-            "uncaught error",
-        } <= names and any(s.parent_span_id in ids for s in served)
+        return (
+            {
+                "documentLoad",
+                "web-vital LCP",
+                "web-vital INP",
+                "uncaught error",
+            }
+            <= names
+            and len(served) == 2
+            and all(s.parent_span_id in ids for s in served)
+        )
 
     spans = _wait(receiver, complete)
     web = _web(spans)
@@ -155,8 +166,14 @@ def test_click_to_sql_is_one_trace(chromium: Any, stack: dict[str, Any]) -> None
     assert {"traceparent", "tracestate", "baggage"} <= set(allowed.replace(" ", "").split(","))
 
     # One trace: click -> fetch (browser) -> GET /api/orders (server) -> SQL.
-    server = next(s for s in spans if s.name == "GET /api/orders")
-    fetch = by_id[server.parent_span_id]
+    served = [s for s in spans if s.name == "GET /api/orders"]
+    assert len(served) == 2  # the fetch and the XHR
+    callers = {by_id[s.parent_span_id].scope: (by_id[s.parent_span_id], s) for s in served}
+    assert set(callers) == CLIENT_SCOPES
+    xhr, xhr_server = callers["@opentelemetry/instrumentation-xml-http-request"]
+    assert xhr.trace_id == xhr_server.trace_id and xhr.span.kind == xhr.span.SPAN_KIND_CLIENT
+    assert by_id[xhr.parent_span_id].attributes["event_type"] == "click"
+    fetch, server = callers["@opentelemetry/instrumentation-fetch"]
     assert fetch.resource["service.name"] == "shop-web"
     assert fetch.span.kind == fetch.span.SPAN_KIND_CLIENT
     assert fetch.trace_id == server.trace_id
@@ -254,7 +271,7 @@ def test_trace_server_shows_the_browser_on_top_and_reports_the_frontend(chromium
 
         with origins(endpoint) as sites:
             page = chromium.new_page()
-            shop_visit(page, sites, served_from_browser)
+            shop_visit(page, sites, lambda: len(served_from_browser()) == 2)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 saler_tracing.force_flush()
@@ -262,7 +279,7 @@ def test_trace_server_shows_the_browser_on_top_and_reports_the_frontend(chromium
                 if store.find_traces(TraceQuery(name="web-vital LCP", limit=1)):
                     break
                 time.sleep(0.1)
-        (summary,) = served_from_browser()
+        summary = served_from_browser()[0]  # the fetch's trace or the XHR's: the same shape
         # The web view: one waterfall, the browser's click on top, the SQL at the bottom.
         page.goto(f"http://127.0.0.1:{server.http_port}/#/trace/{summary.trace_id}")
         page.wait_for_selector("body[data-ready=trace]")
@@ -285,7 +302,7 @@ def test_trace_server_shows_the_browser_on_top_and_reports_the_frontend(chromium
         assert (fetch["backend"], fetch["route"], fetch["fetches"]) == (
             "shop-api",
             "/api/orders",
-            1,
+            2,  # the fetch and the XHR
         )
         assert fetch["server_p95_ms"] is not None and fetch["server_p95_ms"] <= fetch["p95_ms"]
         console = Console(width=120, record=True)

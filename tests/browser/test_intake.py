@@ -15,6 +15,8 @@ import saler_tracing
 from saler_tracing._internal import clock
 from saler_tracing._internal.endpoints.browser.intake import Intake, IntakeSettings
 from saler_tracing._internal.endpoints.browser.limits import TokenBuckets
+from saler_tracing._internal.export.encode import encode
+from saler_tracing._internal.export.request import encode_request
 from saler_tracing.testing import SpanCapture
 from tests.browser.bodies import HMAC_KEY, otlp, span_json
 from tests.helpers.servers import serve
@@ -181,3 +183,41 @@ def test_cors_options_add_the_trace_headers_and_nothing_else() -> None:
     }
     with pytest.raises(ValueError, match="name the origins"):
         saler_tracing.cors_options(allow_origins=["*"])
+
+
+def test_hostile_values_become_spans_the_exporter_can_encode(span_capture: SpanCapture) -> None:
+    now = clock.now_ns()
+    attributes = [
+        {"key": "big", "value": {"intValue": str(2**70)}},  # past int64: dropped
+        {"key": "lone\ud800", "value": {"stringValue": "x\udfff"}},  # not UTF-8 encodable
+        {
+            "key": "deep",
+            "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "1"}]}},
+        },
+        {"key": "fine", "value": {"doubleValue": 1.5}},
+    ]
+    events = [
+        {"name": "ok", "timeUnixNano": str(now), "attributes": []},
+        {"name": "wild", "timeUnixNano": str(2**70), "attributes": []},  # not a fixed64
+    ]
+    span = span_json("1" * 32, "2" * 16, now - 10_000_000, attributes=attributes, events=events)
+    reply = intake().receive("c1", otlp([span]), None)
+    assert reply.status == 200
+    (kept,) = span_capture.spans()
+    assert dict(kept.attributes or {}) == {"lone?": "x?", "fine": 1.5}  # mixed array dropped
+    assert [e.name for e in kept.events] == ["ok"]
+    encode_request([encode(kept)])  # raises if any field cannot go on the wire
+    deep = b"[" * 30_000 + b"]" * 30_000  # json.loads: RecursionError
+    assert intake().receive("c1", deep, None).status == 400
+
+
+def test_browser_spans_are_scrubbed_like_every_other(span_capture: SpanCapture) -> None:
+    attributes = [
+        {"key": "url.full", "value": {"stringValue": "https://shop.example/u/ahmed@example.com"}},
+    ]
+    body = otlp([span_json("1" * 32, "2" * 16, clock.now_ns(), attributes=attributes)])
+    assert intake().receive("c1", body, None).status == 200
+    (span,) = span_capture.spans()
+    attrs = dict(span.attributes or {})
+    assert "ahmed@example.com" not in attrs["url.full"]
+    assert attrs["saler.scrubbed"]

@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 MAX_ATTRIBUTES = 64
 MAX_EVENTS = 32
 MAX_TEXT = 4096
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 URL_KEYS = frozenset({"http.url", "url.full", "http.target", "url.query", "document.referrer"})
 # Our markers that a page may set (the bundle does); every other ``saler.*`` key is ours alone.
 PAGE_KEYS = frozenset({"saler.page.route"})
@@ -67,8 +68,14 @@ def clean_url(value: str, keep: frozenset[str] = frozenset()) -> str:
     return f"{path}?{'&'.join(pairs)}"
 
 
+def _safe(value: str) -> str:
+    """Text the exporter can encode: JSON may carry lone surrogates (``"\\ud800"``), which
+    UTF-8 cannot; they become ``?`` here rather than failing a whole export batch later."""
+    return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
+
+
 def _text(value: str, keep: frozenset[str]) -> str:
-    value = value[:MAX_TEXT]
+    value = _safe(value[:MAX_TEXT])
     return _URL.sub(lambda m: clean_url(m.group(0), keep), value) if "://" in value else value
 
 
@@ -81,9 +88,10 @@ def _value(raw: Any, keep: frozenset[str]) -> Any:
         return bool(raw["boolValue"])
     if "intValue" in raw:
         try:
-            return int(raw["intValue"])
+            number = int(raw["intValue"])
         except (TypeError, ValueError):
             return None
+        return number if INT64_MIN <= number <= INT64_MAX else None  # OTLP ints are int64
     if "doubleValue" in raw:
         v = raw["doubleValue"]
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
@@ -105,6 +113,7 @@ def attributes(raw: Any, keep: frozenset[str]) -> dict[str, Any]:
         key = item.get("key")
         if not isinstance(key, str) or not key or len(key) > 256:
             continue
+        key = _safe(key)
         if key.startswith("saler.") and key not in PAGE_KEYS:
             continue
         value = _value(item.get("value"), keep)
@@ -148,7 +157,7 @@ def _span(
     events = []
     for event in (raw.get("events") or [])[:MAX_EVENTS]:
         if isinstance(event, Mapping):
-            name = str(event.get("name", ""))[:256]
+            name = _safe(str(event.get("name", ""))[:256])
             events.append(
                 (
                     name,
@@ -204,7 +213,7 @@ def spans(
         resource = attributes(res.get("attributes"), keep) if isinstance(res, Mapping) else {}
         for ss in rs.get("scopeSpans", []):
             sc = ss.get("scope") if isinstance(ss.get("scope"), Mapping) else {}
-            scope = (str(sc.get("name", ""))[:128], str(sc.get("version", "") or "")[:64])
+            scope = (_safe(str(sc.get("name", ""))[:128]), _safe(str(sc.get("version") or "")[:64]))
             for raw in ss.get("spans", []):
                 try:
                     yield _span(raw, resource, scope, keep)

@@ -135,8 +135,10 @@ class Intake:
         out: list[ReadableSpan] = []
         forced = coerced = users = 0
         for span in raw:
-            span.start_ns += shift
-            span.end_ns += shift
+            if shift:
+                span.start_ns += shift
+                span.end_ns += shift
+                span.events = [(name, t + shift, a) for name, t, a in span.events]
             if not plausible(span, received):
                 continue
             claimed = span.resource.get("service.name")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from saler_tracing._internal.endpoints.browser.intake import Intake, Reply
+from saler_tracing._internal.errors import handle_internal_error
 
 BUNDLE = "saler-tracing.min.js"
 INTAKE = "traces"
@@ -98,7 +99,11 @@ def build_router(intake: Intake, prefix: str, client_key: Callable[[Request], st
         body = await _read(request, intake.settings.max_body_bytes)
         if body is None:
             return _json(intake.too_large(), headers)
-        reply = intake.receive(client_key(request), body, request.query_params.get("sent"))
+        try:
+            reply = intake.receive(client_key(request), body, request.query_params.get("sent"))
+        except Exception as exc:  # a bug of ours: counted and logged, the page gets a 500
+            handle_internal_error("browser intake", exc)
+            reply = Reply(500, {"error": "internal", "detail": "the intake failed; see logs"})
         if reply.status == 429:
             headers["retry-after"] = "1"
         return _json(reply, headers)

@@ -52,13 +52,19 @@ def skew_ns(spans: list[RawSpan], sent_ms: float | None, received_ns: int) -> in
 
 
 def plausible(span: RawSpan, received_ns: int) -> bool:
-    """After correction: ends after it starts, within an hour, not in the future, not stale."""
-    return (
+    """After correction: ends after it starts, within an hour, not in the future, not stale.
+    Its events are kept only within an hour of it (an event time is a fixed64 on the wire;
+    a wild one would fail the export batch, not just this span)."""
+    if not (
         span.start_ns <= span.end_ns
         and span.end_ns - span.start_ns <= MAX_DURATION_NS
         and span.end_ns <= received_ns + TOLERANCE_NS
         and span.start_ns >= received_ns - MAX_AGE_NS
-    )
+    ):
+        return False
+    low, high = span.start_ns - MAX_DURATION_NS, span.end_ns + MAX_DURATION_NS
+    span.events = [e for e in span.events if low <= e[1] <= high]
+    return True
 
 
 class Resources:
@@ -88,7 +94,8 @@ def build(
     shift_ns: int,
     pseudonyms: Pseudonymizer | None,
 ) -> tuple[ReadableSpan, bool]:
-    """The SDK span, and whether an ``enduser.id`` had to be dropped (no key to hide it)."""
+    """The SDK span, and whether an ``enduser.id`` had to be dropped (no key to hide it).
+    ``raw``'s times are already corrected; ``shift_ns`` is recorded on the span."""
     attrs = raw.attributes
     dropped_user = False
     user = attrs.get("enduser.id")
@@ -116,7 +123,7 @@ def build(
         parent=parent,
         resource=resource,
         attributes=MappingProxyType(attrs),
-        events=[Event(name, MappingProxyType(a), t + shift_ns) for name, t, a in raw.events],
+        events=[Event(name, MappingProxyType(a), t) for name, t, a in raw.events],
         kind=raw.kind,
         instrumentation_scope=scope,
         status=raw.status,
