@@ -72,7 +72,7 @@ def test_a_close_clock_is_left_alone_and_the_impossible_is_dropped(
     (kept,) = span_capture.spans()
     assert kept.start_time == now - 50_000_000
     assert "saler.browser.clock_skew_ms" not in (kept.attributes or {})
-    assert the_intake.counters.figures()["spans"] == {"accepted": 1, "dropped": 3}
+    assert the_intake.counters.figures()["spans"] == {"accepted": 1, "malformed": 1, "timestamp": 2}
 
 
 def test_kinds_resource_and_markers_are_the_servers_to_decide(span_capture: SpanCapture) -> None:

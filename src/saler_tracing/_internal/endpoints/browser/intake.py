@@ -106,26 +106,25 @@ class Intake:
             return self.refuse(429, "rate", "too many spans from this client; slow down")
         received = clock.now_ns()
         good: list[decode.RawSpan] = []
-        dropped = 0
+        malformed = 0
         for item in decode.spans(document, self.settings.keep_query_params):
             if isinstance(item, ValueError):
-                dropped += 1
+                malformed += 1
             else:
                 good.append(item)
         shift = skew_ns(good, _sent_ms(sent), received)
         kept = self._convert(good, shift, received, pipeline.config.scrubbing.hmac_key)
-        dropped += len(good) - len(kept)
+        implausible = len(good) - len(kept)
         target = pipeline.stages.get("scrub") or pipeline.stages.get("export")
         if target is not None:
             for span in kept:
                 target.on_end(span)
-        self.counters.spans_seen(len(kept), dropped)
-        if not dropped:
+        self.counters.spans_seen(len(kept), malformed, implausible)
+        if not (malformed or implausible):
             return Reply(200, {})
-        message = f"{dropped} spans dropped: malformed ids or implausible timestamps"
-        return Reply(
-            200, {"partialSuccess": {"rejectedSpans": str(dropped), "errorMessage": message}}
-        )
+        message = f"dropped {malformed} malformed spans, {implausible} with implausible times"
+        rejected = str(malformed + implausible)
+        return Reply(200, {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}})
 
     def _convert(
         self, raw: list[decode.RawSpan], shift: int, received: int, key: bytes | None

@@ -80,14 +80,16 @@ class IntakeCounters:
                 self.adjusted[reason] += count
             _adjusted().labels(reason).inc(count)
 
-    def spans_seen(self, accepted: int, dropped: int) -> None:
+    def spans_seen(self, accepted: int, malformed: int, implausible: int) -> None:
+        """Spans accepted, and dropped: ``malformed`` (ids, types) or ``timestamp``
+        (implausible even after clock correction)."""
+        outcomes = {"accepted": accepted, "malformed": malformed, "timestamp": implausible}
         with self._lock:
-            self.spans["accepted"] += accepted
-            self.spans["dropped"] += dropped
+            self.spans.update({k: n for k, n in outcomes.items() if n})
         metric = _spans()
-        metric.labels("accepted").inc(accepted)
-        if dropped:
-            metric.labels("dropped").inc(dropped)
+        for outcome, n in outcomes.items():
+            if n:
+                metric.labels(outcome).inc(n)
 
     def figures(self) -> dict[str, object]:
         with self._lock:
@@ -117,6 +119,6 @@ def _adjusted() -> PromCounter:
 def _spans() -> PromCounter:
     return prom.counter(
         "saler_tracing_browser_spans",
-        "Browser spans received, by outcome (accepted into the pipeline, dropped as invalid)",
+        "Browser spans received, by outcome (accepted; dropped as malformed or for timestamp)",
         ("outcome",),
     )

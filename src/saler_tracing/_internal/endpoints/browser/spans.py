@@ -7,7 +7,7 @@ difference from our clock at receipt is the skew, network time included, so a di
 under :data:`TOLERANCE_NS` is left alone (correcting it would add the network's delay as an
 error). Without ``sent``, only spans ending in our future are pulled back to the receive time.
 After correction a span that ends before it starts, lasts longer than an hour, ends in the
-future or is older than a day is dropped (counted as ``timestamp``).
+future or is older than a day is dropped (counted, outcome ``timestamp``).
 """
 
 from __future__ import annotations
