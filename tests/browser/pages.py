@@ -30,7 +30,11 @@ PAGE = """<!doctype html>
 <script>
   document.getElementById("buy").addEventListener("click", () => {{
     fetch("{api}/api/orders?card=4111111111111111&step=pay")
-      .then((r) => r.json())
+      .then((r) => {{
+        // Readable cross-origin only because cors_options() exposes it.
+        document.body.dataset.traceresponse = r.headers.get("traceresponse") || "";
+        return r.json();
+      }})
       .then((body) => {{ document.body.dataset.orders = String(body.orders); }});
   }});
   document.getElementById("history").addEventListener("click", () => {{

@@ -97,6 +97,7 @@ def shop_visit(page: Any, sites: dict[str, Any], flushed: Any) -> None:
     page.goto(sites["page"] + "/checkout")
     page.click("#buy")
     page.wait_for_selector("body[data-orders='3']", state="attached")
+    sites["traceresponse"] = page.get_attribute("body", "data-traceresponse")
     page.click("#history")
     page.wait_for_selector("body[data-history='3']", state="attached")
     deadline = time.monotonic() + 20
@@ -184,6 +185,8 @@ def test_click_to_sql_is_one_trace(chromium: Any, stack: dict[str, Any]) -> None
     ]
     assert sql and all(s.trace_id == server.trace_id for s in sql)
     assert server.resource["service.name"] == "shop-api"
+    # The page could read which trace its request was (traceresponse is exposed).
+    assert stack["traceresponse"] == f"00-{server.trace_id}-{server.span_id}-01"
     # The page's query values never left the browser; the route and user are there, hidden.
     url = fetch.attributes.get("http.url") or fetch.attributes.get("url.full")
     assert url == f"{api}/api/orders?card=REDACTED&step=REDACTED"
