@@ -221,3 +221,15 @@ def test_browser_spans_are_scrubbed_like_every_other(span_capture: SpanCapture) 
     attrs = dict(span.attributes or {})
     assert "ahmed@example.com" not in attrs["url.full"]
     assert attrs["saler.scrubbed"]
+
+
+@pytest.mark.saler_tracing(service_name="checkout")
+def test_without_a_name_the_browser_is_the_configured_service_plus_browser(
+    span_capture: SpanCapture,
+) -> None:
+    body = otlp([span_json("1" * 32, "2" * 16, clock.now_ns())], service="shop-web")
+    the_intake = intake(service_name="")
+    assert the_intake.receive("c1", body, None).status == 200
+    (span,) = span_capture.spans()
+    assert span.resource.attributes["service.name"] == "checkout-browser"
+    assert the_intake.counters.figures()["adjusted"] == {"service_forced": 1}

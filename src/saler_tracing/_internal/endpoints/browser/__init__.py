@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from saler_tracing._internal import setup, stats
+from saler_tracing._internal import stats
 from saler_tracing._internal.config import settings as s
 from saler_tracing._internal.endpoints.health import PREFIX
 from saler_tracing._internal.extras import require
@@ -19,15 +19,6 @@ from saler_tracing._internal.instrument.kit import option
 
 __all__ = ["browser_router"]
 OWNER = "browser_router"
-
-
-def _service(given: str | None) -> str:
-    named = option(s.BROWSER_SERVICE_NAME, given, OWNER)
-    if named:
-        return named
-    pipeline = setup.active()
-    service = pipeline.config.service_name if pipeline is not None else ""
-    return f"{service or 'unknown_service'}-browser"
 
 
 def _client_host(request: Any) -> str:
@@ -55,8 +46,8 @@ def browser_router(
     ``keep_query_params``: query keys whose values may stay in URLs (the page's
     ``keepQueryParams``); every other value is replaced, here as in the page.
     ``client_key``: what the rate limit counts by, from the Starlette request (default the
-    client address; behind a proxy, the address the proxy vouches for). Call after
-    ``configure()`` when the default service name should follow it.
+    client address; behind a proxy, the address the proxy vouches for). Without
+    ``service_name``, the name follows the service ``configure()`` names, request by request.
     """
     require("fastapi", "fastapi")
     # Imported here: ``import saler_tracing`` loads neither FastAPI nor the intake.
@@ -71,7 +62,7 @@ def browser_router(
     intake = Intake(
         IntakeSettings(
             allowed_origins=frozenset(normalise_origin(o) for o in origins),
-            service_name=_service(service_name),
+            service_name=option(s.BROWSER_SERVICE_NAME, service_name, OWNER),
             max_body_bytes=option(s.BROWSER_MAX_BODY_BYTES, max_body_bytes, OWNER),
             max_spans=option(s.BROWSER_MAX_SPANS, max_spans, OWNER),
             rate_per_s=option(s.BROWSER_RATE, rate_per_s, OWNER),

@@ -37,6 +37,7 @@ class Reply:
 class IntakeSettings:
     allowed_origins: frozenset[str]
     service_name: str
+    """Forced on every span; empty: the configured service's name + ``-browser``."""
     max_body_bytes: int
     max_spans: int
     rate_per_s: float
@@ -56,7 +57,7 @@ class Intake:
     def __post_init__(self) -> None:
         s = self.settings
         self.buckets = TokenBuckets(s.rate_per_s, s.burst)
-        self.resources = Resources(s.service_name)
+        self.resources = Resources(s.service_name or "unknown_service-browser")
         self.scopes: dict[tuple[str, str], InstrumentationScope] = {}
         self._pseudonyms: tuple[bytes | None, Pseudonymizer | None] = (None, None)
 
@@ -113,6 +114,10 @@ class Intake:
             else:
                 good.append(item)
         shift = skew_ns(good, _sent_ms(sent), received)
+        named = self.settings.service_name
+        service = named or f"{pipeline.config.service_name or 'unknown_service'}-browser"
+        if service != self.resources.service:  # configure() named the service anew
+            self.resources = Resources(service)
         kept = self._convert(good, shift, received, pipeline.config.scrubbing.hmac_key)
         implausible = len(good) - len(kept)
         target = pipeline.stages.get("scrub") or pipeline.stages.get("export")
@@ -130,7 +135,7 @@ class Intake:
         self, raw: list[decode.RawSpan], shift: int, received: int, key: bytes | None
     ) -> list[ReadableSpan]:
         pseudonyms = self._pseudonymizer(key)
-        service = self.settings.service_name
+        service = self.resources.service
         out: list[ReadableSpan] = []
         forced = coerced = users = 0
         for span in raw:
