@@ -23,3 +23,10 @@ done < deploy/alertmanager/tests/routes.txt
 
 # Grafana: the committed dashboards are what the code generates.
 step .venv/bin/python deploy/grafana/generate.py --check
+
+# The compose stack: the file against the Compose specification (check-jsonschema's vendored
+# schema, offline), then the Collector configurations against the pinned otelcol-contrib
+# release, the compose wiring and the Jaeger index scripts (tests/deploy).
+step .venv/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+step .venv/bin/python -m pytest -q tests/deploy/test_collector_configs.py \
+  tests/deploy/test_compose.py
