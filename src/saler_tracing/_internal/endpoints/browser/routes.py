@@ -11,6 +11,7 @@ from importlib import resources
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from saler_tracing._internal.endpoints.browser.intake import Intake, Reply
 from saler_tracing._internal.errors import handle_internal_error
@@ -100,7 +101,11 @@ def build_router(intake: Intake, prefix: str, client_key: Callable[[Request], st
         if body is None:
             return _json(intake.too_large(), headers)
         try:
-            reply = intake.receive(client_key(request), body, request.query_params.get("sent"))
+            # In a worker thread: parsing a batch takes milliseconds, and handing 500 spans to
+            # the export queue may wait for it (back-pressure); the event loop does neither.
+            reply = await run_in_threadpool(
+                intake.receive, client_key(request), body, request.query_params.get("sent")
+            )
         except Exception as exc:  # a bug of ours: counted and logged, the page gets a 500
             handle_internal_error("browser intake", exc)
             reply = Reply(500, {"error": "internal", "detail": "the intake failed; see logs"})
