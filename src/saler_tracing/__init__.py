@@ -13,6 +13,7 @@ from saler_tracing._internal.config.options import (
     ScrubbingOptions,
 )
 from saler_tracing._internal.config.scrub_match import ScrubMatch
+from saler_tracing._internal.endpoints.browser import browser_router
 from saler_tracing._internal.endpoints.health import health_router
 from saler_tracing._internal.endpoints.worker import serve_telemetry
 from saler_tracing._internal.errors import ConfigurationError
@@ -32,6 +33,7 @@ from saler_tracing._internal.instrument.fastapi.apps import (
     instrument_fastapi_apps,
     uninstrument_fastapi_apps,
 )
+from saler_tracing._internal.instrument.fastapi.cors import cors_options
 from saler_tracing._internal.instrument.httpx import instrument_httpx, uninstrument_httpx
 from saler_tracing._internal.instrument.redis import instrument_redis, uninstrument_redis
 from saler_tracing._internal.instrument.sqlalchemy import (
@@ -54,7 +56,9 @@ __all__ = [
     "ScrubbingOptions",
     "TracingMiddleware",
     "auth_event",
+    "browser_router",
     "configure",
+    "cors_options",
     "force_flush",
     "health_router",
     "instrument_arq",

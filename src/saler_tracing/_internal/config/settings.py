@@ -541,6 +541,57 @@ AUTH_TOKEN_SPANS = _s(
     owner="instrument_auth",
 )
 
+# --- browser intake: resolved when browser_router() runs; a keyword argument there wins ----
+BROWSER_ALLOWED_ORIGINS: Setting[tuple[str, ...]] = _s(
+    "allowed_origins",
+    "SALER_TRACING_BROWSER_ALLOWED_ORIGINS",
+    (),
+    p.string_list,
+    "origins (`https://shop.example.com`) whose pages may send browser spans; none: all refused",
+    owner="browser_router",
+)
+BROWSER_SERVICE_NAME = _s(
+    "service_name",
+    "SALER_TRACING_BROWSER_SERVICE_NAME",
+    "",
+    p.as_str,
+    "`service.name` forced on every browser span, whatever the page claims",
+    owner="browser_router",
+    default_text="the service's name + `-browser`",
+)
+BROWSER_MAX_BODY_BYTES = _s(
+    "max_body_bytes",
+    "SALER_TRACING_BROWSER_MAX_BODY_BYTES",
+    262_144,
+    p.positive_int,
+    "largest intake body accepted (bytes); a larger one is refused with 413",
+    owner="browser_router",
+)
+BROWSER_MAX_SPANS = _s(
+    "max_spans",
+    "SALER_TRACING_BROWSER_MAX_SPANS",
+    512,
+    p.positive_int,
+    "most spans in one intake request; more is refused with 413",
+    owner="browser_router",
+)
+BROWSER_RATE = _s(
+    "rate_per_s",
+    "SALER_TRACING_BROWSER_RATE",
+    64.0,
+    p.positive_float,
+    "spans a second one client may send, on average (token bucket; 429 past it)",
+    owner="browser_router",
+)
+BROWSER_BURST = _s(
+    "burst",
+    "SALER_TRACING_BROWSER_BURST",
+    1024,
+    p.positive_int,
+    "spans one client may send at once before the rate applies",
+    owner="browser_router",
+)
+
 SETTINGS: tuple[Setting[Any], ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Setting)
 )

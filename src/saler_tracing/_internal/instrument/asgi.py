@@ -34,7 +34,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
 )
-DEFAULT_EXCLUDED = ("/api/v1/tracing/health", "/metrics", "/healthz", "/livez", "/readyz")
+DEFAULT_EXCLUDED = (
+    "/api/v1/tracing/health",
+    "/metrics",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    # browser_router(): the bundle, and the intake (tracing each beacon would trace tracing)
+    "/api/v1/tracing/browser/saler-tracing.min.js",
+    "/api/v1/tracing/browser/traces",
+)
 _PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 # A valid traceparent is 55 bytes; the spec bounds tracestate (32 members) and baggage
 # (8192 bytes). Longer values are not parsed at all, and captured values are cut here. A valid

@@ -10,6 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from saler_tracing.server.cli.render_frontend import frontend_tables
+
 
 def _when(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -160,6 +162,7 @@ def report_tables(report: dict[str, Any]) -> Group:
             e["source"], e["target"], str(e["calls"]), _pct(e["error_rate"]), f"{e['p95_ms']:.1f}"
         )
     parts.append(t)
+    parts.extend(frontend_tables(report.get("frontend"), _table, NUMBER))
     return Group(*parts)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from saler_tracing.server.query import bottlenecks, depmap, health, routes, trends
+from saler_tracing.server.query import bottlenecks, depmap, frontend, health, routes, trends
 from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.store.seam import SpanReader
@@ -39,6 +39,8 @@ def build_report(
     step("statements")
     out["slow_statements"] = [s.to_json() for s in bottlenecks.slow_statements(reader, window)]
     out["n_plus_one"] = [p.to_json() for p in bottlenecks.n_plus_one(reader, window)]
+    step("frontend")
+    out["frontend"] = frontend.frontend(reader, window).to_json()
     # Bottlenecks for the routes where most time goes (requests × P95).
     heaviest = sorted(route_list, key=lambda r: r.requests * r.p95_ms, reverse=True)
     out["bottlenecks"] = []

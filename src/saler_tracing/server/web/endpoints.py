@@ -28,6 +28,7 @@ from saler_tracing.server.query import (
     trends,
 )
 from saler_tracing.server.query import error_groups as errors
+from saler_tracing.server.query.frontend import frontend
 from saler_tracing.server.query.report import build_report
 from saler_tracing.server.query.trace_detail import trace_detail
 from saler_tracing.server.query.window import Window
@@ -180,6 +181,7 @@ def api_routes(
             "versions": [t.to_json() for t in trends.version_trends(reader, window_of(reader, r))],
         },
         "/api/bottlenecks": bottleneck,
+        "/api/frontend": lambda r: frontend(reader, window_of(reader, r)).to_json(),
         "/api/report": lambda r: build_report(reader, window_of(reader, r)),
         "/api/timeseries": series,
         "/api/compare": compared,
