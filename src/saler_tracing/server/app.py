@@ -30,6 +30,7 @@ from saler_tracing.server.receiver.ingest import (
     IngestStats,
     decode_body,
 )
+from saler_tracing.server.receiver.logs_http import LogsEndpoint
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
 from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
 from saler_tracing.server.store.duckdb_store import DuckDBStore
@@ -74,6 +75,8 @@ def build_asgi(
             "deleted_by_retention": s.deleted_by_retention,
             "duplicates_removed": s.duplicates_removed,
             "retention_errors": s.retention_errors,
+            "logs_written": store.logs.written,
+            "logs_write_failed": store.logs.failed,
         }
 
     def data_version() -> str:
@@ -85,7 +88,7 @@ def build_asgi(
 
     web = Starlette(
         routes=[
-            *api_routes(store, stats_doc, data_version),
+            *api_routes(store, stats_doc, data_version, store.logs),
             Route("/", index, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
@@ -95,6 +98,7 @@ def build_asgi(
         web,
         on_startup=None if pool is None else pool.bind,
         on_shutdown=None if pool is None else pool.unbind,
+        logs=LogsEndpoint(store.logs, traces.max_body),
     )
     return SecurityHeaders(AccessMiddleware(ingress, access))
 
@@ -146,6 +150,7 @@ class TraceServer:
                 authorize=self.access.grpc_allowed,
                 max_body=self.config.max_body,
                 decode=decode,
+                logs=self.store.logs,
             )
         pool = self._pool
         self._traces = TracesEndpoint(

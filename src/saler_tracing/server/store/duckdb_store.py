@@ -15,6 +15,7 @@ from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.model import COLUMN_NAMES, SpanRecord, trace_key
 from saler_tracing.server.store import duckdb_sql, reader_sql
 from saler_tracing.server.store.duckdb_writer import StoreStats, Writer
+from saler_tracing.server.store.logs_table import LogTable
 from saler_tracing.server.store.seam import Retention, TraceQuery, TraceSummary
 
 __all__ = ["DuckDBStore", "StoreStats"]
@@ -43,6 +44,8 @@ class DuckDBStore:
             # The writer thread's own connection; readers take fresh cursors from ``_con``.
             self._writer = Writer(self._con.cursor(), lambda: self.retention, max_queued_batches)
         self.stats = self._writer.stats if self._writer is not None else StoreStats()
+        # Log records beside the spans (their own table and writes: logs_table.py says why).
+        self.logs = LogTable(self._con, writable=not read_only, max_age_s=self.retention.max_age_s)
         self._closed = False
 
     # -- SpanWriter -------------------------------------------------------------------------
