@@ -182,8 +182,11 @@ def _swap_in(pipeline: Active | None) -> None:
 def _activate_logs(pipeline: Active | None) -> None:
     """Records get this pipeline's service name and go to its log exporter from now on."""
     cfg = pipeline.config if pipeline is not None else None
-    if cfg is None or cfg.disabled or not cfg.logs.enabled:
-        ids.activate("", None, None)
+    if cfg is not None and not cfg.logs.enabled:
+        ids.disable()
+        return
+    if cfg is None or cfg.disabled:
+        ids.activate("", None, None)  # the factory, if chained, stays: fields empty
         return
     ids.install()
     exporter = pipeline.logs if pipeline is not None else None

@@ -55,16 +55,18 @@ class _Fields(dict):  # type: ignore[type-arg]
 class _State:
     """What the factory reads, swapped whole by ``activate`` (one attribute read a record)."""
 
-    __slots__ = ("level", "service", "ship")
+    __slots__ = ("enabled", "level", "service", "ship")
 
-    def __init__(self, service: str, level: int, ship: Ship | None) -> None:
+    def __init__(self, service: str, level: int, ship: Ship | None, enabled: bool = True) -> None:
         self.service = service
         self.level = level
         self.ship = ship
+        self.enabled = enabled
 
 
-_OFF = _State("", logging.CRITICAL + 1, None)
-_state = _OFF
+_IDLE = _State("", logging.CRITICAL + 1, None)  # no pipeline: fields still there, empty ones
+_OFF = _State("", logging.CRITICAL + 1, None, enabled=False)  # ``logs.enabled=False``
+_state = _IDLE
 _previous: Callable[..., logging.LogRecord] | None = None
 _ours: Callable[..., logging.LogRecord] | None = None
 # The hex forms of the last span context seen: a request logs many lines in one span, and
@@ -108,6 +110,8 @@ def ship(span: Span, ctx: SpanContext, record: logging.LogRecord) -> None:
 def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = (_previous or logging.LogRecord)(*args, **kwargs)
     state = _state
+    if not state.enabled:
+        return record
     span = get_current_span()
     ctx = span.get_span_context()
     fields = record.__dict__
@@ -134,9 +138,9 @@ def install() -> None:
 
 def uninstall() -> None:
     """Put the previous factory back, unless someone chained theirs after ours: then ours
-    stays in their chain and only stops shipping (``activate`` with nothing)."""
-    global _previous, _ours
-    activate("", None, None)
+    stays in their chain and passes records through untouched."""
+    global _previous, _ours, _state
+    _state = _OFF
     if _ours is not None and logging.getLogRecordFactory() is _ours:
         logging.setLogRecordFactory(_previous or logging.LogRecord)
         _previous = _ours = None
@@ -144,10 +148,16 @@ def uninstall() -> None:
 
 def activate(service: str, level: int | None, to: Ship | None) -> None:
     """What records get from now on: the service name, and the level from which records in a
-    span go to ``to`` (``None``: none are shipped)."""
+    span go to ``to`` (``None``: none are shipped). With no pipeline (``shutdown()``) the
+    fields stay, empty, so a format string naming them keeps working."""
     global _state
-    _state = (
-        _OFF
-        if level is None and not service
-        else _State(service, logging.CRITICAL + 1 if level is None or to is None else level, to)
-    )
+    if level is None and not service:
+        _state = _IDLE
+    else:
+        _state = _State(service, logging.CRITICAL + 1 if level is None or to is None else level, to)
+
+
+def disable() -> None:
+    """``logs.enabled=False``: records pass through untouched (the factory stays chained)."""
+    global _state
+    _state = _OFF
