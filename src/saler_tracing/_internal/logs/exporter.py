@@ -147,6 +147,7 @@ class LogExporter:
         return {
             "exported": exported,
             "queued": len(self.queue),
+            "in_flight": self._inflight,
             "held": len(self.held),
             "sampled_out": self.shipper.sampled_out.total(),
             "dropped": {

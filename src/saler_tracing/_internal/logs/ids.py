@@ -23,8 +23,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanContext
+from opentelemetry.trace import INVALID_SPAN, Span, SpanContext
+
+from saler_tracing._internal.sdk.private import SPAN_KEY, current_context
 
 FIELDS = ("trace_id", "span_id", "trace_flags", "service_name")
 _FIELD_SET = frozenset(FIELDS)
@@ -74,7 +75,12 @@ _ours: Callable[..., logging.LogRecord] | None = None
 # whole, so threads never see one context's trace id with another's span id.
 _last: tuple[SpanContext | None, str, str, str] = (None, "", "", "")
 
-get_current_span = trace.get_current_span
+
+
+def get_current_span() -> Span:
+    """``trace.get_current_span()`` at a third of its cost (see ``sdk/private.py``)."""
+    span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
+    return span if span is not None else INVALID_SPAN
 
 
 def ids_of(ctx: SpanContext) -> tuple[str, str, str]:
@@ -112,11 +118,14 @@ def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     state = _state
     if not state.enabled:
         return record
-    span = get_current_span()
-    ctx = span.get_span_context()
+    span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
     fields = record.__dict__
-    if ctx.is_valid:
-        fields["trace_id"], fields["span_id"], fields["trace_flags"] = ids_of(ctx)
+    if span is not None and (ctx := span.get_span_context()).is_valid:
+        last = _last
+        if last[0] is ctx:
+            fields["trace_id"], fields["span_id"], fields["trace_flags"] = last[1:]
+        else:
+            fields["trace_id"], fields["span_id"], fields["trace_flags"] = ids_of(ctx)
         if record.levelno >= state.level and state.ship is not None and span.is_recording():
             state.ship(span, ctx, record)
     else:
