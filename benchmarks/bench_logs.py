@@ -96,7 +96,8 @@ def main() -> None:
                 processors.append(saler_tracing.add_trace_context)
             processors.append(structlog.processors.JSONRenderer())
             log = structlog.wrap_logger(
-                structlog.PrintLogger(_Null()), processors=processors  # type: ignore[arg-type]
+                structlog.PrintLogger(_Null()),
+                processors=processors,  # type: ignore[arg-type]
             )
 
             def run(count: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 
+from saler_tracing._internal import stats
 from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.retry import Backoff
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
@@ -28,6 +29,7 @@ def build_log_export(cfg: Config, resource: Resource) -> LogExporter | None:
     """The log exporter, or ``None`` when records are not exported: logs or their export
     switched off, or spans going elsewhere than OTLP (console, none, a custom exporter)."""
     export = cfg.export
+    stats.unregister("logs")
     if not (cfg.logs.enabled and cfg.logs.export):
         return None
     if export.exporter != "otlp" or export.span_exporter is not None:
@@ -39,7 +41,7 @@ def build_log_export(cfg: Config, resource: Resource) -> LogExporter | None:
             return GrpcTransport(endpoint, export.headers, export.compression, LOGS_METHOD)
         return HttpTransport(endpoint, export.headers, export.compression)
 
-    return LogExporter(
+    exporter = LogExporter(
         make_transport,
         resource,
         _scrub(cfg),
@@ -52,6 +54,8 @@ def build_log_export(cfg: Config, resource: Resource) -> LogExporter | None:
             base_s=min(0.5, export.retry_max_backoff_s), cap_s=export.retry_max_backoff_s
         ),
     )
+    stats.register("logs", exporter.figures)  # /api/v1/tracing/stats: exported, dropped by reason
+    return exporter
 
 
 def _scrub(cfg: Config) -> Scrub | None:

@@ -76,7 +76,6 @@ _ours: Callable[..., logging.LogRecord] | None = None
 _last: tuple[SpanContext | None, str, str, str] = (None, "", "", "")
 
 
-
 def get_current_span() -> Span:
     """``trace.get_current_span()`` at a third of its cost (see ``sdk/private.py``)."""
     span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
