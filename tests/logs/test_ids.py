@@ -148,3 +148,36 @@ def test_structlog_json_renderer_gets_the_ids() -> None:
     )
     assert inside["service_name"] == "ids-svc"
     assert "trace_id" not in outside  # nothing changes outside a span
+
+
+def test_a_failure_inside_the_factory_never_reaches_the_logging_call(
+    logger: tuple,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saler_tracing._internal import errors
+
+    log, text, doc = logger
+    monkeypatch.delenv(errors.RAISE_ENV, raising=False)
+    errors.reset_internal_errors()
+    saler_tracing.configure(service_name="ids-svc", export=ExportOptions(exporter="none"))
+
+    def broken() -> object:
+        raise RuntimeError("context unreadable")
+
+    monkeypatch.setattr(ids, "current_context", broken)
+    log.warning("still logged")
+    assert json.loads(doc.getvalue().splitlines()[-1])["message"] == "still logged"
+    assert "[trace_id= span_id= service=] still logged" in text.getvalue()
+    # Counted (the error's own log line, through the same broken factory, counts too).
+    assert set(errors.internal_error_counts()) == {"log record factory"}
+
+
+def test_the_structlog_processor_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from saler_tracing._internal import errors
+
+    monkeypatch.delenv(errors.RAISE_ENV, raising=False)
+    errors.reset_internal_errors()
+    monkeypatch.setattr(ids, "get_current_span", lambda: 1 / 0)
+    event = {"event": "x"}
+    assert saler_tracing.add_trace_context(None, "warning", event) == {"event": "x"}
+    assert errors.internal_error_counts() == {"structlog processor": 1}

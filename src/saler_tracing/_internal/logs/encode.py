@@ -88,13 +88,6 @@ def _key_values(attrs: Mapping[str, Any]) -> list[KeyValue]:
     return [KeyValue(key=str(k), value=_any(v)) for k, v in attrs.items() if v is not None]
 
 
-def message_of(record: logging.LogRecord) -> str:
-    try:
-        return record.getMessage()
-    except Exception as exc:  # a bad format string must not lose the record
-        return f"{record.msg!r} (unformattable with {record.args!r}: {exc})"
-
-
 def encode_logs(items: Iterable[Captured], resource: Resource, scrub: Scrub | None) -> bytes:
     request = ExportLogsServiceRequest()
     resource_logs = request.resource_logs.add()
@@ -102,7 +95,7 @@ def encode_logs(items: Iterable[Captured], resource: Resource, scrub: Scrub | No
     scopes: dict[str, Any] = {}
     for item in items:
         record = item.record
-        message, attrs = message_of(record), attributes_of(record)
+        message, attrs = item.message, attributes_of(record)
         if scrub is not None:
             message, attrs = scrub(message, attrs)
         scope = scopes.get(record.name)

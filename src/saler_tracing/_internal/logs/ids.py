@@ -25,6 +25,7 @@ from typing import Any
 
 from opentelemetry.trace import INVALID_SPAN, Span, SpanContext
 
+from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.sdk.private import SPAN_KEY, current_context
 
 FIELDS = ("trace_id", "span_id", "trace_flags", "service_name")
@@ -113,24 +114,29 @@ def ship(span: Span, ctx: SpanContext, record: logging.LogRecord) -> None:
 
 
 def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    record = (_previous or logging.LogRecord)(*args, **kwargs)
+    record = (_previous or logging.LogRecord)(*args, **kwargs)  # its errors are the caller's
     state = _state
     if not state.enabled:
         return record
-    span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
-    fields = record.__dict__
-    if span is not None and (ctx := span.get_span_context()).is_valid:
-        last = _last
-        if last[0] is ctx:
-            fields["trace_id"], fields["span_id"], fields["trace_flags"] = last[1:]
+    try:  # free when nothing raises; a failure here must not reach the ``logger.x()`` call
+        span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
+        fields = record.__dict__
+        if span is not None and (ctx := span.get_span_context()).is_valid:
+            last = _last
+            if last[0] is ctx:
+                fields["trace_id"], fields["span_id"], fields["trace_flags"] = last[1:]
+            else:
+                fields["trace_id"], fields["span_id"], fields["trace_flags"] = ids_of(ctx)
+            if record.levelno >= state.level and state.ship is not None and span.is_recording():
+                state.ship(span, ctx, record)
         else:
-            fields["trace_id"], fields["span_id"], fields["trace_flags"] = ids_of(ctx)
-        if record.levelno >= state.level and state.ship is not None and span.is_recording():
-            state.ship(span, ctx, record)
-    else:
-        fields["trace_id"] = fields["span_id"] = fields["trace_flags"] = ""
-    fields["service_name"] = state.service
-    record.__dict__ = _Fields(fields)
+            fields["trace_id"] = fields["span_id"] = fields["trace_flags"] = ""
+        fields["service_name"] = state.service
+        record.__dict__ = _Fields(fields)
+    except Exception as exc:
+        for name in FIELDS:  # a format string naming them must still work
+            record.__dict__.setdefault(name, "")
+        record_internal_error("log record factory", exc)
     return record
 
 

@@ -26,12 +26,18 @@ from opentelemetry.trace import Span, SpanContext
 from saler_tracing._internal.export.queue import Tally
 from saler_tracing._internal.sampling.tail import LOG_ERROR_ATTR
 
+# Our own records and the SDK's are not shipped: a warning about exporting, logged inside a
+# span, would otherwise feed the export it is about.
+_OWN = ("saler_tracing", "opentelemetry")
+
 
 @dataclass(slots=True)
 class Captured:
-    """One record and the span it was logged in; encoded later, on the export thread."""
+    """One record and the span it was logged in; encoded later, on the export thread. The
+    message is formatted now: its arguments may change after the call returns."""
 
     record: logging.LogRecord
+    message: str
     trace_id: int
     span_id: int
     flags: int
@@ -118,9 +124,11 @@ class LogShipper:
         self._batch = batch
 
     def __call__(self, span: Span, ctx: SpanContext, record: logging.LogRecord) -> None:
+        if record.name.startswith(_OWN):
+            return
         if record.levelno >= logging.ERROR:
             span.set_attribute(LOG_ERROR_ATTR, True)
-        item = Captured(record, ctx.trace_id, ctx.span_id, int(ctx.trace_flags))
+        item = Captured(record, message_of(record), ctx.trace_id, ctx.span_id, int(ctx.trace_flags))
         if ctx.trace_flags.sampled:
             self._put(item)
         elif self.tail_decides:
@@ -146,3 +154,10 @@ class LogShipper:
                 self._put(item)
         else:
             self.sampled_out.add(len(records))
+
+
+def message_of(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception as exc:  # a bad format string must not lose the record
+        return f"{record.msg!r} (unformattable with {record.args!r}: {exc})"

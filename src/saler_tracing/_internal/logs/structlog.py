@@ -19,6 +19,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.logs import ids
 
 _LEVELS = {
@@ -41,10 +42,18 @@ def add_trace_context(
 ) -> MutableMapping[str, Any]:
     """structlog processor: ``trace_id``, ``span_id``, ``trace_flags`` and ``service_name``
     on events logged inside a span; WARNING+ events there are exported with the trace."""
+    try:
+        _add(logger, method_name, event_dict)
+    except Exception as exc:  # never into the application's logging call
+        record_internal_error("structlog processor", exc)
+    return event_dict
+
+
+def _add(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> None:
     span = ids.get_current_span()
     ctx = span.get_span_context()
     if not ctx.is_valid:
-        return event_dict
+        return
     trace_id, span_id, flags = ids.ids_of(ctx)
     event_dict.setdefault("trace_id", trace_id)
     event_dict.setdefault("span_id", span_id)
@@ -59,7 +68,6 @@ def add_trace_context(
         and span.is_recording()
     ):
         ids.ship(span, ctx, _record(logger, level, method_name, event_dict))
-    return event_dict
 
 
 def _record(
