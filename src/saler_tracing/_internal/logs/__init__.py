@@ -17,8 +17,8 @@ from saler_tracing._internal import stats
 from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.retry import Backoff
 from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
-from saler_tracing._internal.logs.encode import Scrub
 from saler_tracing._internal.logs.exporter import LogExporter
+from saler_tracing._internal.logs.shipper import Scrub
 
 __all__ = ["LogExporter", "build_log_export"]
 

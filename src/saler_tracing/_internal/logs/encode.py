@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -25,7 +25,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.sdk.resources import Resource
 
 from saler_tracing._internal.logs.ids import FIELDS
-from saler_tracing._internal.logs.shipper import Captured
+from saler_tracing._internal.logs.shipper import Captured, Scrub
 
 # Attributes every LogRecord has; anything else in its __dict__ came from ``extra=``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -34,9 +34,6 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
     "taskName",
     *FIELDS,
 }
-
-Scrub = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]
-"""(message, attributes) to their scrubbed forms."""
 
 
 def severity_number(levelno: int) -> int:

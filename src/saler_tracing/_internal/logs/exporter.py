@@ -24,8 +24,7 @@ from opentelemetry.sdk.resources import Resource
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export.retry import Backoff, Verdict
 from saler_tracing._internal.export.transport import Transport
-from saler_tracing._internal.logs.encode import Scrub, encode_logs
-from saler_tracing._internal.logs.shipper import Held, LogQueue, LogShipper
+from saler_tracing._internal.logs.shipper import Held, LogQueue, LogShipper, Scrub
 from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 
@@ -102,6 +101,10 @@ class LogExporter:
                 return
 
     def _send(self, items: list[Any], stopping: bool) -> None:
+        # Imported here: the generated protobuf classes load with the first records to send,
+        # not at ``import saler_tracing``.
+        from saler_tracing._internal.logs.encode import encode_logs
+
         body = encode_logs(items, self.resource, self.scrub)
         deadline = time.monotonic() + (self.timeout_s if stopping else self.retry_budget_s)
         attempt = 0

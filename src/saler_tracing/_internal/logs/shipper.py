@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.trace import Span, SpanContext
 
@@ -29,6 +31,10 @@ from saler_tracing._internal.sampling.tail import LOG_ERROR_ATTR
 # Our own records and the SDK's are not shipped: a warning about exporting, logged inside a
 # span, would otherwise feed the export it is about.
 _OWN = ("saler_tracing", "opentelemetry")
+
+
+Scrub = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]
+"""(message, attributes) to their scrubbed forms."""
 
 
 @dataclass(slots=True)
