@@ -49,6 +49,7 @@ def black_hole() -> Iterator[str]:
 def _quiet_logger() -> logging.Logger:
     log = logging.getLogger("tests.logs.flood")
     log.propagate = False
+    log.setLevel(logging.INFO)  # not the root's: a test before may have raised that
     log.handlers = [logging.NullHandler()]
     return log
 

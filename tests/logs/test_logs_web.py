@@ -25,6 +25,7 @@ def test_waterfall_shows_the_log_under_its_span(browser_page: Any) -> None:  # n
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
     log = logging.getLogger("shop.orders")
+    log.setLevel(logging.INFO)  # not the root's: a test before may have raised that
     app = FastAPI()
 
     @app.get("/orders/{order_id}")
