@@ -15,7 +15,7 @@ CELERY_STAMP := $(CELERY)/.installed
 ALL := .venv-all
 ALL_STAMP := $(ALL)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean monitoring deploy-check dashboards
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,11 +50,26 @@ demo: $(STAMP)
 test: $(STAMP) $(COMPAT_STAMP) $(CELERY_STAMP) $(ALL_STAMP)
 	bash scripts/test.sh
 
+# Prometheus and Alertmanager (Debian's) on deploy/'s files, beside saler-trace serve and the
+# demo shop; docs/operations.md. PROMETHEUS_PORT / ALERTMANAGER_PORT move them off 9090 / 9093.
+monitoring: $(STAMP)
+	bash scripts/monitoring_tools.sh
+	$(BIN)/python -m examples.shop.stack
+
+# promtool and amtool checks, rule and routing tests, dashboards up to date.
+deploy-check: $(STAMP)
+	bash scripts/deploy_check.sh
+
+# Regenerate deploy/grafana/dashboards/*.json after changing deploy/grafana/*.py.
+dashboards: $(STAMP)
+	$(BIN)/python deploy/grafana/generate.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples scripts
-	$(BIN)/ruff format --check src tests benchmarks examples scripts
+	$(BIN)/ruff check src tests benchmarks examples scripts deploy
+	$(BIN)/ruff format --check src tests benchmarks examples scripts deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	cd deploy/grafana && ../../$(BIN)/mypy --strict --python-version 3.11 generate.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http

@@ -7,5 +7,7 @@ bash scripts/services.sh
 command -v chromium >/dev/null 2>&1 || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 }
+# The monitoring tests run Debian's Prometheus and Alertmanager.
+bash scripts/monitoring_tools.sh
 export SALER_TRACING_RAISE_INTERNAL_ERRORS=1
 exec .venv/bin/python -m pytest "$@"

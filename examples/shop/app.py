@@ -73,4 +73,5 @@ def create_app(engine: Engine, payments_url: str) -> FastAPI:
 
     saler_tracing.instrument_fastapi(app)
     app.include_router(saler_tracing.health_router())
+    app.include_router(saler_tracing.metrics_router())  # GET /metrics, for Prometheus
     return app

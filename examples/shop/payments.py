@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
         return {"id": f"ch_{random.randrange(10**8):08d}", "status": "captured"}
 
     saler_tracing.instrument_fastapi(app)
+    app.include_router(saler_tracing.metrics_router())  # GET /metrics, for Prometheus
     return app
 
 

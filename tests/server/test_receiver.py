@@ -330,7 +330,7 @@ def test_100_mb_body_rejected_by_content_length_without_reading(server: TraceSer
     before = _seed(server)
     answer = _raw_post(
         server.http_port,
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n"
         f"Content-Length: {100 * 1024 * 1024}\r\nExpect: 100-continue\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
@@ -352,7 +352,7 @@ def test_100_mb_chunked_body_is_cut_off_while_streaming(server: TraceServer) -> 
 
     answer = _raw_post(
         server.http_port,
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n"
         "Transfer-Encoding: chunked\r\n\r\n",
         chunks(),
     )

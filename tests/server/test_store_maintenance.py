@@ -13,6 +13,7 @@ from saler_tracing.server.query import depmap, routes
 from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.store.duckdb_store import DuckDBStore
+from saler_tracing.server.store.journal import Journal, journal_path
 from saler_tracing.server.store.seam import Retention
 from tests.server.builders import MS, T0, S, batch, exception_event, request
 from tests.server.conftest import make_store
@@ -124,5 +125,67 @@ def test_a_failing_retention_pass_does_not_stop_the_writer(
         assert store.write(batch(second)) and store.flush(10)  # after a failed pass
         assert store.sql("SELECT count(*) FROM spans")[0][0] == len(first) + len(second)
         assert store.stats.retention_errors >= 1
+    finally:
+        store.close()
+
+
+def test_a_row_the_database_refuses_costs_only_itself(store: DuckDBStore) -> None:
+    """Batches staged together are inserted together; one row DuckDB refuses (a duration that
+    overflows: the decoders refuse such times, a store written to directly does not) is found
+    by halving and dropped, counted; every other row of the staged batches is written."""
+    good = _traffic()
+    poison = batch([request("/poison", 0, 1)])
+    poison.columns["start_ns"][0] = -(2**63)
+    poison.columns["end_ns"][0] = 2**63 - 1
+    halves = batch(good[:10]), poison, batch(good[10:])
+    for part in halves:
+        assert store.write(part)
+    assert store.flush()
+    assert store.stats.dropped_write_error == 1
+    assert store.span_count() == len(good)
+    assert store.stats.written == len(good)
+
+
+def test_the_journal_replays_acknowledged_batches_and_stops_at_a_torn_record(
+    tmp_path: Path,
+) -> None:
+    """What a killed server had journaled comes back on the next start; a record cut short (the
+    process died writing it, so it was never acknowledged) ends the replay of its file."""
+    first, second = _traffic()[:6], _traffic()[6:]
+    journal = Journal(tmp_path / "j")
+    journal.append(batch(first))
+    journal.append(batch(second))
+    journal.close()
+    (segment,) = (tmp_path / "j").glob("*.seg")
+    segment.write_bytes(segment.read_bytes()[:-10])  # the second record torn
+    assert [len(b) for b in Journal(tmp_path / "j").replay()] == [len(first)]
+    # A store opened on a database with a journal beside it replays it before serving.
+    path = tmp_path / "db.duckdb"
+    leftover = Journal(journal_path(str(path)))
+    leftover.append(batch(first))
+    leftover.close()
+    reopened = DuckDBStore(str(path))
+    try:
+        assert reopened.span_count() == len(first)
+        assert reopened.stats.replayed == len(first)
+    finally:
+        reopened.close()
+    assert not journal_path(str(path)).exists()  # a clean close leaves no journal
+
+
+def test_retention_removes_spans_dated_beyond_any_clock_error(backend: str, tmp_path: Path) -> None:
+    """Age alone never removes the newest span: one dated 2^63 − 1 (from before the receiver
+    moved such spans back) would stay for ever, and anchor every old-data window."""
+    week = Retention(max_age_s=7 * 24 * 3600, max_bytes=None, check_every_s=3600)
+    store = make_store(backend, tmp_path, week)
+    now_traffic = _traffic()
+    far = request("/far", 0, 1)
+    far_batch = batch([far])
+    far_batch.columns["start_ns"][0] = far_batch.columns["end_ns"][0] = 2**63 - 1
+    assert store.write(batch(now_traffic)) and store.write(far_batch) and store.flush()
+    try:
+        assert store.enforce_retention(now_ns=T0) == 1
+        assert store.span_count() == len(now_traffic)
+        assert store.get_trace(far.trace_id) == []
     finally:
         store.close()

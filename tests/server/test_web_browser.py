@@ -160,3 +160,29 @@ def test_web_view_search_trace_map(browser_page: Any, seeded: tuple[TraceServer,
     assert {"application", "database", "cache", "outbound HTTP"} <= set(components)
     page.screenshot(path=str(ARTIFACTS / "web-bottlenecks.png"), full_page=True)
     assert problems == []  # no script errors, no CSP violations
+
+
+def test_web_view_shows_a_huge_trace_and_a_span_with_a_million_attributes(
+    browser_page: Any,
+) -> None:
+    """150,000 spans in one trace and a span with 10^6 attributes: the waterfall renders in
+    chunks, the details panel shows a capped list."""
+    root = request("/bulk", 0, 10_000)
+    root.attrs = {f"key.{i}": i for i in range(1_000_000)}
+    spans = [root] + [root.child(f"wide {i}", i * 0.05, i * 0.05 + 1) for i in range(149_999)]
+    with server_thread() as server:
+        for at in range(0, len(spans), 20_000):
+            assert server.store.write(batch(spans[at : at + 20_000]))
+        assert server.store.flush(120)
+        page = browser_page
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"http://127.0.0.1:{server.http_port}/#/trace/{root.trace_id}")
+        page.wait_for_selector("body[data-ready=trace]", timeout=120_000)
+        assert "150000 spans" in page.inner_text("#trace-title")
+        assert page.locator(".wf-row").count() == 2_000  # the first chunk
+        page.click(".wf-more")
+        assert page.locator(".wf-row").count() == 4_000
+        details = page.inner_text("#span-details")  # the root, selected first
+        assert "key.0" in details and "999500 more" in details
+    assert problems == []

@@ -23,9 +23,11 @@ from starlette.staticfiles import StaticFiles
 
 from saler_tracing._internal.extras import require
 from saler_tracing.server.access import Access, AccessMiddleware, check_bind
+from saler_tracing.server.connections import timed_protocol
 from saler_tracing.server.receiver.decode_pool import DecodePool
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_FUTURE_S,
     Decoder,
     IngestStats,
     decode_body,
@@ -36,6 +38,7 @@ from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
 from saler_tracing.server.store.duckdb_store import DuckDBStore
 from saler_tracing.server.store.seam import Retention
 from saler_tracing.server.web.endpoints import api_routes
+from saler_tracing.server.web.hosts import AllowedHosts, HostCheck
 from saler_tracing.server.web.security import SecurityHeaders
 
 logger = logging.getLogger("saler_tracing.server")
@@ -53,6 +56,10 @@ class ServerConfig:
     retention: Retention = field(default_factory=Retention)
     ready_file: str | None = None
     decode_workers: int = 0  # 0: decode in the server's threads; n: in n worker processes
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and IP literals; "*": any
+    max_future_s: float = DEFAULT_MAX_FUTURE_S  # a span ending later than this is moved back
+    header_timeout_s: float = 10.0  # a request's headers, from its first byte or the connection
+    body_timeout_s: float = 60.0  # its body, from its headers (32 MB at 0.5 MB/s)
 
 
 def build_asgi(
@@ -61,6 +68,7 @@ def build_asgi(
     access: Access,
     traces: TracesEndpoint,
     pool: DecodePool | None = None,
+    hosts: AllowedHosts | None = None,
 ) -> Any:
     def stats_doc() -> dict[str, Any]:
         s = store.stats
@@ -68,6 +76,8 @@ def build_asgi(
             "requests": stats.requests,
             "spans_accepted": stats.spans_accepted,
             "spans_rejected": stats.spans_rejected,
+            "spans_clock_adjusted": stats.spans_clock_adjusted,
+            "spans_normalised": stats.spans_normalised,
             "by_result": dict(stats.by_result),
             "spans_written": s.written,
             "dropped_queue_full": s.dropped_queue_full,
@@ -75,6 +85,9 @@ def build_asgi(
             "deleted_by_retention": s.deleted_by_retention,
             "duplicates_removed": s.duplicates_removed,
             "retention_errors": s.retention_errors,
+            "replayed_from_journal": s.replayed,
+            "journal_errors": s.journal_errors,
+            "decoder_restarts": 0 if pool is None else pool.restarts,
             "logs_written": store.logs.written,
             "logs_write_failed": store.logs.failed,
         }
@@ -100,7 +113,8 @@ def build_asgi(
         on_shutdown=None if pool is None else pool.unbind,
         logs=LogsEndpoint(store.logs, traces.max_body),
     )
-    return SecurityHeaders(AccessMiddleware(ingress, access))
+    guarded = AccessMiddleware(ingress, access)
+    return SecurityHeaders(guarded if hosts is None else HostCheck(guarded, hosts))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -150,6 +164,7 @@ class TraceServer:
                 authorize=self.access.grpc_allowed,
                 max_body=self.config.max_body,
                 decode=decode,
+                max_future_ns=int(self.config.max_future_s * 1e9),
                 logs=self.store.logs,
             )
         pool = self._pool
@@ -159,6 +174,7 @@ class TraceServer:
             self.config.max_body,
             decode,
             decode_async=None if pool is None else pool.decode_async,
+            max_future_ns=int(self.config.max_future_s * 1e9),
         )
         asgi = build_asgi(
             self.store,
@@ -166,9 +182,16 @@ class TraceServer:
             self.access,
             self._traces,
             pool,
+            AllowedHosts(self.config.host, self.config.allowed_hosts),
         )
         self._uvicorn = uvicorn.Server(
-            uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Config(
+                asgi,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                http=timed_protocol(self.config.header_timeout_s, self.config.body_timeout_s),
+            )
         )
 
     def announce(self) -> dict[str, Any]:

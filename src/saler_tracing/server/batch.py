@@ -115,7 +115,16 @@ class SpanBatch:
     protobuf decoder builds them, an Arrow table in :attr:`table`. :attr:`resources` maps each
     ``resource_key`` of the batch to the resource's JSON."""
 
-    __slots__ = ("columns", "reject_reason", "rejected", "resources", "table")
+    __slots__ = (
+        "clock_adjusted",
+        "columns",
+        "ipc",
+        "normalised",
+        "reject_reason",
+        "rejected",
+        "resources",
+        "table",
+    )
 
     def __init__(self, table: Any = None, resources: dict[int, str] | None = None) -> None:
         self.columns: dict[str, list[Any]] = {name: [] for name in LIST_COLUMNS}
@@ -123,6 +132,26 @@ class SpanBatch:
         self.resources: dict[int, str] = resources if resources is not None else {}
         self.rejected = 0
         self.reject_reason = ""
+        # Kept, but changed at decode time (:mod:`.receiver.validate`): spans moved back from
+        # the future, spans whose kind, status or text was out of range.
+        self.clock_adjusted = 0
+        self.normalised = 0
+        self.ipc: Any = None  # :attr:`table` in Arrow's IPC format, as a decoder process sent it
+
+    def warnings(self) -> str:
+        """What ``partial_success.error_message`` says: rejected spans, then adjusted ones."""
+        parts = [self.reject_reason] if self.rejected and self.reject_reason else []
+        if self.clock_adjusted:
+            parts.append(
+                f"{self.clock_adjusted} span(s) ended too far ahead of the server's clock: moved"
+                " back to end on receipt (attribute saler_trace.clock_skew_ns holds the shift)"
+            )
+        if self.normalised:
+            parts.append(
+                f"{self.normalised} span(s) with a kind or status code outside the OTLP enums or"
+                " invalid text: stored as UNSPECIFIED/UNSET, text repaired"
+            )
+        return "; ".join(parts)
 
     def __len__(self) -> int:
         if self.table is not None:

@@ -86,6 +86,19 @@ DERIVED: dict[str, tuple[str, ...]] = {
 COMPUTED = ("duration_ns", "db_statement_norm", "statement_key")
 
 
+def _non_finite(name: str) -> str:
+    return name
+
+
+def loads(text: str) -> Any:
+    """A stored JSON column. A double attribute may be NaN or infinite (the SDKs send them);
+    it is stored as Python writes it (``NaN``, ``Infinity``, not JSON) and read back as the
+    string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` — the form proto3's JSON mapping and
+    OTLP/JSON give non-finite doubles — so every reader (the API, the CLI's JSON, the web
+    view) gets valid JSON."""
+    return json.loads(text, parse_constant=_non_finite)
+
+
 def trace_key(trace_id: str) -> int | None:
     """The ``trace_key`` column's value for a trace id; ``None`` when it is not 32 hex digits."""
     if len(trace_id) != 32:
@@ -148,10 +161,10 @@ class SpanRecord:
             trace_state=row["trace_state"] or "",
             scope_name=row["scope_name"] or "",
             scope_version=row["scope_version"] or "",
-            resource=json.loads(row["resource"] or "{}"),
-            attributes=json.loads(row["attributes"] or "{}"),
-            events=json.loads(row["events"] or "[]"),
-            links=json.loads(row["links"] or "[]"),
+            resource=loads(row["resource"] or "{}"),
+            attributes=loads(row["attributes"] or "{}"),
+            events=loads(row["events"] or "[]"),
+            links=loads(row["links"] or "[]"),
         )
 
     def to_json(self) -> dict[str, Any]:

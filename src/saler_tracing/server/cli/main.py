@@ -24,6 +24,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from saler_tracing.server.access import BindRefused  # noqa: E402
 from saler_tracing.server.cli import discovery, render  # noqa: E402
 from saler_tracing.server.cli.sources import FileSource, HttpSource, Source, SourceError  # noqa: E402
+from saler_tracing.server.store.duckdb_store import StoreInUse  # noqa: E402
 from saler_tracing.server.store.seam import Retention, TraceQuery  # noqa: E402
 
 DEFAULT_DB = ".saler-trace/traces.duckdb"
@@ -91,6 +92,19 @@ def serve(
     decode_workers: Annotated[
         int, typer.Option(help="processes decoding OTLP (0: in the server process)")
     ] = _DEFAULT_DECODERS,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="also answer requests for this Host name (repeatable; * for any): the"
+            " server's real name when clients use it. Loopback names and IP literals always pass",
+            envvar="SALER_TRACE_ALLOWED_HOSTS",
+        ),
+    ] = None,
+    max_future_s: Annotated[
+        float,
+        typer.Option(help="a span ending more than this ahead of the server's clock is moved back"),
+    ] = 300.0,
 ) -> None:
     """Receive OTLP (HTTP and gRPC), store spans, serve the web view."""
     from saler_tracing.server.app import ServerConfig, TraceServer
@@ -105,6 +119,8 @@ def serve(
         retention=Retention(max_age_s=retention_hours * 3600, max_bytes=int(max_size_mb * 2**20)),
         ready_file=ready_file,
         decode_workers=decode_workers,
+        allowed_hosts=tuple(h for item in allow_host or () for h in item.split(",")),
+        max_future_s=max_future_s,
     )
     try:
         server = TraceServer(config)
@@ -114,6 +130,13 @@ def serve(
         raise typer.Exit(2) from None
     except OSError as exc:
         err.print(f"[red]saler-trace: cannot listen: {exc}[/red]")
+        raise typer.Exit(1) from None
+    except StoreInUse as exc:
+        # One line, unwrapped: scripts and logs read it whole. The server's address, when its
+        # record beside the database names it.
+        url = discovery.running_server(db)
+        where = f" at {url}" if url else ""
+        print(f"saler-trace: cannot serve: {exc}{where}; stop it, or ask it", file=sys.stderr)
         raise typer.Exit(1) from None
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from saler_tracing.server.batch import SpanBatch
-from saler_tracing.server.receiver import rows
+from saler_tracing.server.receiver import rows, validate
 from saler_tracing.server.receiver.refusals import MalformedRequest
 
 _KINDS = {
@@ -65,27 +65,40 @@ def _enum(value: Any, names: dict[str, int]) -> int:
     return int(value or 0)
 
 
-def decode(body: bytes) -> SpanBatch:
+def decode(body: bytes, max_future_ns: int = int(validate.DEFAULT_MAX_FUTURE_S * 1e9)) -> SpanBatch:
     try:
         doc = json.loads(body)
-        return _decode(doc)
+        # A lone surrogate escape (``"\\ud800"``) parses into a str no UTF-8 store can hold.
+        repair = validate.SURROGATE_ESCAPE.search(body) is not None
+        return _decode(doc, max_future_ns, repair)
     except MalformedRequest:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, StopIteration) as exc:
         raise MalformedRequest(f"body is not an OTLP/JSON export request: {exc}") from None
 
 
-def _decode(doc: Any) -> SpanBatch:
+def _decode(doc: Any, max_future_ns: int, repair: bool) -> SpanBatch:
     if not isinstance(doc, dict):
         raise MalformedRequest("body must be a JSON object")
     batch = SpanBatch()
     now = time.time_ns()
     for rs in doc.get("resourceSpans") or []:
+        if repair:
+            rs = {k: v for k, v in rs.items() if k != "scopeSpans"} | {
+                "resource": validate.repair_text(rs.get("resource") or {})[0],
+                "scopeSpans": [
+                    ss | {"scope": validate.repair_text(ss.get("scope") or {})[0]}
+                    for ss in rs.get("scopeSpans") or []
+                ],
+            }
         resource = rows.resource_of(_kv((rs.get("resource") or {}).get("attributes") or []))
         for ss in rs.get("scopeSpans") or []:
             sc = ss.get("scope") or {}
             scope = (str(sc.get("name") or ""), str(sc.get("version") or ""))
             for span in ss.get("spans") or []:
+                if repair:
+                    span, changed = validate.repair_text(span)
+                    batch.normalised += changed
                 trace_id = _hex_id(span.get("traceId"), 16)
                 span_id = _hex_id(span.get("spanId"), 8)
                 parent = _hex_id(span.get("parentSpanId"), 8, optional=True)
@@ -94,21 +107,41 @@ def _decode(doc: Any) -> SpanBatch:
                     batch.reject_reason = "span with an invalid traceId, spanId or parentSpanId"
                     continue
                 status = span.get("status") or {}
+                checked = validate.times(
+                    int(span.get("startTimeUnixNano") or 0),
+                    int(span.get("endTimeUnixNano") or 0),
+                    now,
+                    max_future_ns,
+                )
+                if checked is None:
+                    batch.rejected += 1
+                    batch.reject_reason = validate.TIME_REASON
+                    continue
+                start, end, shift = checked
+                attrs = _kv(span.get("attributes") or [])
+                if shift:
+                    attrs[validate.SKEW_ATTRIBUTE] = shift
+                    batch.clock_adjusted += 1
+                kind = _enum(span.get("kind"), _KINDS)
+                code = _enum(status.get("code"), _STATUS)
+                if validate.enum(kind, 5) != kind or validate.enum(code, 2) != code:
+                    kind, code = validate.enum(kind, 5), validate.enum(code, 2)
+                    batch.normalised += 1
                 rows.append(
                     batch,
                     resource,
                     scope,
                     (trace_id, span_id, parent, str(span.get("traceState") or "")),
                     str(span.get("name") or ""),
-                    _enum(span.get("kind"), _KINDS),
-                    int(span.get("startTimeUnixNano") or 0),
-                    int(span.get("endTimeUnixNano") or 0),
-                    (_enum(status.get("code"), _STATUS), str(status.get("message") or "")),
-                    rows.dumps(_kv(span.get("attributes") or [])),
+                    kind,
+                    start,
+                    end,
+                    (code, str(status.get("message") or "")),
+                    rows.dumps(attrs),
                     [
                         {
                             "name": str(ev.get("name") or ""),
-                            "time_ns": int(ev.get("timeUnixNano") or 0),
+                            "time_ns": max(0, int(ev.get("timeUnixNano") or 0) - shift),
                             "attributes": _kv(ev.get("attributes") or []),
                         }
                         for ev in span.get("events") or []

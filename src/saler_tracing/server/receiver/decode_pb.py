@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from saler_tracing.server.batch import SpanBatch, arrow_schema, column, id_columns
-from saler_tracing.server.receiver import rows
+from saler_tracing.server.receiver import rows, validate
 from saler_tracing.server.receiver.attributes import kv_dict, spans_json
 from saler_tracing.server.receiver.lazy_pb import LazyExportTraceServiceRequest
 from saler_tracing.server.receiver.refusals import MalformedRequest
@@ -37,9 +37,9 @@ def _parse(message: Any, body: bytes) -> Any:
     return message
 
 
-def decode(body: bytes) -> SpanBatch:
-    """Spans with invalid ids are rejected one by one (counted for the partial-success answer);
-    the rest of the request is kept."""
+def decode(body: bytes, max_future_ns: int = int(validate.DEFAULT_MAX_FUTURE_S * 1e9)) -> SpanBatch:
+    """Spans with invalid ids or times are rejected one by one (counted for the partial-success
+    answer), out-of-range values adjusted (:mod:`.validate`); the rest of the request is kept."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
     global _schema
@@ -69,6 +69,7 @@ def decode(body: bytes) -> SpanBatch:
             batch.resources[resource_key] = resource
             columns = id_columns(*ids)
             columns.update(_span_columns(spans, kept, otlp_spans))
+            keep = validate.columns(columns, n, now, max_future_ns, batch)
             columns.update(
                 service=column(service, n),
                 service_version=column(version, n),
@@ -77,7 +78,8 @@ def decode(body: bytes) -> SpanBatch:
                 resource_key=column(resource_key, n, pa.uint64()),
                 received_ns=column(now, n, pa.int64()),
             )
-            tables.append(pa.Table.from_pydict(columns, schema=_schema))
+            table = pa.Table.from_pydict(columns, schema=_schema)
+            tables.append(table if keep is None else table.filter(pa.array(keep, pa.bool_())))
     if not tables:
         batch.table = _schema.empty_table()
     else:

@@ -29,22 +29,38 @@ _HANDOFF_TIMEOUT_S = 120.0
 logger = logging.getLogger("saler_tracing.server")
 
 
-def _work(body: bytes, options: tuple[bool, bool, int]) -> tuple[tuple[Any, ...], Any]:
-    """In the worker: ((result, error message, rejected, reason, resources), IPC payload)."""
+_Options = tuple[bool, bool, int, int]  # as_json, gzipped, max_body, max_future_ns
+
+
+def _work(body: bytes, options: _Options) -> tuple[tuple[Any, ...], Any]:
+    """In the worker: ((result, error message, (rejected, clock adjusted, normalised), reason,
+    resources), IPC payload)."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    as_json, gzipped, max_body = options
+    as_json, gzipped, max_body, max_future_ns = options
     try:
-        batch = decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
+        batch = decode_body(
+            body,
+            as_json=as_json,
+            gzipped=gzipped,
+            max_body=max_body,
+            max_future_ns=max_future_ns,
+        )
+        table = batch.to_arrow()
     except MalformedRequest as exc:
-        return (_MALFORMED, str(exc), 0, "", {}), b""
+        return (_MALFORMED, str(exc), (0, 0, 0), "", {}), b""
     except BodyTooLarge as exc:
-        return (_TOO_LARGE, str(exc), 0, "", {}), b""
-    table = batch.to_arrow()
+        return (_TOO_LARGE, str(exc), (0, 0, 0), "", {}), b""
+    except Exception as exc:
+        # A request the validation missed must cost that request, never the process (its
+        # respawn cost every other client's requests meanwhile).
+        logger.exception("saler-trace: a request failed to decode")
+        return (_MALFORMED, f"request could not be decoded: {exc}", (0, 0, 0), "", {}), b""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return (_OK, "", batch.rejected, batch.reject_reason, batch.resources), sink.getvalue()
+    counts = (batch.rejected, batch.clock_adjusted, batch.normalised)
+    return (_OK, "", counts, batch.reject_reason, batch.resources), sink.getvalue()
 
 
 def _serve(conn: Any, parent: int) -> None:
@@ -109,7 +125,7 @@ class _Worker:
             (n,) = struct.unpack("!Q", await self._read(loop, 8))
         return await self._read(loop, n)
 
-    async def exchange(self, loop: Any, body: bytes, options: tuple[bool, bool, int]) -> Any:
+    async def exchange(self, loop: Any, body: bytes, options: _Options) -> Any:
         if not self.started:
             if pickle.loads(await self.receive(loop)) != _OK:
                 raise EOFError("decoder process did not start")
@@ -156,11 +172,19 @@ class DecodePool:
         """Called at the lifespan's shutdown: from now on other threads decode inline."""
         self._loop = None
 
-    def decode(self, body: bytes, *, as_json: bool, gzipped: bool, max_body: int) -> SpanBatch:
+    def decode(
+        self, body: bytes, *, as_json: bool, gzipped: bool, max_body: int, max_future_ns: int
+    ) -> SpanBatch:
         """From a thread other than the loop's; inline when no loop runs (not yet, or no more)."""
         loop = self._loop
+        options: dict[str, Any] = {
+            "as_json": as_json,
+            "gzipped": gzipped,
+            "max_body": max_body,
+            "max_future_ns": max_future_ns,
+        }
         if loop is not None and loop.is_running():
-            coro = self.decode_async(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
+            coro = self.decode_async(body, **options)
             try:
                 future = asyncio.run_coroutine_threadsafe(coro, loop)
             except RuntimeError:  # the loop closed meanwhile
@@ -168,10 +192,10 @@ class DecodePool:
             else:
                 # Bounded: a loop that stops between the check and the call never runs it.
                 return future.result(timeout=_HANDOFF_TIMEOUT_S)
-        return decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body)
+        return decode_body(body, **options)
 
     async def decode_async(
-        self, body: bytes, *, as_json: bool, gzipped: bool, max_body: int
+        self, body: bytes, *, as_json: bool, gzipped: bool, max_body: int, max_future_ns: int
     ) -> SpanBatch:
         import pyarrow as pa
 
@@ -179,7 +203,9 @@ class DecodePool:
         assert self._idle is not None, "DecodePool.bind() first"
         worker = await self._idle.get()
         try:
-            header, payload = await worker.exchange(loop, body, (as_json, gzipped, max_body))
+            header, payload = await worker.exchange(
+                loop, body, (as_json, gzipped, max_body, max_future_ns)
+            )
         except BaseException as exc:
             # The worker died (killed, out of memory) or the exchange was cut short: either
             # way its socket is in an unknown state, so it is replaced; a lost process never
@@ -190,16 +216,24 @@ class DecodePool:
             logger.warning("saler-trace: a decoder process died; started another")
             return await loop.run_in_executor(
                 None,
-                lambda: decode_body(body, as_json=as_json, gzipped=gzipped, max_body=max_body),
+                lambda: decode_body(
+                    body,
+                    as_json=as_json,
+                    gzipped=gzipped,
+                    max_body=max_body,
+                    max_future_ns=max_future_ns,
+                ),
             )
         self._idle.put_nowait(worker)
-        result, message, rejected, reason, resources = header
+        result, message, counts, reason, resources = header
         if result == _MALFORMED:
             raise MalformedRequest(message)
         if result == _TOO_LARGE:
             raise BodyTooLarge(message)
         batch = SpanBatch(table=pa.ipc.open_stream(pa.py_buffer(payload)).read_all())
-        batch.rejected, batch.reject_reason, batch.resources = rejected, reason, resources
+        batch.ipc = payload  # the store's journal writes these bytes as they are
+        batch.rejected, batch.clock_adjusted, batch.normalised = counts
+        batch.reject_reason, batch.resources = reason, resources
         return batch
 
     def _replace(self, dead: _Worker) -> _Worker:

@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from saler_tracing._internal.extras import require
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_FUTURE_NS,
     Decoder,
     IngestStats,
     Result,
@@ -39,6 +40,7 @@ def start_grpc(
     authorize: Callable[[str, str | None], bool],
     max_body: int = DEFAULT_MAX_BODY,
     decode: Decoder = decode_body,
+    max_future_ns: int = DEFAULT_MAX_FUTURE_NS,
     logs: LogWriter | None = None,
 ) -> tuple[Any, int]:
     """Start the server; returns (server, bound port). ``authorize(peer, authorization)``.
@@ -62,11 +64,12 @@ def start_grpc(
             stats=stats,
             max_body=max_body,
             decode=decode,
+            max_future_ns=max_future_ns,
         )
         if outcome.result is not Result.OK:
             context.abort(codes[outcome.result], outcome.message)
         response = ExportTraceServiceResponse()
-        if outcome.rejected:
+        if outcome.rejected or outcome.message:
             response.partial_success.rejected_spans = outcome.rejected
             response.partial_success.error_message = outcome.message
         return bytes(response.SerializeToString())

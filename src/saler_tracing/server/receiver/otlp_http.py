@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from saler_tracing.server.receiver.ingest import (
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_FUTURE_NS,
     AsyncDecoder,
     Decoder,
     IngestStats,
@@ -71,13 +72,13 @@ _EMPTY = bytes(ExportTraceServiceResponse().SerializeToString())
 def _success(outcome: Outcome, as_json: bool) -> bytes:
     if as_json:
         doc: dict[str, Any] = {}
-        if outcome.rejected:
+        if outcome.rejected or outcome.message:  # spans adjusted: the spec's warning form
             doc["partialSuccess"] = {
                 "rejectedSpans": str(outcome.rejected),
                 "errorMessage": outcome.message,
             }
         return jsonlib.dumps(doc).encode()
-    if not outcome.rejected:
+    if not outcome.rejected and not outcome.message:
         return _EMPTY
     response = ExportTraceServiceResponse()
     response.partial_success.rejected_spans = outcome.rejected
@@ -104,6 +105,7 @@ class TracesEndpoint:
         decode: Decoder = decode_body,
         decode_async: AsyncDecoder | None = None,
         threads: int = 8,
+        max_future_ns: int = DEFAULT_MAX_FUTURE_NS,
     ) -> None:
         """``decode_async``, when given, is awaited on the event loop instead of ``decode``
         being run in a thread (decoder processes: the loop waits on their sockets)."""
@@ -112,6 +114,7 @@ class TracesEndpoint:
         self.decode = decode
         self.decode_async = decode_async
         self.max_body = max_body
+        self.max_future_ns = max_future_ns
         # Decoding here is CPU work: off the event loop, so the web view stays responsive.
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="saler-trace-ingest")
 
@@ -169,6 +172,7 @@ class TracesEndpoint:
                 stats=self.stats,
                 max_body=self.max_body,
                 decode=self.decode_async,
+                max_future_ns=self.max_future_ns,
             )
         else:
             outcome = await asyncio.get_running_loop().run_in_executor(
@@ -182,6 +186,7 @@ class TracesEndpoint:
                     stats=self.stats,
                     max_body=self.max_body,
                     decode=self.decode,
+                    max_future_ns=self.max_future_ns,
                 ),
             )
         if outcome.result is Result.OK:

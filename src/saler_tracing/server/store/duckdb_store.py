@@ -7,6 +7,7 @@ reader opens a cursor per call, and the receiver only ever puts batches on the w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,11 +15,17 @@ from saler_tracing._internal.extras import require
 from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.model import COLUMN_NAMES, SpanRecord, trace_key
 from saler_tracing.server.store import duckdb_sql, reader_sql
-from saler_tracing.server.store.duckdb_writer import StoreStats, Writer
+from saler_tracing.server.store.duckdb_insert import StoreStats
+from saler_tracing.server.store.duckdb_writer import Writer
+from saler_tracing.server.store.journal import Journal, journal_path
 from saler_tracing.server.store.logs_table import LogTable
 from saler_tracing.server.store.seam import Retention, TraceQuery, TraceSummary
 
-__all__ = ["DuckDBStore", "StoreStats"]
+__all__ = ["DuckDBStore", "StoreInUse", "StoreStats"]
+
+
+class StoreInUse(RuntimeError):
+    """The database file is held for writing by another process (DuckDB's file lock)."""
 
 
 class DuckDBStore:
@@ -31,18 +38,33 @@ class DuckDBStore:
         retention: Retention | None = None,
         max_queued_batches: int = 2000,
         read_only: bool = False,
+        journal: bool = True,
     ) -> None:
+        """``journal``: a file database journals each batch before acknowledging it (see
+        :mod:`.journal`); the journal lives beside the file."""
         duckdb = require("duckdb", "server")
         require("pyarrow", "server")
         self.path = path
         self.read_only = read_only
         self.retention = retention or Retention()
-        self._con = duckdb.connect(path, read_only=read_only)
+        try:
+            self._con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            if "lock" not in str(exc) or holder is None:
+                raise
+            raise StoreInUse(
+                f"{path} is in use by process {holder.group(1)} (a running `saler-trace serve`?)"
+            ) from None
         self._writer: Writer | None = None
         if not read_only:
             self._con.execute(duckdb_sql.schema_sql())
             # The writer thread's own connection; readers take fresh cursors from ``_con``.
-            self._writer = Writer(self._con.cursor(), lambda: self.retention, max_queued_batches)
+            # Opened after the database: DuckDB's lock keeps a second server off this journal.
+            log = Journal(journal_path(path)) if journal and path != ":memory:" else None
+            self._writer = Writer(
+                self._con.cursor(), lambda: self.retention, max_queued_batches, log
+            )
         self.stats = self._writer.stats if self._writer is not None else StoreStats()
         # Log records beside the spans (their own table and writes: logs_table.py says why).
         self.logs = LogTable(self._con, writable=not read_only, max_age_s=self.retention.max_age_s)

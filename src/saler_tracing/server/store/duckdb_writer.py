@@ -7,6 +7,10 @@ it is (on 2 cores: 12.5 us at 2,560 rows, 7.3 at 20,480, 5.3 at a whole row grou
 which DuckDB writes straight to the file instead of through its write-ahead log and again at
 the next checkpoint). The periodic pass — spans received twice (:mod:`.dedupe`), then retention
 — runs on the writer thread between inserts.
+
+A staged batch is acknowledged before it is inserted, so it is journaled first (:mod:`.journal`)
+and replayed after a crash. The insert itself, and what happens when the database refuses one,
+is :mod:`.duckdb_insert`.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from saler_tracing.server.batch import SpanBatch, arrow_schema
-from saler_tracing.server.store import duckdb_sql
+from saler_tracing.server.batch import SpanBatch
 from saler_tracing.server.store.dedupe import RecentTraces, remove_duplicates
+from saler_tracing.server.store.duckdb_insert import Inserter, StoreStats
+from saler_tracing.server.store.journal import Journal
 from saler_tracing.server.store.retention import apply_retention
 from saler_tracing.server.store.seam import Retention
 
@@ -33,34 +38,25 @@ _MAX_MERGE = 122_880  # one DuckDB row group: written straight to the file, not 
 _GATHER_S = 0.5
 _IDLE_S = 0.05  # ... but no longer than this after the last batch: the stream has paused
 _FLUSH: Any = object()  # on the queue: stop gathering, write what is staged now
-_INSERT_THREADS = 1
 # DuckDB checkpoints when its write-ahead log passes this size; every checkpoint rewrites the
 # table's last, partly filled row group. At the default 16 MB (a checkpoint every ~35k spans)
 # inserts of 15k-60k rows cost 12-16 µs a span, at 256 MB 7-9 (measured on 2 cores). The log
 # stays bounded anyway: retention checkpoints every ``check_every_s``.
 _CHECKPOINT_THRESHOLD = "256MB"
-_INSERT = duckdb_sql.insert_sql()
 # The duplicate pass also runs when this many spans came since the last one, so the keys it
 # keeps (8 bytes a span) stay bounded whatever ``check_every_s`` is.
 _DEDUPE_EVERY_ROWS = 2_000_000
-
-
-class StoreStats:
-    def __init__(self) -> None:
-        self.written = 0
-        self.batches = 0
-        self.dropped_queue_full = 0
-        self.dropped_write_error = 0
-        self.deleted_by_retention = 0
-        self.duplicates_removed = 0
-        self.retention_errors = 0
 
 
 class Writer:
     """Owns ``con`` (a cursor of its own); ``retention()`` gives the policy in force."""
 
     def __init__(
-        self, con: Any, retention: Callable[[], Retention], max_queued_batches: int
+        self,
+        con: Any,
+        retention: Callable[[], Retention],
+        max_queued_batches: int,
+        journal: Journal | None = None,
     ) -> None:
         import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -68,17 +64,18 @@ class Writer:
         self._con = con
         self._retention = retention
         self.stats = StoreStats()
-        self._threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
-        self._known = {int(row[0]) for row in con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()}
         self._lock = threading.Lock()  # inserts vs. an explicit retention call
         self._recent = RecentTraces()
-        self._schema = arrow_schema()
+        self._inserter = Inserter(con, self.stats, self._recent)
         self._queue: queue.Queue[Any] = queue.Queue(max_queued_batches)
         self._submitted = 0
         self._done = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._journal = journal
+        if journal is not None:
+            self._replay(journal)
         self._thread = threading.Thread(target=self._run, name="saler-trace-writer", daemon=True)
         self._thread.start()
 
@@ -88,13 +85,42 @@ class Writer:
         if not len(batch):
             return True
         with self._cond:
+            if self._queue.full():
+                self.stats.dropped_queue_full += len(batch)
+                return False
+            if self._journal is not None:
+                try:
+                    self._journal.append(batch, batch.ipc)
+                except Exception:
+                    # Not durable (a full disk; a batch that does not convert), so not
+                    # acknowledged: the client retries (503).
+                    self.stats.journal_errors += 1
+                    logger.exception("saler-trace: could not journal %d spans", len(batch))
+                    return False
             try:
                 self._queue.put_nowait(batch)
-            except queue.Full:
+            except queue.Full:  # a flush marker took the last place: journaled, not acked
                 self.stats.dropped_queue_full += len(batch)
                 return False
             self._submitted += 1
         return True
+
+    def _replay(self, journal: Journal) -> None:
+        """Insert what a previous run acknowledged and had not inserted, before serving."""
+        pending: list[SpanBatch] = []
+        for batch in journal.replay():
+            pending.append(batch)
+            self.stats.replayed += len(batch)
+            if sum(map(len, pending)) >= _MAX_MERGE:
+                self._inserter.insert(pending)
+                pending = []
+        if pending:
+            self._inserter.insert(pending)
+        journal.forget_replayed()
+        if self.stats.replayed:
+            logger.warning(
+                "saler-trace: replayed %d acknowledged spans from the journal", self.stats.replayed
+            )
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         with self._cond:
@@ -114,6 +140,8 @@ class Writer:
         self._closed = True
         self._queue.put(None)
         self._thread.join(30.0)
+        if self._journal is not None:
+            self._journal.close()
         # What came since the last pass would otherwise keep its duplicates after a restart.
         self._remove_duplicates()
         self._con.close()
@@ -126,9 +154,7 @@ class Writer:
             deleted = apply_retention(self._con, self._retention(), now_ns or time.time_ns())
             if deleted:
                 # Retention prunes resources no span uses any more: re-read what is held.
-                self._known = {
-                    int(row[0]) for row in self._con.execute(duckdb_sql.KNOWN_RESOURCES).fetchall()
-                }
+                self._inserter.reload_resources()
         self.stats.deleted_by_retention += deleted
         return deleted
 
@@ -152,10 +178,13 @@ class Writer:
                 continue
             items, stop = self._gather(item)
             with self._lock:
-                self._insert(items)
+                self._inserter.insert(items)
             with self._cond:
                 self._done += len(items)
                 self._cond.notify_all()
+                done = self._done
+            if self._journal is not None:
+                self._journal.done(done)
             if stop:
                 return
             if time.monotonic() - last_retention >= self._retention().check_every_s:
@@ -197,34 +226,3 @@ class Writer:
             items.append(more)
             size += len(more)
         return items, False
-
-    def _insert(self, batches: list[SpanBatch]) -> None:
-        count = sum(len(b) for b in batches)
-        con = self._con
-        try:
-            new = {k: v for b in batches for k, v in b.resources.items() if k not in self._known}
-            if new:
-                con.executemany(duckdb_sql.INSERT_RESOURCE, list(new.items()))
-                self._known.update(new)
-            # One contiguous table: a request's 512 rows per chunk made DuckDB work in quarter
-            # vectors (its vector is 2,048 rows); the copy costs less than it saves (insert
-            # 8.3-9.4 -> 6.9 us/span, 20k-row inserts on 2 cores).
-            tables = [b.to_arrow(self._schema) for b in batches]
-            incoming = self._pa.concat_tables(tables).combine_chunks()
-            con.register("_incoming", incoming)
-            # DuckDB's threads are a database-wide setting: one thread while inserting (the
-            # other cores decode requests; a parallel insert fought them and measured 1.2-1.9x
-            # slower on 2 cores), all of them again for the readers' analysis queries.
-            con.execute(f"SET threads = {_INSERT_THREADS}")
-            try:
-                con.execute(_INSERT)
-            finally:
-                con.execute(f"SET threads = {self._threads}")
-                con.unregister("_incoming")
-            self._recent.add(incoming)
-            self.stats.written += count
-            self.stats.batches += 1
-        except Exception:
-            # A batch the database refuses is counted and logged; the server keeps running.
-            self.stats.dropped_write_error += count
-            logger.exception("saler-trace: could not write %d spans", count)

@@ -34,6 +34,13 @@ def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
     if policy.max_age_s is not None:
         cutoff = now_ns - int(policy.max_age_s * 1e9)
         deleted += _delete_before(con, cutoff)
+        # Spans dated further ahead than they are kept: no clock is that wrong, and the receiver
+        # has moved such spans back since it checks; older databases may hold some, which age
+        # alone would keep for ever.
+        row = _row(
+            con, "DELETE FROM spans WHERE start_ns > ?", [now_ns + int(policy.max_age_s * 1e9)]
+        )
+        deleted += int(row[0]) if row else 0
     if policy.max_bytes is not None:
         con.execute("CHECKPOINT")
         used = used_bytes(con)

@@ -9,6 +9,7 @@ when spans are written or deleted) and the URL: a page polling for live updates 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,9 +42,13 @@ def _float(request: Request, name: str) -> float | None:
     if raw in (None, ""):
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise BadParam(f"{name} must be a number") from None
+    # Not NaN, not infinite, and within the 64-bit nanoseconds every time is kept in.
+    if not math.isfinite(value) or abs(value) >= 2**63:
+        raise BadParam(f"{name} must be a finite number below 2^63, not {raw!r}")
+    return value
 
 
 class BadParam(ValueError):

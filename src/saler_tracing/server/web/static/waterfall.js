@@ -21,9 +21,21 @@ function treeOrder(spans) {
   return out;
 }
 
+// A span may carry a million attributes: the panel shows the first ones and says how many more.
+const DETAILS_MAX = 500;
 function detailsTable(obj) {
-  return el("table", {}, ...Object.entries(obj || {}).map(([k, v]) =>
-    el("tr", {}, el("td", {}, k), el("td", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : v))));
+  const table = el("table", {});
+  let shown = 0;
+  for (const k in obj || {}) {
+    if (shown++ === DETAILS_MAX) {
+      const rest = Object.keys(obj).length - DETAILS_MAX;
+      table.append(el("tr", {}, el("td", { class: "more" }, `… ${rest} more (the JSON API has them all)`)));
+      break;
+    }
+    const v = obj[k];
+    table.append(el("tr", {}, el("td", {}, k), el("td", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : v)));
+  }
+  return table;
 }
 
 function logLine(l, t0) {
@@ -45,12 +57,12 @@ function showSpan(s, t0, logs) {
     }),
     el("h3", {}, "Attributes"), detailsTable(s.attributes),
     el("h3", {}, "Logs (" + logs.length + ")"),
-    ...logs.map((l) => el("div", { class: "event" }, logLine(l, t0), detailsTable(l.attributes))),
+    ...logs.slice(0, DETAILS_MAX).map((l) => el("div", { class: "event" }, logLine(l, t0), detailsTable(l.attributes))),
     el("h3", {}, "Events (" + s.events.length + ")"),
-    ...s.events.map((e) => el("div", { class: "event" },
+    ...s.events.slice(0, DETAILS_MAX).map((e) => el("div", { class: "event" },
       el("strong", {}, e.name + (e.time_ns ? " @ " + ms((e.time_ns - t0) / 1e6) + " ms" : " (no timestamp)")), detailsTable(e.attributes))),
     el("h3", {}, "Links (" + s.links.length + ")"),
-    ...s.links.map((l) => el("div", {}, el("a", { href: "#/trace/" + l.trace_id, class: "mono" }, l.trace_id + " / " + l.span_id))),
+    ...s.links.slice(0, DETAILS_MAX).map((l) => el("div", {}, el("a", { href: "#/trace/" + l.trace_id, class: "mono" }, l.trace_id + " / " + l.span_id))),
     el("h3", {}, "Resource"), detailsTable(s.resource));
 }
 
@@ -61,13 +73,18 @@ function criticalSummary(data) {
       el("span", { class: "crit-part", "data-component": name, "data-ms": String(v) }, `${name} ${ms(v)} ms (${pct(v / total)})`)));
 }
 
+// Rows are built and added a chunk at a time, the next chunk on demand: a trace of 150,000
+// spans would otherwise be 150,000 rows built at once (and spread into one call).
+const WATERFALL_CHUNK = 2000;
+
 async function showTrace(id, s) {
   const data = await api("/api/traces/" + encodeURIComponent(id)).catch(() => null);
   const box = $("#waterfall");
   if (!data) { $("#trace-title").textContent = "Trace " + id + " not found"; box.replaceChildren(); $("#critical").replaceChildren(); return; }
   const spans = data.spans;
-  const t0 = Math.min(...spans.map((x) => x.start_ns));
-  const total = Math.max(1, Math.max(...spans.map((x) => x.end_ns)) - t0);
+  let t0 = Infinity, end = -Infinity;  // a loop, not Math.min(...spans): no argument limit
+  for (const x of spans) { t0 = Math.min(t0, x.start_ns); end = Math.max(end, x.end_ns); }
+  const total = Math.max(1, end - t0);
   const services = new Set(spans.map((x) => x.service));
   $("#trace-title").textContent = `Trace ${id} · ${ms(total / 1e6)} ms · ${spans.length} spans · ${services.size} services`;
   $("#critical").replaceChildren(criticalSummary(data));
@@ -77,7 +94,7 @@ async function showTrace(id, s) {
   for (const l of data.logs || []) (logsOf.get(l.span_id) || logsOf.set(l.span_id, []).get(l.span_id)).push(l);
   const collapsed = new Set();
   const pos = (ns) => ((ns - t0) / total) * 100;
-  const rows = treeOrder(spans).map(({ span: x, depth, ancestors, children }) => {
+  const buildRow = ({ span: x, depth, ancestors, children }) => {
     const left = pos(x.start_ns);
     const width = Math.max(0.2, ((x.end_ns - x.start_ns) / total) * 100);
     const bar = el("div", { class: `wf-bar k-${x.kind}${x.status === "ERROR" ? " error" : ""}` });
@@ -108,10 +125,12 @@ async function showTrace(id, s) {
     if (!children) toggle.disabled = true;
     const label = el("div", { class: "wf-label" }, toggle, x.name, el("span", { class: "svc" }, x.service));
     label.style.paddingLeft = 2 + depth * 14 + "px";
-    const logBox = el("div", { class: "wf-logs" }, ...lines.map((l) => logLine(l, t0)));
+    const logBox = el("div", { class: "wf-logs" });
+    for (const l of lines) logBox.append(logLine(l, t0));  // no argument spread: any count
     logBox.style.paddingLeft = 16 + depth * 14 + "px";
     const row = el("div", { class: "wf-row" + (onPath.has(x.span_id) ? " critical" : ""), "data-span": x.span_id, "data-self-ms": String(self) }, label, track, ...(lines.length ? [logBox] : []));
     row.dataset.ancestors = ancestors.join(" ");
+    row.hidden = ancestors.some((a) => collapsed.has(a));  // a later chunk, under a fold
     toggle.addEventListener("click", (e) => {
       e.stopPropagation();
       const fold = !collapsed.has(x.span_id);
@@ -130,9 +149,27 @@ async function showTrace(id, s) {
       if (location.hash !== wanted) history.replaceState(null, "", wanted);
     });
     return row;
-  });
-  box.replaceChildren(...rows);
-  const chosen = (s && s.params.get("span") && rows.find((r) => r.dataset.span === s.params.get("span"))) || rows[0];
+  };
+  const order = treeOrder(spans);
+  box.replaceChildren();
+  let done = 0;
+  const more = el("button", { class: "wf-more", type: "button" });
+  const next = () => {
+    more.remove();
+    const chunk = order.slice(done, done + WATERFALL_CHUNK).map(buildRow);
+    done += chunk.length;
+    box.append(...chunk);
+    if (done < order.length) {
+      more.textContent = `Show ${Math.min(WATERFALL_CHUNK, order.length - done)} more of ${order.length - done} spans`;
+      box.append(more);
+    }
+  };
+  more.addEventListener("click", next);
+  const wanted = s && s.params.get("span");
+  const at = wanted ? order.findIndex((o) => o.span.span_id === wanted) : -1;
+  do next(); while (done <= at);  // a linked span in a later chunk: the chunks up to it
+  const rows = box.querySelectorAll(".wf-row");
+  const chosen = (at >= 0 && rows[at]) || rows[0];
   if (chosen) chosen.click();
 }
 
