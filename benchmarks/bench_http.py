@@ -14,11 +14,18 @@ Variants, each in its own process, interleaved over several rounds (medians repo
                     ``configure()``; ``untraced_configured``: the same app after ``configure()``
                     (it must cost what it cost before);
 
+``--db``: the endpoint runs two SQLAlchemy Core statements on SQLite (in memory) and every
+traced variant traces them too — ours with ``instrument_sqlalchemy`` (slow-query and N+1
+detection and SQL scrubbing on, as by default), the peers with
+opentelemetry-instrumentation-sqlalchemy (forced on with ``skip_dep_check`` where it declares
+an older SQLAlchemy);
+
 every traced variant exports over OTLP/HTTP to a local receiver process, and each timed round
 includes the flush of its spans, so export work is billed to the variant that caused it.
 Prints µs/request, the added cost over ``bare``, and our added cost as a ratio of each
 peer's and of the cheapest peer's. Run:
-``python -m benchmarks.bench_http [--requests N] [--rounds R] [--repeat P] [--variants a,b]``.
+``python -m benchmarks.bench_http [--requests N] [--rounds R] [--repeat P] [--variants a,b]
+[--db]``.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ PEERS = ("contrib", "contrib_lean", "native", "native_lean")
 _NATIVE = ("native", "native_lean", "untraced", "untraced_configured")
 
 
-def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
+def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
     """The app for ``variant`` and a flush callable."""
     from fastapi import FastAPI
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -111,11 +118,55 @@ def build_app(variant: str, endpoint: str) -> tuple[Any, Any]:
     else:
         raise SystemExit(f"unknown variant {variant}")
 
+    if db:
+        _with_database(app, variant, provider if variant in PEERS else None)
+        return app, flush
+
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
         return {"id": item_id, "price": 100}
 
     return app, flush
+
+
+def _with_database(app: Any, variant: str, provider: Any) -> None:
+    """``GET /items/{id}``: two SQLAlchemy Core statements on an in-memory SQLite database,
+    traced by the variant's SQLAlchemy instrumentation."""
+    import sqlalchemy as sa
+
+    # One in-memory database shared by every connection; the endpoint is ``async`` and
+    # calls SQLite directly (microseconds), so no thread-pool hop blurs the figures.
+    engine = sa.create_engine(
+        "sqlite://", poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False}
+    )
+    items = sa.Table(
+        "items",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("price", sa.Integer),
+    )
+    items.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(items.insert(), [{"id": i, "price": i * 10} for i in range(100)])
+    if variant == "saler":
+        import saler_tracing
+
+        saler_tracing.instrument_sqlalchemy(engine)
+    elif provider is not None:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(
+            engine=engine, tracer_provider=provider, skip_dep_check=True
+        )
+    by_id = sa.select(items.c.price).where(items.c.id == sa.bindparam("id"))
+    count = sa.select(sa.func.count()).select_from(items)
+
+    @app.get("/items/{item_id}")
+    async def db_item(item_id: int) -> dict[str, int]:
+        with engine.connect() as conn:
+            price = conn.execute(by_id, {"id": item_id % 100}).scalar_one()
+            total = conn.execute(count).scalar_one()
+        return {"id": item_id, "price": price, "of": total}
 
 
 async def drive(app: Any, requests: int) -> None:
@@ -143,8 +194,8 @@ async def drive(app: Any, requests: int) -> None:
         await app(scope, receive, send)
 
 
-def child(variant: str, endpoint: str, requests: int, rounds: int) -> None:
-    app, flush = build_app(variant, endpoint)
+def child(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> None:
+    app, flush = build_app(variant, endpoint, db)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(drive(app, 200))  # warm-up: imports, caches, connections
     flush()
@@ -170,9 +221,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="processes per variant")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
+    parser.add_argument("--db", action="store_true", help="two SQLAlchemy statements a request")
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.requests, args.rounds)
+        child(args.child[0], args.child[1], args.requests, args.rounds, args.db)
         return
     wanted = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(wanted) - set(VARIANTS))
@@ -205,6 +257,7 @@ def main() -> None:
                             str(args.requests),
                             "--rounds",
                             str(args.rounds),
+                            *(["--db"] if args.db else []),
                         ],
                         capture_output=True,
                         text=True,

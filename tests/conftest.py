@@ -4,10 +4,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
 
 # Bugs inside tracing must fail our tests, not hide behind the guard.
 os.environ.setdefault("SALER_TRACING_RAISE_INTERNAL_ERRORS", "1")
+
+# Property tests judge results, not speed: on a loaded 2-core machine hypothesis's own timing
+# checks (deadline, slow data generation) fail a test that found no bug.
+settings.register_profile("saler", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("saler")
 
 
 @pytest.fixture(autouse=True)

@@ -160,4 +160,6 @@ def test_spool_cap_drops_the_oldest_batches_and_counts_them(tmp_path: Path) -> N
     assert wait_until(lambda: monitor.spool_dropped_spans > 0, 10)
     setup.shutdown(timeout_s=5)  # the export thread stops touching the directory
     assert drops(monitor)["queue_full"] == monitor.spool_dropped_spans
+    # Every one of these spans is a root: each dropped span is a dropped trace.
+    assert monitor.dropped_traces["queue_full"] == monitor.spool_dropped_spans
     assert sum(f.stat().st_size for f in spool.glob("*.spool")) <= 8_000

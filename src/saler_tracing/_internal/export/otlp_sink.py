@@ -11,7 +11,7 @@ from typing import Any
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export.encode import encode
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
+from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue, is_local_root
 from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
 from saler_tracing._internal.export.spool import Spool, SpooledBatch
@@ -21,6 +21,8 @@ logger = logging.getLogger("saler_tracing")
 
 _RESCAN_EVERY_S = 2.0  # look for spool files of other processes this often when idle
 _POLL_INFLIGHT_S = 0.05  # look at a running request this often (the sender also wakes us)
+_AHEAD_HEALTHY = 4  # encoded batches kept ahead of the sender while the receiver keeps up
+_STUCK_S = 1.0  # a request running longer: the receiver is not keeping up (no back-pressure)
 _YIELD_EVERY = 32  # spans encoded between two GIL yields (about 0.2-0.4 ms of work)
 
 
@@ -53,6 +55,7 @@ class OtlpSink:
         self._failures = 0  # consecutive failed attempts, for the backoff
         self._rescan_at = 0.0
         self._in_transit = 0
+        self._in_transit_roots = 0
         self.sender = Sender(transport)
         self._inflight: Batch | SpooledBatch | None = None
         self._inflight_count = 0
@@ -61,22 +64,30 @@ class OtlpSink:
     # -- taking spans in ----------------------------------------------------------------------
 
     def intake(self, queue: SpanQueue, partial: bool) -> bool:
-        moved = False
-        while len(queue) >= self.max_batch or (partial and len(queue)):
-            if not self.backlog.has_room(0):
-                # Memory full (receiver down, spool off or failing): spans wait in the queue,
-                # whose overflow is counted. While spooling works the backlog stays empty.
-                break
-            spans = queue.take(self.max_batch)
-            self._in_transit = len(spans)  # taken from the queue, not yet in the backlog
-            try:
-                self._add(self._encode(spans))
-            finally:
-                self._in_transit = 0
-            moved = True
-        return moved
+        """Encode one batch from ``queue`` into the backlog (the export thread calls this
+        again while it returns ``True``, sending in between)."""
+        if not (len(queue) >= self.max_batch or (partial and len(queue))):
+            return False
+        if not self.backlog.has_room(0):
+            # Memory full (receiver down, spool off or failing): spans wait in the queue,
+            # whose overflow is counted. While spooling works the backlog stays empty.
+            return False
+        if len(self.backlog) >= _AHEAD_HEALTHY and self.healthy():
+            # The receiver keeps up: a few batches ahead of the sender keep it busy; more
+            # would only hold memory. Spans wait in the queue, where back-pressure makes the
+            # producer wait for them (the byte bound is for a receiver that is down).
+            return False
+        spans = queue.take(self.max_batch)
+        self._in_transit = len(spans)  # taken from the queue, not yet in the backlog
+        self._in_transit_roots = sum(map(is_local_root, spans))
+        try:
+            self._add(self._encode(spans))
+        finally:
+            self._in_transit = self._in_transit_roots = 0
+        return True
 
     def _encode(self, spans: list) -> Batch:  # type: ignore[type-arg]
+        started = time.perf_counter()
         encoded: list[EncodedSpan] = []
         roots = 0
         for i, span in enumerate(spans):
@@ -89,14 +100,16 @@ class OtlpSink:
             except Exception as exc:  # a bug in the encoder must not stop the pipeline
                 record_internal_error("span encoder", exc)
                 self.monitor.drop("export_failed")
+                self.monitor.drop_traces("export_failed", is_local_root(span))
                 continue
             if len(item[2]) > self.max_request_bytes:
                 self.monitor.drop("too_large")
+                self.monitor.drop_traces("too_large", is_local_root(span))
                 continue
             encoded.append(item)
-            parent = span.parent
-            roots += parent is None or parent.is_remote
-        return Batch(encode_request(encoded) if encoded else b"", len(encoded), roots=roots)
+            roots += is_local_root(span)
+        body = encode_request(encoded) if encoded else b""
+        return Batch(body, len(encoded), roots=roots, encode_s=time.perf_counter() - started)
 
     def _add(self, batch: Batch) -> None:
         if not batch.count:
@@ -110,7 +123,7 @@ class OtlpSink:
 
     def _to_spool(self, batch: Batch) -> bool:
         assert self.spool is not None
-        return self.spool.put(batch.body, batch.count)
+        return self.spool.put(batch.body, batch.count, batch.roots)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -162,7 +175,13 @@ class OtlpSink:
     def _complete(self, outcome: Outcome) -> None:
         item, self._inflight = self._inflight, None
         count = self._inflight_count
-        self.monitor.record(outcome.ok, count, time.perf_counter() - self._sent_at, outcome.error)
+        # An export call, as other exporters' export() is timed: encoding and sending. The
+        # encoding is counted once, with the first attempt (a retry sends the same bytes).
+        latency = time.perf_counter() - self._sent_at
+        if isinstance(item, Batch):
+            latency += item.encode_s
+            item.encode_s = 0.0
+        self.monitor.record(outcome.ok, count, latency, outcome.error)
         if outcome.ok:
             self._failures = 0
             self._next_attempt = 0.0
@@ -230,6 +249,7 @@ class OtlpSink:
                     self.monitor.drop("export_failed", part[1])
         elif not outcome.ok:
             self.monitor.drop("export_failed", spooled.count)
+            self.monitor.drop_traces("export_failed", spooled.roots)
         self.spool.done(spooled)
 
     # -- the end ------------------------------------------------------------------------------
@@ -245,6 +265,17 @@ class OtlpSink:
     def pending(self) -> int:
         return self.backlog.spans + self._in_transit
 
+    def pending_roots(self) -> int:
+        return sum(batch.roots for batch in list(self.backlog.batches)) + self._in_transit_roots
+
+    def healthy(self) -> bool:
+        """The receiver takes what we send: no failed attempt since the last success, nothing
+        spooled, and the request in flight (if any) is not stuck. Read by request threads
+        without a lock: a stale answer only costs one bounded wait or one counted drop."""
+        if self._failures or self._spooling():
+            return False
+        return self._inflight is None or time.perf_counter() - self._sent_at < _STUCK_S
+
     def pending_bytes(self) -> int:
         return self.backlog.bytes
 
@@ -259,6 +290,7 @@ class OtlpSink:
             batch = self.backlog.pop()
             if self.spool is None or not self._to_spool(batch):
                 lost += batch.count
+                self.monitor.drop_traces("shutdown", batch.roots)
         return lost
 
     def close(self) -> None:

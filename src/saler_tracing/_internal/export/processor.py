@@ -2,7 +2,9 @@
 ``BatchSpanProcessor``.
 
 The request thread only appends the span to :class:`SpanQueue` (no lock, no I/O) and, once a
-batch is ready, sets an event. One daemon export thread does the rest through a sink (see
+batch is ready, sets an event. Past the queue's high-water mark, with a healthy receiver, it
+waits for the export thread to take a batch instead of letting the queue overflow (see
+``backpressure.py``). One daemon export thread does the rest through a sink (see
 ``sinks.py``; the OTLP sink sends on a thread of its own), with instrumentation suppressed so
 exporting never traces itself.
 
@@ -28,8 +30,9 @@ from opentelemetry.context import Context, attach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export.backpressure import Backpressure
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.export.queue import SpanQueue, Tally
+from saler_tracing._internal.export.queue import SpanQueue, Tally, is_local_root
 from saler_tracing._internal.export.sinks import Sink
 from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
@@ -54,7 +57,12 @@ class ExportProcessor(SpanProcessor):
         self.shutdown_timeout_s = shutdown_timeout_s
         self.queue = SpanQueue(max_queue_size)
         self._late = Tally()  # spans ended after shutdown began (counted lock-free too)
+        # Local root spans among the refused and the late ones: their traces are lost too.
+        self._refused_roots = Tally()
+        self._late_roots = Tally()
         self._folded = {"queue_full": 0, "shutdown": 0}
+        self._folded_roots = {"queue_full": 0, "shutdown": 0}
+        self._max_queue_size = max_queue_size
         monitor.collectors.append(self.fold_drops)
         monitor.queue_depth = self._depth
         monitor.queue_bytes = self._backlog_bytes
@@ -66,6 +74,8 @@ class ExportProcessor(SpanProcessor):
         # Readers and the export thread take it, never on_end; new after a fork, as a lock
         # held by another thread at fork time would stay locked in the child.
         self._fold_lock = threading.Lock()
+        # Its event, too: a producer waiting on it at fork time would leave it unusable.
+        self.backpressure = Backpressure(self._max_queue_size, self.max_batch)
         self.sink = self._make_sink()
         self._wake = threading.Event()
         self.sink.bind(self._wake.set)
@@ -95,22 +105,39 @@ class ExportProcessor(SpanProcessor):
             return
         if self._stopping:
             self._late.add()
+            if is_local_root(span):
+                self._late_roots.add()
             return
         queue = self.queue
+        if not queue.put(span):
+            if is_local_root(span):
+                self._refused_roots.add()
+            return
+        depth = len(queue)
+        if depth >= self.backpressure.high_water:
+            self.backpressure.pay(queue.__len__, self._wake.set, self.sink.healthy)
         # Wake the export thread once a batch is ready, not on every span after that (while
         # it cannot take more, e.g. the receiver is down, that would wake it on every span).
-        if queue.put(span) and len(queue) % self.max_batch == 0 and not self._wake.is_set():
+        elif depth % self.max_batch == 0 and not self._wake.is_set():
             self._wake.set()
 
     def fold_drops(self) -> None:
         """Move the lock-free drop tallies of the request threads into the monitor."""
         with self._fold_lock:
-            for reason, tally in (("queue_full", self.queue.refused), ("shutdown", self._late)):
+            for reason, tally, roots in (
+                ("queue_full", self.queue.refused, self._refused_roots),
+                ("shutdown", self._late, self._late_roots),
+            ):
                 total = tally.total()
                 delta = total - self._folded[reason]
                 if delta > 0:
                     self._folded[reason] = total
                     self.monitor.drop(reason, delta)
+                total = roots.total()
+                delta = total - self._folded_roots[reason]
+                if delta > 0:
+                    self._folded_roots[reason] = total
+                    self.monitor.drop_traces(reason, delta)
 
     def _depth(self) -> int:
         return len(self.queue) + self.sink.pending()
@@ -156,6 +183,8 @@ class ExportProcessor(SpanProcessor):
     def _cycle(self, partial: bool, deadline: float | None) -> None:
         while True:
             moved = self.sink.intake(self.queue, partial)
+            if moved:
+                self.backpressure.moved(len(self.queue))
             sent = self.sink.send_due(time.monotonic(), deadline)
             if not moved and not sent:
                 return
@@ -179,9 +208,11 @@ class ExportProcessor(SpanProcessor):
 
     def _finish(self) -> None:
         self.fold_drops()
-        lost = self.sink.finish() + len(self.queue.take(len(self.queue) + 1))
+        left = self.queue.take(len(self.queue) + 1)
+        lost = self.sink.finish() + len(left)
         if lost:
             self.monitor.drop("shutdown", lost)
+        self.monitor.drop_traces("shutdown", sum(map(is_local_root, left)))
         self.sink.close()
         self._done = True
 
@@ -209,9 +240,12 @@ class ExportProcessor(SpanProcessor):
             # Stuck on a receiver that does not answer: what is left is lost, and counted.
             self._done = True
             self.fold_drops()
-            lost = len(self.queue.take(len(self.queue) + 1)) + self.sink.pending()
+            left = self.queue.take(len(self.queue) + 1)
+            lost = len(left) + self.sink.pending()
             if lost:
                 self.monitor.drop("shutdown", lost)
+            roots = sum(map(is_local_root, left)) + self.sink.pending_roots()
+            self.monitor.drop_traces("shutdown", roots)
 
 
 def _noop() -> None:

@@ -2,8 +2,10 @@
 
 Stage 1, :class:`SpanQueue` — request threads hand finished spans to the export thread. Bounded
 in spans. ``put`` is a ``deque.append`` plus a length check: no lock, no I/O, no waiting, so a
-request thread never waits on anything the export thread holds. When full, the *new* span is
-refused and counted (lock-free, see :class:`Tally`) as ``queue_full`` (drop-newest: O(1),
+request thread never waits on anything the export thread holds (past the high-water mark the
+processor may make it wait for the export thread, see ``backpressure.py``; never the queue
+itself). When full, the *new* span is refused and counted (lock-free, see :class:`Tally`) as
+``queue_full`` (drop-newest: O(1),
 and the spans already queued are the older ones of the same burst, which keeps traces that
 started earlier whole). With several producers the check can overshoot the bound by at most
 one span per producer thread.
@@ -29,6 +31,12 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
+
+
+def is_local_root(span: ReadableSpan) -> bool:
+    """The trace's entry into this process: losing this span loses the trace here."""
+    parent = span.parent
+    return parent is None or parent.is_remote
 
 
 class Tally:
@@ -104,6 +112,8 @@ class Batch:
     roots: int = 0
     """Local root spans in the batch, so a dropped batch also counts its dropped traces
     (unknown, 0, for the halves of a split batch)."""
+    encode_s: float = 0.0
+    """Time spent encoding it, added to its first send's export duration."""
 
     @property
     def size(self) -> int:

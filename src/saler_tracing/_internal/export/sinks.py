@@ -37,6 +37,10 @@ class Sink(Protocol):
 
     def pending(self) -> int: ...
 
+    def pending_roots(self) -> int: ...
+
+    def healthy(self) -> bool: ...
+
     def pending_bytes(self) -> int: ...
 
     def finish(self) -> int: ...
@@ -53,11 +57,11 @@ class GenericSink:
         pass  # exports synchronously in the export thread: nothing to wake it for
 
     def intake(self, queue: SpanQueue, partial: bool) -> bool:
-        moved = False
-        while len(queue) >= self.max_batch or (partial and len(queue)):
-            self.exporter.export(queue.take(self.max_batch))
-            moved = True
-        return moved
+        """Export one batch (called again while it returns ``True``)."""
+        if not (len(queue) >= self.max_batch or (partial and len(queue))):
+            return False
+        self.exporter.export(queue.take(self.max_batch))
+        return True
 
     def send_due(self, now: float, deadline: float | None) -> bool:
         return False
@@ -70,6 +74,13 @@ class GenericSink:
 
     def pending(self) -> int:
         return 0
+
+    def pending_roots(self) -> int:
+        return 0
+
+    def healthy(self) -> bool:
+        # Its exporter answers in the export thread; a slow one is bounded by MAX_WAIT_S.
+        return True
 
     def pending_bytes(self) -> int:
         return 0

@@ -1,10 +1,11 @@
 """The on-disk spool: encoded batches kept while the receiver stays down.
 
 One file a batch, named so that names sort in creation order
-(``<time_ns>-<pid>-<seq>.spool``), written to a temporary name and renamed, so a crash never
-leaves a half-written batch under a real name. A file is: the magic ``SALERSP1``, a header
-(span count, payload length, CRC-32 of the payload) and the payload, an
-``ExportTraceServiceRequest`` ready to send again.
+(``<time_ns>-<pid>-<seq>-<roots>.spool``; ``roots``, the local root spans in the batch, lets a
+batch dropped from disk count its traces too — files named without it count none), written to a
+temporary name and renamed, so a crash never leaves a half-written batch under a real name. A
+file is: the magic ``SALERSP1``, a header (span count, payload length, CRC-32 of the payload)
+and the payload, an ``ExportTraceServiceRequest`` ready to send again.
 
 Bounded by ``max_bytes``: adding a batch past the cap deletes the oldest files first and counts
 their spans as dropped (``queue_full``: the spool is the queue's overflow). Several processes
@@ -44,6 +45,14 @@ class SpooledBatch:
     path: Path
     count: int
     payload: bytes
+    roots: int = 0
+
+
+def roots_in(name: str) -> int:
+    """Local root spans of the batch in file ``name`` (0 when its name does not say)."""
+    stem = name.split(SUFFIX, 1)[0]
+    parts = stem.split("-")
+    return int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else 0
 
 
 class Spool:
@@ -91,7 +100,7 @@ class Spool:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def put(self, payload: bytes, count: int) -> bool:
+    def put(self, payload: bytes, count: int, roots: int = 0) -> bool:
         """Store one batch; ``False`` when it could not be written (the caller keeps it)."""
         if not self.usable:
             self.usable = self._prepare()
@@ -101,7 +110,7 @@ class Spool:
         if size > self.max_bytes:
             return False
         self._make_room(size)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}{SUFFIX}"
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}-{roots}{SUFFIX}"
         tmp = self.dir / f".{name}.tmp"
         try:
             with open(tmp, "wb") as fh:
@@ -126,6 +135,7 @@ class Spool:
             except OSError:
                 continue  # another process took it: not ours to count
             self.monitor.drop("queue_full", spans)
+            self.monitor.drop_traces("queue_full", roots_in(name))
             self.monitor.spool_dropped_spans += spans
 
     @staticmethod
@@ -182,7 +192,7 @@ class Spool:
             self.monitor.spool_corrupt_files += 1
             path.unlink(missing_ok=True)
             return None
-        return SpooledBatch(path, count, payload)
+        return SpooledBatch(path, count, payload, roots_in(path.name))
 
     def done(self, batch: SpooledBatch) -> None:
         batch.path.unlink(missing_ok=True)

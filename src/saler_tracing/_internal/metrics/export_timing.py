@@ -15,7 +15,7 @@ BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 def export_duration() -> Histogram:
     return prom.histogram(
         "saler_tracing_export_duration_seconds",
-        "Time one export call took (a batch sent to the exporter), seconds",
+        "Time one export call took (a batch encoded and sent), seconds",
         ("result",),
     )
 

@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.metrics.health_score import Objectives, classify, health_score
+from saler_tracing._internal.metrics.health_score import Objectives, health_score
 
 SCORE_METRIC = "saler_tracing_service_health_score"
 SCORE_DOC = "Service health score 0-100 over the sliding window (docs/metrics.md)"
@@ -83,9 +83,12 @@ class HealthWindow:
         self._buckets: list[_Bucket] = []
         self._known: set[str] = set()
         self._lock = threading.Lock()
+        self._satisfied_s = objectives.latency_s
+        self._tolerated_s = 4 * objectives.latency_s
 
     def observe(self, service: str, duration_s: float, error: bool) -> None:
-        kind = classify(duration_s, error, self.objectives)
+        # Runs for every request: ``classify`` inlined (same classes: an error or over 4T
+        # is frustrated, up to T satisfied, the rest tolerating), one lock.
         index = int(self._clock() // self._bucket_s)
         with self._lock:
             bucket = self._buckets[-1] if self._buckets else None
@@ -94,14 +97,17 @@ class HealthWindow:
                 bucket = _Bucket(index, exported, dropped)
                 self._buckets.append(bucket)
                 self._expire(index)
-            self._known.add(service)
             tally = bucket.services.get(service)
             if tally is None:
+                self._known.add(service)
                 tally = bucket.services[service] = Tally()
             tally.total += 1
-            tally.errors += error
-            tally.satisfied += kind == "satisfied"
-            tally.tolerating += kind == "tolerating"
+            if error:
+                tally.errors += 1
+            elif duration_s <= self._satisfied_s:
+                tally.satisfied += 1
+            elif duration_s <= self._tolerated_s:
+                tally.tolerating += 1
 
     def _expire(self, now_index: int) -> None:
         oldest = now_index - BUCKETS + 1

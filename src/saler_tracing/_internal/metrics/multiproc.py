@@ -2,11 +2,11 @@
 
 prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before it is
 imported) keeps every counter and histogram in per-process files that any worker's scrape
-merges; the request metrics of the stage are such metrics and need nothing more. What is
-read at scrape time in one process — the pipeline figures and the health window — is
-mirrored into those files by each worker, once a second on a daemon thread and right before
-its own scrape. The health score is then computed from the summed windows of all live
-workers, with the same formula as in one process.
+merges. The request metrics of the stage are such metrics, aggregated in the process and
+written to the files by each worker once a second on a daemon thread, right before its own
+scrape and when it exits. What is read at scrape time in one process — the pipeline figures
+and the health window — is mirrored into those files the same way. The health score is then
+computed from the summed windows of all live workers, with the same formula as in one process.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
-from saler_tracing._internal.metrics import current
+from saler_tracing._internal.metrics import aggregate, current
 from saler_tracing._internal.metrics import export_figures as pipeline_figures
 from saler_tracing._internal.metrics.health_score import Objectives
 from saler_tracing._internal.metrics.health_window import Tally, score, score_family
@@ -156,6 +156,8 @@ def mirror() -> Mirror:
 
 
 def sync_now() -> None:
+    # The request metrics are aggregated in the process (``aggregate.py``): into the files.
+    aggregate.publish_all()
     with guard("metrics multiprocess sync"):
         mirror().sync()
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 _lock = threading.RLock()
@@ -48,10 +49,47 @@ LATENCY_BUCKETS = (
 )
 
 
+class _BeforeCollect(Collector):
+    """Registered on a registry ahead of every metric of ours, so that a collection runs the
+    ``before_collect`` hooks (aggregated metrics publish their deltas) before our metrics
+    are read. It yields nothing itself."""
+
+    def __init__(self) -> None:
+        self.hooks: list[Callable[[], None]] = []
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterable[Metric]:
+        for hook in list(self.hooks):
+            hook()
+        return ()
+
+
+_before = _BeforeCollect()
+_hooked: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+
+
+def _hook_first(registry: CollectorRegistry) -> None:
+    # A registry collects in registration order: the hook goes on before our first metric.
+    if registry not in _hooked:
+        registry.register(_before)
+        _hooked.add(registry)
+
+
+def before_collect(hook: Callable[[], None]) -> None:
+    """Run ``hook`` before every collection of a registry our metrics are on, ahead of them."""
+    with _lock:
+        _hook_first(_registry)
+        if hook not in _before.hooks:
+            _before.hooks.append(hook)
+
+
 def _get(name: str, kind: type, doc: str, labels: Sequence[str], **kw: object) -> object:
     with _lock:
         found = _metrics.get(name)
         if found is None:
+            _hook_first(registry())
             found = kind(name, doc, labelnames=tuple(labels), registry=registry(), **kw)
             _metrics[name] = found
         return found

@@ -24,7 +24,8 @@ Match = tuple[int, int, str]
 # At least 8 characters, so shorter runs (versions, prices, years) never reach Python code;
 # and not glued to a word (``SKU123…``, ``ORD-2024-…``, hex ids): the look-behinds refuse a
 # start after a letter/digit/underscore or after ``-``/``.`` that follows one.
-_RUN = re.compile(r"(?<![A-Za-z_\d])(?<![A-Za-z0-9][-.])[+(\d][\d \-()]{6,}\d")
+RUN_PATTERN = r"(?<![A-Za-z_\d])(?<![A-Za-z0-9][-.])[+(\d][\d \-()]{6,}\d"
+_RUN = re.compile(RUN_PATTERN)
 _GROUP = re.compile(r"\d+")
 _TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")

@@ -42,6 +42,7 @@ _TEXT_ONLY = frozenset({"email", "name", "address"})
 Plan = tuple[str, str]
 _MAX_CLEAN = 4096  # per kind; with _MAX_CACHED_LEN, a few MB at worst
 _MAX_CACHED_LEN = 512
+_CARD_MIN = 10**12  # ``number_rule``: smaller integers are never card numbers
 
 
 class Scrubber:
@@ -65,6 +66,7 @@ class Scrubber:
         self.callback = callback
         self._plans: dict[str, Plan] = {}
         self._clean: dict[str, set[str]] = {"text": set(), "statement": set(), "query": set()}
+        self._harmless: set[str] = set()  # passed the prefilter (``text`` values only)
 
     def plan(self, key: str) -> Plan:
         try:
@@ -100,14 +102,30 @@ class Scrubber:
         out: dict[str, AttributeValue] | None = None
         plans = self._plans
         clean = self._clean["text"]
+        families = self.text.families
+        harmless = self._harmless
+        redact_ip = self.redact_ip
         for key, value in attrs.items():
-            # The hot path, inlined: a known key, a string already seen clean, a short one.
+            # The hot path, inlined: a known key; a string that is short, already seen clean
+            # or passes the one-pass prefilter; a number that cannot be a card.
             plan = plans.get(key) or self.plan(key)
             kind = plan[0]
             if kind == "safe":
                 continue
-            if kind == "text" and type(value) is str and (len(value) < 6 or value in clean):
-                continue
+            if kind == "text":
+                vtype = type(value)
+                if vtype is str:
+                    if len(value) < 6 or value in clean or value in harmless:  # type: ignore[arg-type,operator]
+                        continue
+                    if families is not None and not families(value, redact_ip):  # type: ignore[arg-type]
+                        # Remembered apart from the values the detectors cleared: unique
+                        # ones (ids, paths) churn this set, not that one.
+                        if len(harmless) >= _MAX_CLEAN:
+                            harmless.clear()
+                        harmless.add(value)  # type: ignore[arg-type]
+                        continue
+                elif vtype is float or vtype is bool or (vtype is int and value < _CARD_MIN):  # type: ignore[operator]
+                    continue
             new = self.value(key, value, report)
             if new is not None:
                 if out is None:

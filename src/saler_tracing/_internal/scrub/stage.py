@@ -19,7 +19,7 @@ from opentelemetry.util.types import Attributes
 
 from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.scrub.scrubber import Scrubber
-from saler_tracing._internal.sdk.private import attributes_of
+from saler_tracing._internal.sdk.private import attributes_of, has_events, has_links
 
 REPORT_KEY = "saler.scrubbed"
 
@@ -69,9 +69,10 @@ class ScrubStage(Stage):
             name = done[0]
             report.extend(f"span.name:{rule}" for rule in dict.fromkeys(done[1]))
         attrs = s.attributes(attributes_of(span), report)
-        span_events = span.events
+        # Most spans have neither: do not let the SDK copy empty lists into tuples.
+        span_events = span.events if has_events(span) else ()
         events = self._events(span_events, report) if span_events else None
-        span_links = span.links
+        span_links = span.links if has_links(span) else ()
         links = self._links(span_links, report) if span_links else None
         status = span.status
         if status.description:

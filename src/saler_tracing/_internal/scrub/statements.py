@@ -35,8 +35,9 @@ _ARABIC_WORDS = {
     "رقم الهوية": "national_id",
     "رقم البطاقة": "card_number",
 }
+ARABIC_KEYS = tuple(_ARABIC_WORDS)
 _ARABIC = re.compile(
-    "(?P<key>" + "|".join(_ARABIC_WORDS) + r")[ \t]*(?:=|:|：)?[ \t]*(?P<value>[^\s,;،]+)"
+    "(?P<key>" + "|".join(ARABIC_KEYS) + r")[ \t]*(?:=|:|：)?[ \t]*(?P<value>[^\s,;،]+)"
 )
 _REDIS_AUTH = re.compile(
     r"(?im)^[ \t]*(?:(?:AUTH2?|HELLO)\b[^\n]*?|CONFIG[ \t]+SET[ \t]+(?:requirepass|masterauth)"

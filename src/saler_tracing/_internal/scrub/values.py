@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus
 
-from saler_tracing._internal.scrub import detectors, statements
+from saler_tracing._internal.scrub import detectors, prefilter, statements
 from saler_tracing._internal.scrub.keys import KeyRules
 from saler_tracing._internal.scrub.numbers import card
 
@@ -41,24 +41,32 @@ class TextScrubber:
     ) -> None:
         self.keys = keys
         self.mark: Mark = mark or (lambda rule, _original: marker(rule))
-        found: list[detectors.Detector] = [
-            detectors.cloud_keys,
-            detectors.jwts,
-            detectors.auth_credentials,
-            detectors.emails,
-            detectors.ibans,
-            detectors.numbers,
+        found: list[tuple[int, detectors.Detector]] = [
+            (prefilter.CLOUD, detectors.cloud_keys),
+            (prefilter.JWT, detectors.jwts),
+            (prefilter.AUTH, detectors.auth_credentials),
+            (prefilter.EMAIL, detectors.emails),
+            (prefilter.IBAN, detectors.ibans),
+            (prefilter.NUMBERS, detectors.numbers),
         ]
         if redact_ip:
-            found.append(detectors.ip_addresses)
-        found.extend(extra)
+            found.append((prefilter.IP, detectors.ip_addresses))
+        found.extend((prefilter.ALL, detect) for detect in extra)
         self.detectors = tuple(found)
+        # A user's own patterns can match anything: then every value goes to the detectors.
+        self.families: Callable[[str, bool], int] | None = None if extra else prefilter.families
+        self._redact_ip = redact_ip
         self.rule_for = keys.rule_for
 
     # -- entry points ----------------------------------------------------------------------
     def scrub(self, text: str, depth: int = 0) -> Result | None:
         if len(text) < _MIN_LEN:
             return None
+        mask = prefilter.ALL
+        if self.families is not None:
+            mask = self.families(text, self._redact_ip)
+            if not mask:
+                return None
         first = text[0]
         if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
             parsed = self._json(text, depth)
@@ -76,7 +84,10 @@ class TextScrubber:
                 done = self._plain(decoded)
                 if done is not None:
                     return done
-        return self._plain(text)
+        if mask & prefilter.SHAPE:
+            mask = prefilter.ALL
+        # Only the detectors whose family the prefilter saw a trace of.
+        return self._plain(text, None, mask)
 
     def statement(self, text: str) -> Result | None:
         """``db.query.text``: SQL literals of sensitive columns and Redis credentials too."""
@@ -107,13 +118,16 @@ class TextScrubber:
         return ("&".join(parts), rules) if changed else None
 
     # -- the shapes --------------------------------------------------------------------------
-    def _plain(self, text: str, extra: list[detectors.Match] | None = None) -> Result | None:
+    def _plain(
+        self, text: str, extra: list[detectors.Match] | None = None, mask: int = prefilter.ALL
+    ) -> Result | None:
         found: list[detectors.Match] = list(extra or ())
-        for detect in self.detectors:
-            hits = detect(text)
-            if hits:
-                found += hits
-        if (
+        for family, detect in self.detectors:
+            if mask & family:
+                hits = detect(text)
+                if hits:
+                    found += hits
+        if mask & prefilter.ASSIGN and (
             "=" in text
             or ":" in text
             or "：" in text

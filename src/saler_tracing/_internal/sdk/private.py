@@ -16,13 +16,15 @@ private reads.
 * OpenTelemetry API: the current-span key and the runtime context's ``get_current``, read by
   the log record factory on every log record: ``trace.get_current_span()`` goes through four
   calls and an ABC ``isinstance`` check, most of the factory's cost (``bench_logs.py``).
+* prometheus_client: a histogram child's bucket and sum values, to add aggregated
+  observations in one call (``metrics/aggregate.py``) instead of ``observe()`` per request.
 * FastAPI: ``app._telemetry``, its built-in telemetry settings, which have no public setter.
 * httpx: a client's transports, which have no public accessor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +141,54 @@ def attributes_of(span: ReadableSpan) -> Mapping[str, AttributeValue]:
     if type(stored) is dict:
         return stored
     return span.attributes or _EMPTY
+
+
+def has_events(span: ReadableSpan) -> bool:
+    """Whether the span has events, without ``span.events`` copying them into a tuple (most
+    spans have none; the scrub stage asks for every span)."""
+    stored = getattr(span, "_events", None)  # private
+    if stored is not None and type(stored) is not tuple:
+        try:
+            return len(stored) > 0
+        except TypeError:
+            pass
+    return bool(span.events)
+
+
+def has_links(span: ReadableSpan) -> bool:
+    """Whether the span has links, without ``span.links`` copying them into a tuple."""
+    stored = getattr(span, "_links", None)  # private
+    if stored is not None and type(stored) is not tuple:
+        try:
+            return len(stored) > 0
+        except TypeError:
+            pass
+    return bool(span.links)
+
+
+def histogram_layout_ok(child: Any, n_bounds: int) -> bool:
+    """A prometheus_client histogram child stores what :func:`add_to_histogram` writes: one
+    value object a bucket (``n_bounds`` + the ``+Inf`` one) and one for the sum."""
+    stored = getattr(child, "_buckets", None)  # private
+    total = getattr(child, "_sum", None)  # private
+    return (
+        isinstance(stored, list)
+        and len(stored) == n_bounds + 1
+        and all(hasattr(value, "inc") for value in stored)
+        and hasattr(total, "inc")
+    )
+
+
+def add_to_histogram(child: Any, total: float, buckets: Sequence[int]) -> None:
+    """Add observations already sorted into buckets to a prometheus_client histogram child
+    (the metrics stage aggregates in the process, ``metrics/aggregate.py``): the same value
+    objects ``observe()`` increments, in one process and in multiprocess mode alike. Checked
+    with :func:`histogram_layout_ok` first; without that layout the stage observes per span."""
+    if total:
+        child._sum.inc(total)  # private
+    for value, n in zip(child._buckets, buckets, strict=True):  # private
+        if n:
+            value.inc(n)
 
 
 def fastapi_telemetry(app: Any) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal import clock
+from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.kit import error_type, guard, suppressed
 from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 from saler_tracing._internal.instrument.sql.nplusone import Detector
@@ -73,35 +74,41 @@ class StatementTracer:
     ) -> None:
         if context is None or suppressed() or _PENDING in context.__dict__:
             return
-        with guard("sqlalchemy before_cursor_execute"):
-            info = engine_info(conn.engine)
-            shape = analyse(statement)
-            parent_ctx = otel_context.get_current()
-            parent = trace.get_current_span(parent_ctx)
-            start = clock.now_ns()
-            span = None
-            if not self.options.export_only_slow:
-                span = self._start(info, shape, parent_ctx, start)
-            # Stored at once: from here on after_cursor_execute or handle_error ends the span,
-            # even if what follows fails.
-            context.__dict__[_PENDING] = _Pending(
-                span, start, shape, info, parent, parent_ctx, self
-            )
-            wanted = self.options.capture_parameters and not many
-            if wanted and span is not None and span.is_recording():
-                span.set_attributes(_parameters(params))
-            if shape.operation not in READS:
-                self.transactions.mark_changed(conn)
+        # Inline try rather than ``with guard()``: a generator a statement, twice, adds up.
+        try:
+            self._before(conn, statement, params, context, many)
+        except Exception as exc:
+            handle_internal_error("sqlalchemy before_cursor_execute", exc)
+
+    def _before(self, conn: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        info = engine_info(conn.engine)
+        shape = analyse(statement)
+        parent_ctx = otel_context.get_current()
+        parent = trace.get_current_span(parent_ctx)
+        start = clock.now_ns()
+        span = None
+        if not self.options.export_only_slow:
+            span = self._start(info, shape, parent_ctx, start)
+        # Stored at once: from here on after_cursor_execute or handle_error ends the span,
+        # even if what follows fails.
+        context.__dict__[_PENDING] = _Pending(span, start, shape, info, parent, parent_ctx, self)
+        wanted = self.options.capture_parameters and not many
+        if wanted and span is not None and span.is_recording():
+            span.set_attributes(_parameters(params))
+        if shape.operation not in READS:
+            self.transactions.mark_changed(conn)
 
     def after(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
         pending = context.__dict__.pop(_PENDING, None) if context is not None else None
         if pending is not None:
-            with guard("sqlalchemy after_cursor_execute"):
+            try:
                 # The tracer that started it finishes it (its options), whichever listener
                 # (class-wide or the engine's own) SQLAlchemy called first.
                 pending.owner.finish(pending, None, False)
+            except Exception as exc:
+                handle_internal_error("sqlalchemy after_cursor_execute", exc)
 
     def error(self, exc_context: Any) -> None:
         context = exc_context.execution_context

@@ -1,0 +1,91 @@
+"""One cheap pass that rejects harmless text before any detector runs.
+
+Most attribute values are harmless (ids, paths, user agents, prose) and most of those are
+distinct, so the cache of clean values does not catch them. Running every detector on such a
+value costs half a dozen Python calls and as many regex scans. These checks are a *superset*
+of what the detectors and the text shapes of :class:`TextScrubber` look at: a value that
+passes them cannot produce a finding, so skipping the detectors loses nothing; a value that
+does not pass goes through the detectors as before (they decide; this only gates).
+
+Why substring tests and not one combined regex: the combined alternation (with look-behinds
+and case-insensitive words) scans every position for every alternative and measured slower
+than the detectors it was meant to skip; ``in`` on a ``str`` is a C fast search, and the
+few regexes left only run once a cheap test says they might match.
+
+Keep it in step with ``detectors.py``, ``numbers.py``, ``statements.py`` and
+``TextScrubber.scrub``: ``tests/privacy/test_prefilter.py`` compares scrubbing with and
+without this gate on generated text and on the whole privacy corpus.
+"""
+
+from __future__ import annotations
+
+import re
+
+from saler_tracing._internal.scrub import numbers, statements
+
+_SHAPE = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))  # digits -> 0, else x
+# Detectors reached only through a regex: gated by cheap tests first (see ``harmless``).
+_SERVICE_KEYS = re.compile(r"gh[pousr]_|github_pat_|xox[abposr]-|[sr]k_(?:live|test)_|-----BEGIN")
+_AWS_GCP = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA|Iza)")
+_IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
+_RUN = re.compile(numbers.RUN_PATTERN)
+_ARABIC_KEYS = re.compile("|".join(statements.ARABIC_KEYS))
+_IPV4_PART = re.compile(r"\d\.\d")
+
+
+# What a text may hold, one bit a detector family; 0 means harmless.
+SHAPE = 1  # percent-encoding or a JSON document: the whole text goes through every detector
+EMAIL = 2
+JWT = 4
+AUTH = 8
+CLOUD = 16
+IBAN = 32
+NUMBERS = 64
+ASSIGN = 128  # key=value, key: value, Arabic key phrases (also URLs and query strings)
+IP = 256
+ALL = 511
+
+
+def families(text: str, redact_ip: bool = False) -> int:
+    """The detector families that could find something in ``text`` (0: none can)."""
+    found = 0
+    if "%" in text or "{" in text or "[" in text:
+        found = SHAPE
+    if "@" in text:
+        found |= EMAIL
+    if "=" in text or ":" in text:
+        found |= ASSIGN
+    if "eyJ" in text:
+        found |= JWT
+    low = text.lower()
+    if "earer" in low or "asic" in low or "igest" in low or "egotiate" in low:
+        found |= AUTH  # the detector's own gate, case-folded
+    if ("gh" in text or "xox" in text or "k_" in text or "-----" in text) and _SERVICE_KEYS.search(
+        text
+    ):
+        found |= CLOUD
+    if text.isascii():
+        # Phone and card numbers need a run of 8 digits or more with only the separators
+        # ``digit_runs`` allows between them: digits become ``0``, separators go, anything
+        # else becomes ``x``, and the run regex only runs if eight ``0`` follow each other.
+        shape = text.encode("ascii").translate(_SHAPE, b" -()+")
+        if b"00000000" in shape and _RUN.search(text):
+            found |= NUMBERS
+    else:
+        if "：" in text or _ARABIC_KEYS.search(text):
+            found |= ASSIGN  # full-width colon, Arabic key phrases
+        if _RUN.search(text):
+            found |= NUMBERS  # runs of any script's digits
+    if text != low:  # upper-case letters: AWS/GCP keys, IBANs
+        if "A" in text and _AWS_GCP.search(text):
+            found |= CLOUD
+        if _IBAN_START.search(text):
+            found |= IBAN
+    if redact_ip and (":" in text or _IPV4_PART.search(text)):
+        found |= IP
+    return found
+
+
+def harmless(text: str, redact_ip: bool = False) -> bool:
+    """``True`` when no built-in detector can find anything in ``text``."""
+    return not families(text, redact_ip)
