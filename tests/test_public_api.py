@@ -11,6 +11,8 @@ PUBLIC = {
     "ApiOptions",
     "ConfigurationError",
     "ExportOptions",
+    "LOG_FORMAT",
+    "LogsOptions",
     "MetricsOptions",
     "MissingExtraError",
     "SamplingOptions",
@@ -18,6 +20,7 @@ PUBLIC = {
     "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
+    "add_trace_context",
     "browser_router",
     "configure",
     "cors_options",
@@ -56,7 +59,8 @@ def test_import_configures_nothing_and_imports_no_integration() -> None:
         "import sys, saler_tracing\n"
         "from opentelemetry import trace\n"
         "heavy = ['fastapi', 'starlette', 'sqlalchemy', 'redis', 'httpx', 'celery', 'arq',"
-        " 'duckdb', 'grpc', 'typer', 'rich', 'uvicorn']\n"
+        " 'duckdb', 'grpc', 'typer', 'rich', 'uvicorn', 'structlog', 'pythonjsonlogger',"
+        " 'google.protobuf']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
         "print(type(trace.get_tracer_provider()).__module__)\n"
     )
