@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 os.environ.setdefault("SALER_TRACING_RAISE_INTERNAL_ERRORS", "1")
 
 # Property tests judge results, not speed: on a loaded 2-core machine hypothesis's own timing
-# checks (deadline, slow data generation) fail a test that found no bug.
-# .venv-celery runs a part of the suite (tests/jobs) without hypothesis installed.
+# checks (deadline, slow data generation) fail a test that found no bug. The side
+# environments (.venv-celery) run a few test files without hypothesis installed.
 try:
     from hypothesis import HealthCheck, settings
 except ImportError:

@@ -11,6 +11,8 @@ PUBLIC = {
     "ApiOptions",
     "ConfigurationError",
     "ExportOptions",
+    "LOG_FORMAT",
+    "LogsOptions",
     "MetricsOptions",
     "MissingExtraError",
     "SamplingOptions",
@@ -18,6 +20,7 @@ PUBLIC = {
     "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
+    "add_trace_context",
     "auth_event",
     "browser_router",
     "configure",
@@ -79,8 +82,9 @@ def test_import_configures_nothing_and_imports_no_integration() -> None:
         "import sys, saler_tracing, saler_tracing.webhooks\n"
         "from opentelemetry import trace\n"
         "heavy = ['fastapi', 'starlette', 'sqlalchemy', 'redis', 'httpx', 'celery', 'arq',"
-        " 'duckdb', 'grpc', 'typer', 'rich', 'uvicorn', 'standardwebhooks', 'jwt', 'pwdlib',"
-        " 'passlib', 'bcrypt', 'argon2']\n"
+        " 'duckdb', 'grpc', 'typer', 'rich', 'uvicorn', 'structlog', 'pythonjsonlogger',"
+        " 'google.protobuf', 'standardwebhooks', 'jwt', 'pwdlib', 'passlib', 'bcrypt',"
+        " 'argon2']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
         "print(type(trace.get_tracer_provider()).__module__)\n"
     )

@@ -7,6 +7,7 @@ integration; ``configure()`` and the ``instrument_*`` functions do the work.
 from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
+    LogsOptions,
     MetricsOptions,
     SamplingOptions,
     SamplingRule,
@@ -40,14 +41,18 @@ from saler_tracing._internal.instrument.sqlalchemy import (
     instrument_sqlalchemy,
     uninstrument_sqlalchemy,
 )
+from saler_tracing._internal.logs.ids import LOG_FORMAT
+from saler_tracing._internal.logs.structlog import add_trace_context
 from saler_tracing._internal.manual import span, traced
 from saler_tracing._internal.metrics.router import metrics_router
 from saler_tracing._internal.setup import configure, force_flush, shutdown
 
 __all__ = [
+    "LOG_FORMAT",
     "ApiOptions",
     "ConfigurationError",
     "ExportOptions",
+    "LogsOptions",
     "MetricsOptions",
     "MissingExtraError",
     "SamplingOptions",
@@ -55,6 +60,7 @@ __all__ = [
     "ScrubMatch",
     "ScrubbingOptions",
     "TracingMiddleware",
+    "add_trace_context",
     "auth_event",
     "browser_router",
     "configure",

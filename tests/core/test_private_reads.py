@@ -80,6 +80,17 @@ def test_the_suppression_key_is_the_one_the_instrumentations_read() -> None:
     assert is_instrumentation_enabled()
 
 
+def test_the_current_span_is_where_the_log_factory_reads_it() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("private-reads")
+    assert private.current_context().get(private.SPAN_KEY) is None
+    with tracer.start_as_current_span("s") as span:
+        assert private.current_context().get(private.SPAN_KEY) is span
+        assert trace.get_current_span() is span
+
+
 def test_fastapi_telemetry_config_is_where_fastapi_keeps_it() -> None:
     config = private.fastapi_telemetry(FastAPI(telemetry={"tracing": False}))
     assert config is not None, "FastAPI moved its TelemetryConfig: update sdk/private.py"

@@ -21,12 +21,14 @@ from saler_tracing._internal.config import resolve as config_mod
 from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
+    LogsOptions,
     MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
 )
 from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.logs import LogExporter, build_log_export, ids
 from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
 from saler_tracing._internal.propagation import TraceContextPropagator
@@ -48,6 +50,8 @@ class Active:
     root: SpanProcessor | None
     stages: dict[str, SpanProcessor] = field(default_factory=dict)
     """Each stage that was built, by name (``stages.STAGES``, and ``"export"``)."""
+    logs: LogExporter | None = None
+    """Exports the WARNING+ log records of exported traces (``None``: not exported)."""
 
 
 _lock = threading.RLock()
@@ -71,6 +75,7 @@ def configure(
     scrubbing: ScrubbingOptions | None = None,
     api: ApiOptions | None = None,
     metrics: MetricsOptions | None = None,
+    logs: LogsOptions | None = None,
     id_generator: IdGenerator | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
@@ -87,6 +92,7 @@ def configure(
         scrubbing=scrubbing,
         api=api,
         metrics=metrics,
+        logs=logs,
     )
     global _active, _atexit_registered
     with _lock:
@@ -143,7 +149,21 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
         shutdown_on_exit=False,
     )
     provider.add_span_processor(root)
-    return Active(config=cfg, provider=provider, monitor=monitor, root=root, stages=parts.built)
+    log_export = build_log_export(cfg, provider.resource)
+    tail = parts.sampling.tail
+    if log_export is not None and tail is not None:
+        # A held record follows its trace's tail decision; with the decision off, an
+        # unsampled trace is dropped whole at once, and so are its records.
+        tail.on_decided = log_export.shipper.decided
+        log_export.shipper.tail_decides = tail.buffer
+    return Active(
+        config=cfg,
+        provider=provider,
+        monitor=monitor,
+        root=root,
+        stages=parts.built,
+        logs=log_export,
+    )
 
 
 def _swap_in(pipeline: Active | None) -> None:
@@ -151,10 +171,27 @@ def _swap_in(pipeline: Active | None) -> None:
     process-wide metrics collectors) what they read from now on."""
     global _active
     _active = pipeline
+    _activate_logs(pipeline)
     stage = pipeline.stages.get("metrics") if pipeline is not None else None
     metrics_current.activate(
         stage if isinstance(stage, MetricsStage) else None,
         pipeline.monitor if pipeline is not None else None,
+    )
+
+
+def _activate_logs(pipeline: Active | None) -> None:
+    """Records get this pipeline's service name and go to its log exporter from now on."""
+    cfg = pipeline.config if pipeline is not None else None
+    if cfg is not None and not cfg.logs.enabled:
+        ids.disable()
+        return
+    if cfg is None or cfg.disabled:
+        ids.activate("", None, None)  # the factory, if chained, stays: fields empty
+        return
+    ids.install()
+    exporter = pipeline.logs if pipeline is not None else None
+    ids.activate(
+        cfg.service_name, cfg.logs.level, exporter.shipper if exporter is not None else None
     )
 
 
@@ -174,6 +211,9 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
         try:
             flushed.append(provider.force_flush(int(timeout_s * 1000)))
             provider.shutdown()
+            if pipeline.logs is not None:  # after the spans: their last records are queued
+                flushed.append(pipeline.logs.force_flush(timeout_s))
+                pipeline.logs.shutdown(timeout_s)
         except Exception:  # shutting down must not raise into the caller either
             logger.exception("saler_tracing: error while shutting down the span pipeline")
 
@@ -207,7 +247,9 @@ def force_flush(timeout_s: float = 5.0) -> bool:
     pipeline = _active
     if pipeline is None or pipeline.provider is None:
         return True
-    return pipeline.provider.force_flush(int(timeout_s * 1000))
+    spans = pipeline.provider.force_flush(int(timeout_s * 1000))
+    logs = pipeline.logs is None or pipeline.logs.force_flush(timeout_s)
+    return spans and logs
 
 
 def _shutdown_at_exit() -> None:

@@ -32,6 +32,7 @@ from saler_tracing.server.receiver.ingest import (
     IngestStats,
     decode_body,
 )
+from saler_tracing.server.receiver.logs_http import LogsEndpoint
 from saler_tracing.server.receiver.otlp_grpc import start_grpc
 from saler_tracing.server.receiver.otlp_http import Ingress, TracesEndpoint
 from saler_tracing.server.store.duckdb_store import DuckDBStore
@@ -87,6 +88,8 @@ def build_asgi(
             "replayed_from_journal": s.replayed,
             "journal_errors": s.journal_errors,
             "decoder_restarts": 0 if pool is None else pool.restarts,
+            "logs_written": store.logs.written,
+            "logs_write_failed": store.logs.failed,
         }
 
     def data_version() -> str:
@@ -98,7 +101,7 @@ def build_asgi(
 
     web = Starlette(
         routes=[
-            *api_routes(store, stats_doc, data_version),
+            *api_routes(store, stats_doc, data_version, store.logs),
             Route("/", index, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
@@ -108,6 +111,7 @@ def build_asgi(
         web,
         on_startup=None if pool is None else pool.bind,
         on_shutdown=None if pool is None else pool.unbind,
+        logs=LogsEndpoint(store.logs, traces.max_body),
     )
     guarded = AccessMiddleware(ingress, access)
     return SecurityHeaders(guarded if hosts is None else HostCheck(guarded, hosts))
@@ -161,6 +165,7 @@ class TraceServer:
                 max_body=self.config.max_body,
                 decode=decode,
                 max_future_ns=int(self.config.max_future_s * 1e9),
+                logs=self.store.logs,
             )
         pool = self._pool
         self._traces = TracesEndpoint(

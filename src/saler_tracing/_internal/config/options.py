@@ -171,3 +171,24 @@ class MetricsOptions:
     max_label_values: int | None = None
     """Distinct values a label (route, service) may take before further ones fold into
     ``_other``. Env: SALER_TRACING_METRICS_MAX_LABEL_VALUES."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogsOptions:
+    """Trace ids in log records, and log records exported with their trace (docs/logs.md)."""
+
+    enabled: bool | None = None
+    """Put ``trace_id``, ``span_id``, ``trace_flags`` and ``service_name`` on every
+    ``logging`` record (on by default). Env: SALER_TRACING_LOGS."""
+    level: int | str | None = None
+    """Records at or above this level inside a span are exported with their trace (default
+    ``WARNING``). Env: SALER_TRACING_LOGS_LEVEL."""
+    export: bool | None = None
+    """Export those records over OTLP ``/v1/logs`` (on by default; with the ``otlp``
+    exporter only). Env: SALER_TRACING_LOGS_EXPORT."""
+    endpoint: str | None = None
+    """The full logs URL (default: the traces endpoint with ``/v1/logs``).
+    Env: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT."""
+    max_queue_size: int | None = None
+    """Records waiting for export at most; past it new ones are dropped and counted.
+    Env: SALER_TRACING_LOGS_MAX_QUEUE_SIZE."""

@@ -174,3 +174,19 @@ def error_rate(source: str, value: object) -> float:
     if rate > 1:
         raise ConfigurationError(f"{source}: invalid value {value!r}; accepted: above 0, up to 1")
     return rate
+
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+@kind("`DEBUG` / `INFO` / `WARNING` / `ERROR` / `CRITICAL` or a number")
+def log_level(source: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().upper()
+        if text in _LEVELS:
+            return _LEVELS[text]
+        if text.isdigit():
+            return int(text)
+    raise _fail(source, value, "DEBUG, INFO, WARNING, ERROR, CRITICAL or a level number")

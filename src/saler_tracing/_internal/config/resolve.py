@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from saler_tracing._internal.config import settings as st
 from saler_tracing._internal.config.options import (
     ApiOptions,
     ExportOptions,
+    LogsOptions,
     MetricsOptions,
     SamplingOptions,
     ScrubbingOptions,
@@ -24,6 +26,7 @@ from saler_tracing._internal.config.resolved import (
     ApiConfig,
     Config,
     ExportConfig,
+    LogsConfig,
     MetricsConfig,
     SamplingConfig,
     ScrubbingConfig,
@@ -53,6 +56,7 @@ def resolve(
     scrubbing: ScrubbingOptions | None,
     api: ApiOptions | None,
     metrics: MetricsOptions | None = None,
+    logs: LogsOptions | None = None,
 ) -> Config:
     export = export or ExportOptions()
     if export.exporter is not None and export.span_exporter is not None:
@@ -72,6 +76,7 @@ def resolve(
         scrubbing=_scrubbing(scrubbing or ScrubbingOptions(), environ),
         api=ApiConfig(**_group("api", api or ApiOptions(), environ)),
         metrics=MetricsConfig(**_group("metrics", metrics or MetricsOptions(), environ)),
+        logs=_logs(logs or LogsOptions(), export, environ),
     )
 
 
@@ -85,6 +90,21 @@ def _export(opts: ExportOptions, environ: Mapping[str, str]) -> ExportConfig:
     else:  # the spec: a signal path is appended to the base endpoint for OTLP/HTTP only
         endpoint = (base or "http://localhost:4318").rstrip("/") + "/v1/traces"
     return ExportConfig(**values, endpoint=endpoint, span_exporter=opts.span_exporter)
+
+
+def _logs(opts: LogsOptions, export: ExportOptions, environ: Mapping[str, str]) -> LogsConfig:
+    values = _group("logs", opts, environ)
+    if not values["endpoint"]:
+        traces = _export(export, environ)
+        endpoint = traces.endpoint
+        if traces.protocol != "grpc":  # one gRPC address serves both signals
+            base, slash, last = endpoint.rstrip("/").rpartition("/v1/")
+            if not (slash and last == "traces"):
+                parts = urlsplit(endpoint)
+                base = f"{parts.scheme}://{parts.netloc}"
+            endpoint = f"{base}/v1/logs"
+        values["endpoint"] = endpoint
+    return LogsConfig(**values)
 
 
 def _sampling(opts: SamplingOptions, environ: Mapping[str, str]) -> SamplingConfig:

@@ -80,6 +80,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LogsConfig:
+    enabled: bool = True
+    level: int = 30
+    export: bool = True
+    endpoint: str = "http://localhost:4318/v1/logs"
+    max_queue_size: int = 2048
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     service_name: str
     service_version: str
@@ -91,3 +100,4 @@ class Config:
     scrubbing: ScrubbingConfig
     api: ApiConfig
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)

@@ -435,6 +435,45 @@ MAX_LABEL_VALUES = _s(
     "distinct values a label may take before further ones fold into `_other`",
 )
 
+# --- logs --------------------------------------------------------------------------------
+LOGS_ENABLED = _s(
+    "logs.enabled",
+    "SALER_TRACING_LOGS",
+    True,
+    p.as_bool,
+    "put `trace_id`, `span_id`, `trace_flags`, `service_name` on every `logging` record",
+)
+LOGS_LEVEL = _s(
+    "logs.level",
+    "SALER_TRACING_LOGS_LEVEL",
+    30,
+    p.log_level,
+    "records at or above this level inside a span are exported with their trace",
+    default_text="`WARNING`",
+)
+LOGS_EXPORT = _s(
+    "logs.export",
+    "SALER_TRACING_LOGS_EXPORT",
+    True,
+    p.as_bool,
+    "export those records over OTLP `/v1/logs` (with the `otlp` exporter)",
+)
+LOGS_ENDPOINT: Setting[str | None] = _s(
+    "logs.endpoint",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    None,
+    p.url,
+    "the full logs URL, used as given",
+    default_text="the traces endpoint, `/v1/traces` replaced by `/v1/logs` for HTTP",
+)
+LOGS_MAX_QUEUE_SIZE = _s(
+    "logs.max_queue_size",
+    "SALER_TRACING_LOGS_MAX_QUEUE_SIZE",
+    2048,
+    p.positive_int,
+    "log records waiting for export (and, apart, for the tail decision) at most",
+)
+
 # --- integrations: resolved when instrument_* runs; a keyword argument there wins --------
 DB_SLOW_THRESHOLD_MS = _s(
     "slow_threshold_ms",

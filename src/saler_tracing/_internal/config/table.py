@@ -18,6 +18,7 @@ _GROUPS = {
     "scrubbing": "ScrubbingOptions",
     "api": "ApiOptions",
     "metrics": "MetricsOptions",
+    "logs": "LogsOptions",
 }
 
 

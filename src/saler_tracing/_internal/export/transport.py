@@ -88,7 +88,13 @@ _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 class GrpcTransport:
     """OTLP/gRPC sending bytes we encoded ourselves (no protobuf objects on the way)."""
 
-    def __init__(self, endpoint: str, headers: dict[str, str], compression: str = "none") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        headers: dict[str, str],
+        compression: str = "none",
+        method: str = _EXPORT_METHOD,  # the logs service's for log records
+    ) -> None:
         import grpc
 
         self._grpc = grpc
@@ -101,7 +107,7 @@ class GrpcTransport:
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
         self._compression = grpc.Compression.Gzip if compression == "gzip" else None
         # No serializers: grpc passes our bytes through and hands back the raw response.
-        self._call = self._channel.unary_unary(_EXPORT_METHOD)
+        self._call = self._channel.unary_unary(method)
 
     def send(self, body: bytes, timeout_s: float) -> Outcome:
         grpc = self._grpc

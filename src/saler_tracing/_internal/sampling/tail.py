@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.context import Context
@@ -42,6 +43,9 @@ from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
 from saler_tracing._internal.sampling.snapshot import as_sampled
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
 from saler_tracing._internal.sdk.private import attributes_of
+
+LOG_ERROR_ATTR = "saler.log.error"
+"""Set on a span that logged at ERROR (``logs/shipper.py``): its trace is kept as an error."""
 
 
 @dataclass
@@ -84,6 +88,9 @@ class TailStage(Stage):
         self._decided: OrderedDict[int, bool] = OrderedDict()
         self._memory = max(4 * max_traces, 1024)
         self._spans = 0
+        self.on_decided: Callable[[int, bool], None] | None = None
+        """Told each decision (trace id, kept), so what waits on it (the trace's log
+        records) follows it; called with the lock held, so it must not call back."""
         reset_after_fork(self)
 
     def _after_fork(self) -> None:
@@ -163,7 +170,10 @@ class TailStage(Stage):
     def _promotion(self, span: ReadableSpan, root: bool) -> str | None:
         if span.status.status_code is StatusCode.ERROR:
             return "error"
-        if CRITICAL_ATTR in attributes_of(span):  # a webhook or sign-in span (critical.py)
+        attrs = attributes_of(span)
+        if attrs.get(LOG_ERROR_ATTR):
+            return "error"  # it logged an error: the investigation starts from that log
+        if CRITICAL_ATTR in attrs:  # a webhook or sign-in span (critical.py)
             return "critical"
         if not root:
             return None
@@ -186,6 +196,8 @@ class TailStage(Stage):
         if not keep and entry.spans:
             self.telemetry.tail_event("spans_dropped", len(entry.spans))
         self._remember(trace_id, keep)
+        if self.on_decided is not None:
+            self.on_decided(trace_id, keep)
         return entry.spans if keep else []
 
     def _decide_oldest(self, event: str = "early") -> list[ReadableSpan]:
@@ -205,6 +217,8 @@ class TailStage(Stage):
             self.telemetry.tail_event("late_promoted")
         if not kept:
             self.telemetry.tail_event("spans_dropped")
+        if self.on_decided is not None:
+            self.on_decided(trace_id, kept)
         return [span] if kept else []
 
     def _remember(self, trace_id: int, kept: bool) -> None:

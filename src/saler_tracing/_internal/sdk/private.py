@@ -13,6 +13,9 @@ private reads.
   ABC): see docs/export.md. Read without the SDK's locks, which is safe on an ended span.
 * OpenTelemetry API: the suppression key, by which every instrumentation and exporter agrees
   that a call must not be traced (``opentelemetry.context._SUPPRESS_INSTRUMENTATION_KEY``).
+* OpenTelemetry API: the current-span key and the runtime context's ``get_current``, read by
+  the log record factory on every log record: ``trace.get_current_span()`` goes through four
+  calls and an ABC ``isinstance`` check, most of the factory's cost (``bench_logs.py``).
 * prometheus_client: a histogram child's bucket and sum values, to add aggregated
   observations in one call (``metrics/aggregate.py``) instead of ``observe()`` per request.
 * FastAPI: ``app._telemetry``, its built-in telemetry settings, which have no public setter.
@@ -21,7 +24,7 @@ private reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +35,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import propagation as trace_propagation
 from opentelemetry.util.types import AttributeValue
 
 if TYPE_CHECKING:
@@ -39,6 +43,14 @@ if TYPE_CHECKING:
 
 SUPPRESS_KEY: str = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # private
 """The context key that suppresses instrumentation (set by exporters, read by every hook)."""
+
+SPAN_KEY: str = trace_propagation._SPAN_KEY  # private
+"""The context key under which the API keeps the current span."""
+
+current_context: Callable[[], otel_context.Context] = (
+    otel_context._RUNTIME_CONTEXT.get_current  # private
+)
+"""The current context, one call instead of ``context.get_current()``'s two."""
 
 Rare = tuple[int, Iterable[Any], int, Iterable[Any], int]
 """Dropped attributes, events, dropped events, links, dropped links."""

@@ -253,15 +253,20 @@ def trace(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """One trace as a waterfall."""
-    spans = _ask(_source(db, url, token), lambda source: source.trace(trace_id))
+    """One trace as a waterfall, each span's log records under it."""
+    spans, logs = _ask(
+        _source(db, url, token), lambda source: (source.trace(trace_id), source.logs(trace_id))
+    )
     if not spans:
         err.print(f"[red]trace {trace_id} not found[/red]")
         raise typer.Exit(1)
     if as_json:
+        # Still the list of spans (a contract); each span carries its own log records.
+        for s in spans:
+            s["logs"] = [line for line in logs if line["span_id"] == s["span_id"]]
         print(json.dumps(spans, indent=2))
     else:
-        Console(width=max(120, _columns())).print(render.waterfall(spans))
+        Console(width=max(120, _columns())).print(render.waterfall(spans, logs=logs))
 
 
 T = TypeVar("T")

@@ -183,8 +183,14 @@ def traces_table(traces: list[dict[str, Any]]) -> Table:
     return t
 
 
-def waterfall(spans: list[dict[str, Any]], width: int = 40) -> Table:
-    """Spans in tree order, each with a bar placed on the trace's time axis."""
+def waterfall(
+    spans: list[dict[str, Any]], width: int = 40, logs: list[dict[str, Any]] | None = None
+) -> Table:
+    """Spans in tree order, each with a bar placed on the trace's time axis, and under each
+    span its log records (level, time into the trace, message), a mark at their time."""
+    by_span: dict[str, list[dict[str, Any]]] = {}
+    for line in logs or ():
+        by_span.setdefault(line["span_id"], []).append(line)
     by_parent: dict[str, list[dict[str, Any]]] = {}
     ids = {s["span_id"] for s in spans}
     for s in spans:
@@ -206,9 +212,23 @@ def waterfall(spans: list[dict[str, Any]], width: int = 40) -> Table:
         bar.append("█" * (b - a), style="red" if s["status"] == "ERROR" else "cyan")
         label = Text("  " * depth + s["name"], style="red" if s["status"] == "ERROR" else "")
         t.add_row(label, s["service"], f"{s['duration_ms']:.2f}", bar)
+        for line in by_span.get(s["span_id"], ()):
+            t.add_row(*_log_row(line, depth, start, total, width))
         for child in reversed(sorted(by_parent.get(s["span_id"], []), key=lambda c: c["start_ns"])):
             stack.append((child, depth + 1))
     return t
+
+
+def _log_row(
+    line: dict[str, Any], depth: int, start: int, total: int, width: int
+) -> tuple[Text, str, str, Text]:
+    style = "red" if line["severity_number"] >= 17 else "yellow"
+    at = min(width - 1, max(0, int((line["time_ns"] - start) / total * width)))
+    label = Text("  " * (depth + 1) + "↳ ", style="dim")
+    label.append(f"{line['severity_text'] or 'LOG'} ", style=style)
+    label.append(line["body"])
+    when = f"@{(line['time_ns'] - start) / 1e6:.2f}"
+    return label, "", when, Text(" " * at + "◆", style=style)
 
 
 def print_to(console: Console, renderable: Any) -> None:

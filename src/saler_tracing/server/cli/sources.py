@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from saler_tracing.server.model import SpanRecord
 from saler_tracing.server.query.report import build_report
+from saler_tracing.server.query.trace_logs import trace_logs
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.store.seam import TraceQuery
 
@@ -28,6 +29,7 @@ class Source(Protocol):
     def report(self, since_s: float, progress: Callable[[str], None]) -> dict[str, Any]: ...
     def traces(self, query: TraceQuery) -> list[dict[str, Any]]: ...
     def trace(self, trace_id: str) -> list[dict[str, Any]]: ...
+    def logs(self, trace_id: str) -> list[dict[str, Any]]: ...
     def close(self) -> None: ...
 
 
@@ -51,6 +53,9 @@ class FileSource:
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
         return [s.to_json() for s in self.store.get_trace(trace_id)]
+
+    def logs(self, trace_id: str) -> list[dict[str, Any]]:
+        return trace_logs(self.store.logs, trace_id)
 
     def close(self) -> None:
         self.store.close()
@@ -98,6 +103,10 @@ class HttpSource:
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
         doc = self._get("/api/traces/" + urllib.parse.quote(trace_id))
         return list(doc["spans"]) if doc else []
+
+    def logs(self, trace_id: str) -> list[dict[str, Any]]:
+        doc = self._get("/api/traces/" + urllib.parse.quote(trace_id))
+        return list(doc.get("logs") or []) if doc else []
 
     def close(self) -> None:
         pass

@@ -1,5 +1,5 @@
-"""One trace for the waterfall: its spans, each span's self time, and the critical path the
-bottleneck report walks (the same code, so the two always agree)."""
+"""One trace for the waterfall: its spans, its log records, each span's self time, and the
+critical path the bottleneck report walks (the same code, so the two always agree)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from saler_tracing.server.model import SpanRecord
 from saler_tracing.server.query import critical_path as cp
+from saler_tracing.server.query.trace_logs import LogReader, trace_logs
 from saler_tracing.server.store.seam import SpanReader
 
 
@@ -35,7 +36,9 @@ def root_of(spans: list[SpanRecord], by_id: dict[str, cp.Node]) -> cp.Node | Non
     return by_id[min(roots, key=lambda s: (s.start_ns, s.span_id)).span_id]
 
 
-def trace_detail(reader: SpanReader, trace_id: str) -> dict[str, Any] | None:
+def trace_detail(
+    reader: SpanReader, trace_id: str, logs: LogReader | None = None
+) -> dict[str, Any] | None:
     spans = reader.get_trace(trace_id)
     if not spans:
         return None
@@ -44,6 +47,7 @@ def trace_detail(reader: SpanReader, trace_id: str) -> dict[str, Any] | None:
     path = [] if root is None else cp.critical_path(root)
     return {
         "spans": [s.to_json() for s in spans],
+        "logs": trace_logs(logs, trace_id),
         "self_ms": {sid: cp.self_time(node) / 1e6 for sid, node in by_id.items()},
         "critical_path": [
             {

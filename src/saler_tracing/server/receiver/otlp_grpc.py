@@ -1,4 +1,5 @@
-"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (and the logs
+service's ``Export``, ``logs_ingest.py``).
 
 Registered as a generic handler taking the raw request bytes, so a malformed message is
 answered with ``INVALID_ARGUMENT`` by us rather than an opaque deserialisation failure; the
@@ -23,9 +24,11 @@ from saler_tracing.server.receiver.ingest import (
     decode_body,
     ingest,
 )
+from saler_tracing.server.receiver.logs_ingest import LogWriter, ingest_logs, response_pb
 from saler_tracing.server.store.seam import SpanWriter
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 def start_grpc(
@@ -38,8 +41,10 @@ def start_grpc(
     max_body: int = DEFAULT_MAX_BODY,
     decode: Decoder = decode_body,
     max_future_ns: int = DEFAULT_MAX_FUTURE_NS,
+    logs: LogWriter | None = None,
 ) -> tuple[Any, int]:
-    """Start the server; returns (server, bound port). ``authorize(peer, authorization)``."""
+    """Start the server; returns (server, bound port). ``authorize(peer, authorization)``.
+    With ``logs``, the logs service is served too (its records go there)."""
     grpc = require("grpc", "server")
     codes = {
         Result.MALFORMED: grpc.StatusCode.INVALID_ARGUMENT,
@@ -69,17 +74,22 @@ def start_grpc(
             response.partial_success.error_message = outcome.message
         return bytes(response.SerializeToString())
 
-    handler = grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            "Export": grpc.unary_unary_rpc_method_handler(
-                export, request_deserializer=None, response_serializer=None
-            )
-        },
-    )
+    def export_logs(body: bytes, context: Any) -> bytes:
+        metadata = dict(context.invocation_metadata() or ())
+        if not authorize(context.peer(), metadata.get("authorization")):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        assert logs is not None
+        outcome = ingest_logs(logs, body, as_json=False, gzipped=False, max_body=max_body)
+        if outcome.result is not Result.OK:
+            context.abort(codes[outcome.result], outcome.message)
+        return response_pb(outcome)
+
+    handlers = [_unary(grpc, SERVICE, export)]
+    if logs is not None:
+        handlers.append(_unary(grpc, LOGS_SERVICE, export_logs))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="saler-trace-grpc"),
-        handlers=(handler,),
+        handlers=tuple(handlers),
         options=[
             ("grpc.max_receive_message_length", max_body),
             ("grpc.so_reuseport", 0),
@@ -90,6 +100,13 @@ def start_grpc(
         raise OSError(f"could not bind gRPC on {host}:{port}")
     server.start()
     return server, bound
+
+
+def _unary(grpc: Any, service: str, export: Callable[[bytes, Any], bytes]) -> Any:
+    method = grpc.unary_unary_rpc_method_handler(
+        export, request_deserializer=None, response_serializer=None
+    )
+    return grpc.method_handlers_generic_handler(service, {"Export": method})
 
 
 def _grpc_host(host: str) -> str:

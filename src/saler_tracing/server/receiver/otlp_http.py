@@ -207,9 +207,15 @@ class Ingress:
     decoder pool binds to the event loop there."""
 
     def __init__(
-        self, traces: TracesEndpoint, web: Any, on_startup: Any = None, on_shutdown: Any = None
+        self,
+        traces: TracesEndpoint,
+        web: Any,
+        on_startup: Any = None,
+        on_shutdown: Any = None,
+        logs: Any = None,
     ) -> None:
         self.traces = traces
+        self.logs = logs  # ``/v1/logs`` (logs_http.LogsEndpoint), when given
         self.web = web
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
@@ -217,6 +223,8 @@ class Ingress:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/v1/traces":
             await self.traces(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == "/v1/logs" and self.logs is not None:
+            await self.logs(scope, receive, send)
         elif scope["type"] == "lifespan":
             while True:
                 message = await receive()

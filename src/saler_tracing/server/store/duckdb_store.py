@@ -18,6 +18,7 @@ from saler_tracing.server.store import duckdb_sql, reader_sql
 from saler_tracing.server.store.duckdb_insert import StoreStats
 from saler_tracing.server.store.duckdb_writer import Writer
 from saler_tracing.server.store.journal import Journal, journal_path
+from saler_tracing.server.store.logs_table import LogTable
 from saler_tracing.server.store.seam import Retention, TraceQuery, TraceSummary
 
 __all__ = ["DuckDBStore", "StoreInUse", "StoreStats"]
@@ -65,6 +66,8 @@ class DuckDBStore:
                 self._con.cursor(), lambda: self.retention, max_queued_batches, log
             )
         self.stats = self._writer.stats if self._writer is not None else StoreStats()
+        # Log records beside the spans (their own table and writes: logs_table.py says why).
+        self.logs = LogTable(self._con, writable=not read_only, max_age_s=self.retention.max_age_s)
         self._closed = False
 
     # -- SpanWriter -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from saler_tracing.server.query import error_groups as errors
 from saler_tracing.server.query.frontend import frontend
 from saler_tracing.server.query.report import build_report
 from saler_tracing.server.query.trace_detail import trace_detail
+from saler_tracing.server.query.trace_logs import LogReader, example_logs
 from saler_tracing.server.query.window import Window
 from saler_tracing.server.store.seam import SpanReader, TraceQuery
 
@@ -109,6 +110,7 @@ def api_routes(
     reader: SpanReader,
     stats: Callable[[], dict[str, Any]],
     version: Callable[[], str] = lambda: "",
+    logs: LogReader | None = None,
 ) -> list[Route]:
     def endpoint(work: Callable[[Request], Any], cached: bool) -> Callable[[Request], Any]:
         async def handler(request: Request) -> Response:
@@ -130,7 +132,15 @@ def api_routes(
         return handler
 
     def get_trace(request: Request) -> Any:
-        return trace_detail(reader, request.path_params["trace_id"])
+        return trace_detail(reader, request.path_params["trace_id"], logs)
+
+    def error_list(request: Request) -> Any:
+        groups = errors.error_groups(reader, window_of(reader, request))
+        return {
+            "errors": [
+                {**g.to_json(), "logs": example_logs(logs, g.example_traces)} for g in groups
+            ]
+        }
 
     def series(request: Request) -> Any:
         params = request.query_params
@@ -172,9 +182,7 @@ def api_routes(
         "/api/health": lambda r: {
             "health": [x.to_json() for x in health.service_health(reader, window_of(reader, r))]
         },
-        "/api/errors": lambda r: {
-            "errors": [x.to_json() for x in errors.error_groups(reader, window_of(reader, r))]
-        },
+        "/api/errors": error_list,
         "/api/map": lambda r: depmap.dependency_map(reader, window_of(reader, r)).to_json(),
         "/api/trends": lambda r: {
             "routes": [t.to_json() for t in trends.route_trends(reader, window_of(reader, r))],

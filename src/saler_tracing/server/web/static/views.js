@@ -92,7 +92,9 @@ async function showErrors() {
     el("td", {}, g.service), el("td", { class: "err" }, g.exception_type), el("td", { class: "mono" }, g.message),
     el("td", { class: "mono" }, g.top_frame), num(g.count), num(g.traces),
     el("td", {}, when(g.first_seen_ns)), el("td", {}, when(g.last_seen_ns)),
-    el("td", {}, ...g.example_traces.map((id) => el("div", {}, traceLink(id)))))));
+    el("td", {}, ...g.example_traces.map((id) => el("div", {}, traceLink(id)))),
+    el("td", { class: "error-logs" }, ...(g.logs || []).map((l) => el("div", { class: "mono" + (l.severity_number >= 17 ? " err" : "") },
+      `${l.severity_text} ${l.body}`))))));
 }
 
 // ---- bottlenecks --------------------------------------------------------------------------

@@ -38,7 +38,14 @@ function detailsTable(obj) {
   return table;
 }
 
-function showSpan(s, t0) {
+function logLine(l, t0) {
+  const level = l.severity_text || "LOG";
+  return el("div", { class: "wf-log-line" + (l.severity_number >= 17 ? " error" : ""), "data-span": l.span_id },
+    el("span", { class: "wf-log-level" }, level), el("span", { class: "muted" }, " @ " + ms((l.time_ns - t0) / 1e6) + " ms "),
+    el("span", { class: "mono" }, l.body));
+}
+
+function showSpan(s, t0, logs) {
   const box = $("#span-details");
   box.replaceChildren(
     el("h3", {}, s.name),
@@ -49,6 +56,8 @@ function showSpan(s, t0) {
       "span id": s.span_id, "parent id": s.parent_span_id || "—", scope: s.scope,
     }),
     el("h3", {}, "Attributes"), detailsTable(s.attributes),
+    el("h3", {}, "Logs (" + logs.length + ")"),
+    ...logs.slice(0, DETAILS_MAX).map((l) => el("div", { class: "event" }, logLine(l, t0), detailsTable(l.attributes))),
     el("h3", {}, "Events (" + s.events.length + ")"),
     ...s.events.slice(0, DETAILS_MAX).map((e) => el("div", { class: "event" },
       el("strong", {}, e.name + (e.time_ns ? " @ " + ms((e.time_ns - t0) / 1e6) + " ms" : " (no timestamp)")), detailsTable(e.attributes))),
@@ -81,6 +90,8 @@ async function showTrace(id, s) {
   $("#critical").replaceChildren(criticalSummary(data));
   const onPath = new Map();
   for (const seg of data.critical_path) (onPath.get(seg.span_id) || onPath.set(seg.span_id, []).get(seg.span_id)).push(seg);
+  const logsOf = new Map();
+  for (const l of data.logs || []) (logsOf.get(l.span_id) || logsOf.set(l.span_id, []).get(l.span_id)).push(l);
   const collapsed = new Set();
   const pos = (ns) => ((ns - t0) / total) * 100;
   const buildRow = ({ span: x, depth, ancestors, children }) => {
@@ -104,11 +115,20 @@ async function showTrace(id, s) {
       mark.style.left = pos(e.time_ns) + "%";
       track.append(mark);
     }
+    const lines = logsOf.get(x.span_id) || [];
+    for (const l of lines) {
+      const mark = el("div", { class: "wf-log" + (l.severity_number >= 17 ? " error" : ""), title: `${l.severity_text} ${l.body}` });
+      mark.style.left = pos(l.time_ns) + "%";
+      track.append(mark);
+    }
     const toggle = el("button", { class: "wf-toggle", type: "button", title: "fold this subtree" }, children ? "▾" : "");
     if (!children) toggle.disabled = true;
     const label = el("div", { class: "wf-label" }, toggle, x.name, el("span", { class: "svc" }, x.service));
     label.style.paddingLeft = 2 + depth * 14 + "px";
-    const row = el("div", { class: "wf-row" + (onPath.has(x.span_id) ? " critical" : ""), "data-span": x.span_id, "data-self-ms": String(self) }, label, track);
+    const logBox = el("div", { class: "wf-logs" });
+    for (const l of lines) logBox.append(logLine(l, t0));  // no argument spread: any count
+    logBox.style.paddingLeft = 16 + depth * 14 + "px";
+    const row = el("div", { class: "wf-row" + (onPath.has(x.span_id) ? " critical" : ""), "data-span": x.span_id, "data-self-ms": String(self) }, label, track, ...(lines.length ? [logBox] : []));
     row.dataset.ancestors = ancestors.join(" ");
     row.hidden = ancestors.some((a) => collapsed.has(a));  // a later chunk, under a fold
     toggle.addEventListener("click", (e) => {
@@ -124,7 +144,7 @@ async function showTrace(id, s) {
     row.addEventListener("click", () => {
       box.querySelectorAll(".selected").forEach((r) => r.classList.remove("selected"));
       row.classList.add("selected");
-      showSpan(x, t0);
+      showSpan(x, t0, lines);
       const wanted = href("trace", [id], { span: x.span_id });
       if (location.hash !== wanted) history.replaceState(null, "", wanted);
     });
