@@ -180,7 +180,7 @@ class TailStage(Stage):
         start, end = span.start_time, span.end_time
         if start is not None and end is not None and end - start >= self.latency_ns:
             return "slow"
-        route = attributes_of(span).get(ROUTE_ATTR)
+        route = attrs.get(ROUTE_ATTR)
         if isinstance(route, str) and self.critical.matches(route):
             return "critical"
         return None
