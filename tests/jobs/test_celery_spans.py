@@ -116,7 +116,14 @@ def test_each_retry_attempt_is_a_span_linked_to_the_previous(
     tasks: Tasks, span_capture: SpanCapture
 ) -> None:
     assert tasks.flaky.delay().get(timeout=20) == 2
-    consumers(span_capture, 3, producers=3)
+    consumers(span_capture, 3)
+    # Wait for the three publishes of this job by name: a retry's publish ends in the
+    # previous attempt's thread, which may still be returning when the next attempt is done,
+    # and a PRODUCER span of another test's straggling message must not stand in for it.
+    wait_for(
+        span_capture.spans,
+        lambda s: len([x for x in s if x.name == "send jobs.flaky"]) >= 3,
+    )
 
     attempts = sorted(span_capture.named("process jobs.flaky"), key=lambda s: s.start_time or 0)
     assert [attrs(s)["saler.job.attempt"] for s in attempts] == [1, 2, 3]
