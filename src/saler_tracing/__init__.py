@@ -21,6 +21,13 @@ from saler_tracing._internal.errors import ConfigurationError
 from saler_tracing._internal.extras import MissingExtraError
 from saler_tracing._internal.instrument.arq import instrument_arq, uninstrument_arq
 from saler_tracing._internal.instrument.asgi import TracingMiddleware
+from saler_tracing._internal.instrument.auth import (
+    auth_event,
+    instrument_auth,
+    session_ended,
+    session_started,
+    uninstrument_auth,
+)
 from saler_tracing._internal.instrument.celery import instrument_celery, uninstrument_celery
 from saler_tracing._internal.instrument.fastapi import instrument_fastapi, uninstrument_fastapi
 from saler_tracing._internal.instrument.fastapi.apps import (
@@ -54,12 +61,14 @@ __all__ = [
     "ScrubbingOptions",
     "TracingMiddleware",
     "add_trace_context",
+    "auth_event",
     "browser_router",
     "configure",
     "cors_options",
     "force_flush",
     "health_router",
     "instrument_arq",
+    "instrument_auth",
     "instrument_celery",
     "instrument_fastapi",
     "instrument_fastapi_apps",
@@ -68,10 +77,13 @@ __all__ = [
     "instrument_sqlalchemy",
     "metrics_router",
     "serve_telemetry",
+    "session_ended",
+    "session_started",
     "shutdown",
     "span",
     "traced",
     "uninstrument_arq",
+    "uninstrument_auth",
     "uninstrument_celery",
     "uninstrument_fastapi",
     "uninstrument_fastapi_apps",

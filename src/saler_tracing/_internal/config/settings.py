@@ -523,6 +523,62 @@ PEER_SERVICES: Setting[dict[str, str]] = _s(
     "`host[:port]=name` pairs naming the `peer.service` of outbound HTTP",
     owner="instrument_httpx",
 )
+AUTH_HMAC_KEY: Setting[str | None] = _s(
+    "hmac_key",
+    "SALER_TRACING_AUTH_HMAC_KEY",
+    None,
+    p.as_str,
+    "key of the `enduser.id` pseudonyms (16 bytes or more); unset: the scrubbing key",
+    owner="instrument_auth",
+)
+AUTH_WINDOW_S = _s(
+    "security_window_s",
+    "SALER_TRACING_AUTH_SECURITY_WINDOW_S",
+    300.0,
+    p.above_zero,
+    "seconds of the windows that count sign-in failures per account and per address",
+    owner="instrument_auth",
+)
+AUTH_ACCOUNT_FAILURES = _s(
+    "account_failures",
+    "SALER_TRACING_AUTH_ACCOUNT_FAILURES",
+    5,
+    p.positive_int,
+    "failures for one account within the window that make a `brute_force` event",
+    owner="instrument_auth",
+)
+AUTH_ADDRESS_FAILURES = _s(
+    "address_failures",
+    "SALER_TRACING_AUTH_ADDRESS_FAILURES",
+    20,
+    p.positive_int,
+    "failures from one client address within the window that make an `address_failures` event",
+    owner="instrument_auth",
+)
+AUTH_ADDRESS_ACCOUNTS = _s(
+    "address_accounts",
+    "SALER_TRACING_AUTH_ADDRESS_ACCOUNTS",
+    10,
+    p.positive_int,
+    "distinct accounts failing from one address within the window: `credential_stuffing`",
+    owner="instrument_auth",
+)
+AUTH_MAX_KEYS = _s(
+    "security_max_keys",
+    "SALER_TRACING_AUTH_SECURITY_MAX_KEYS",
+    10_000,
+    p.positive_int,
+    "accounts (and addresses) the failure windows hold at most; older ones are forgotten",
+    owner="instrument_auth",
+)
+AUTH_TOKEN_SPANS = _s(
+    "token_spans",
+    "SALER_TRACING_AUTH_TOKEN_SPANS",
+    True,
+    p.as_bool,
+    "a span per JWT verification; false: its outcome on the current span (cheaper)",
+    owner="instrument_auth",
+)
 
 # --- browser intake: resolved when browser_router() runs; a keyword argument there wins ----
 BROWSER_ALLOWED_ORIGINS: Setting[tuple[str, ...]] = _s(

@@ -4,8 +4,9 @@ Spans the head sampled pass straight through (their ``traceparent`` already told
 services "sampled"; dropping them here would leave holes). Spans the head did not sample are
 recorded (``RECORD_ONLY``) and buffered per local trace until every local root of that trace
 in this process has ended; then the trace is kept when a span failed, the local root was slower
-than the threshold or its route is critical, and dropped otherwise. Only kept spans reach the
-next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
+than the threshold, its route is critical or one of its spans is marked critical
+(``critical.py``: webhook deliveries, sign-in events), and dropped otherwise. Only kept spans
+reach the next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
 ``on_end``).
 
 With ``buffer=False`` (tail decision off) nothing is buffered: unsampled spans, recorded
@@ -34,6 +35,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from saler_tracing._internal.chain import Stage
+from saler_tracing._internal.critical import CRITICAL_ATTR
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
@@ -168,14 +170,17 @@ class TailStage(Stage):
     def _promotion(self, span: ReadableSpan, root: bool) -> str | None:
         if span.status.status_code is StatusCode.ERROR:
             return "error"
-        if attributes_of(span).get(LOG_ERROR_ATTR):
+        attrs = attributes_of(span)
+        if attrs.get(LOG_ERROR_ATTR):
             return "error"  # it logged an error: the investigation starts from that log
+        if CRITICAL_ATTR in attrs:  # a webhook or sign-in span (critical.py)
+            return "critical"
         if not root:
             return None
         start, end = span.start_time, span.end_time
         if start is not None and end is not None and end - start >= self.latency_ns:
             return "slow"
-        route = attributes_of(span).get(ROUTE_ATTR)
+        route = attrs.get(ROUTE_ATTR)
         if isinstance(route, str) and self.critical.matches(route):
             return "critical"
         return None
