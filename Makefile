@@ -75,4 +75,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_http
 
 clean:
-	rm -rf $(VENV) $(COMPAT) $(CELERY)
+	rm -rf $(VENV) $(COMPAT) $(CELERY) $(ALL)
