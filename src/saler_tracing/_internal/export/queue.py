@@ -29,8 +29,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
+
+T = TypeVar("T")
 
 
 def is_local_root(span: ReadableSpan) -> bool:
@@ -58,30 +61,29 @@ class Tally:
         return sum(cell[0] for cell in list(self._cells))
 
 
-class SpanQueue:
-    """Stage 1: bounded, lock-free hand-off of finished spans (see module docstring)."""
+class HandOff(Generic[T]):
+    """A bounded, lock-free hand-off from request threads to one consumer thread: the span
+    queue (stage 1, see module docstring) and the log queue (``logs/shipper.py``) alike."""
 
-    def __init__(self, max_spans: int) -> None:
-        if max_spans <= 0:
-            raise ValueError("max_queue_size must be greater than 0")
-        self.max_spans = max_spans
-        self._items: deque[ReadableSpan] = deque()
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[T] = deque()
         self.refused = Tally()
-        """Spans refused because the queue was full; the export thread moves the count to
+        """Items refused because the queue was full; the consumer thread moves the count to
         the monitor (``queue_full``), so the request thread takes no lock even then."""
 
-    def put(self, span: ReadableSpan) -> bool:
-        """Queue ``span``; ``False`` (and one more in :attr:`refused`) when full."""
+    def put(self, item: T) -> bool:
+        """Queue ``item``; ``False`` (and one more in :attr:`refused`) when full."""
         items = self._items
-        if len(items) >= self.max_spans:
+        if len(items) >= self.capacity:
             self.refused.add()
             return False
-        items.append(span)
+        items.append(item)
         return True
 
-    def take(self, limit: int) -> list[ReadableSpan]:
-        """Up to ``limit`` spans, oldest first (export thread only)."""
-        out: list[ReadableSpan] = []
+    def take(self, limit: int) -> list[T]:
+        """Up to ``limit`` items, oldest first (consumer thread only)."""
+        out: list[T] = []
         popleft = self._items.popleft
         try:
             for _ in range(limit):
@@ -91,13 +93,22 @@ class SpanQueue:
         return out
 
     def clear(self) -> int:
-        """Forget everything queued (after fork); returns how many spans that was."""
+        """Forget everything queued (after fork); returns how many items that was."""
         count = len(self._items)
         self._items = deque()
         return count
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class SpanQueue(HandOff[ReadableSpan]):
+    """Stage 1: bounded, lock-free hand-off of finished spans (see module docstring)."""
+
+    def __init__(self, max_spans: int) -> None:
+        if max_spans <= 0:
+            raise ValueError("max_queue_size must be greater than 0")
+        super().__init__(max_spans)
 
 
 @dataclass

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span, SpanContext
 
-from saler_tracing._internal.export.queue import Tally
+from saler_tracing._internal.export.queue import HandOff, Tally
 from saler_tracing._internal.sampling.tail import LOG_ERROR_ATTR
 
 # Our own records and the SDK's are not shipped: a warning about exporting, logged inside a
@@ -49,39 +49,8 @@ class Captured:
     flags: int
 
 
-class LogQueue:
+class LogQueue(HandOff[Captured]):
     """Bounded, lock-free hand-off to the log export thread (drop-newest, counted)."""
-
-    def __init__(self, max_records: int) -> None:
-        self.max_records = max_records
-        self._items: deque[Captured] = deque()
-        self.refused = Tally()
-
-    def put(self, item: Captured) -> bool:
-        items = self._items
-        if len(items) >= self.max_records:
-            self.refused.add()
-            return False
-        items.append(item)
-        return True
-
-    def take(self, limit: int) -> list[Captured]:
-        out: list[Captured] = []
-        popleft = self._items.popleft
-        try:
-            for _ in range(limit):
-                out.append(popleft())
-        except IndexError:
-            pass
-        return out
-
-    def clear(self) -> int:
-        count = len(self._items)
-        self._items = deque()
-        return count
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 class Held:
