@@ -20,8 +20,8 @@ from saler_tracing.server.receiver.otlp_http import (
     JSON,
     PROTOBUF,
     _error,
-    _headers,
     _send,
+    read_request,
 )
 
 
@@ -33,40 +33,16 @@ class LogsEndpoint:
         self.rejected = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["method"] != "POST":
-            await _send(send, 405, b"", "text/plain", [(b"allow", b"POST")])
+        request = await read_request(scope, receive, send, self.max_body)
+        if request is None:
             return
-        headers = _headers(scope)
-        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
-        as_json = kind == JSON
-        if kind not in (PROTOBUF, JSON):
-            message = f"unsupported content type {kind!r}; use {PROTOBUF} or {JSON}"
-            await _error(send, 415, 3, message, as_json=False)
-            return
-        encoding = headers.get(b"content-encoding", b"identity").strip().lower().decode("latin-1")
-        if encoding not in ("identity", "gzip", ""):
-            await _error(send, 415, 3, f"unsupported content encoding {encoding!r}", as_json)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await _error(send, 413, 8, f"body exceeds {self.max_body} bytes", as_json)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        as_json = request.as_json
         outcome = await asyncio.to_thread(
             ingest_logs,
             self.table,
-            b"".join(chunks),
+            request.body,
             as_json=as_json,
-            gzipped=encoding == "gzip",
+            gzipped=request.gzipped,
             max_body=self.max_body,
         )
         self.accepted += outcome.accepted

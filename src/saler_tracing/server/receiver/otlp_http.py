@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -90,6 +91,62 @@ def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
     return {bytes(k).lower(): bytes(v) for k, v in scope.get("headers") or ()}
 
 
+@dataclass(slots=True, frozen=True)
+class Request:
+    body: bytes
+    as_json: bool
+    gzipped: bool
+
+
+async def read_request(
+    scope: dict[str, Any], receive: Any, send: Any, max_body: int
+) -> Request | None:
+    """An OTLP/HTTP request's body, checked as every OTLP endpoint checks it (method, content
+    type, encoding, declared and actual size). A refused request is answered here (405, 415,
+    400, 413) and ``None`` returned; the endpoint answers only what it decodes."""
+    if scope["method"] != "POST":
+        await _send(send, 405, b"", "text/plain", [(b"allow", b"POST")])
+        return None
+    headers = _headers(scope)
+    content_type = (
+        headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+    )
+    as_json = content_type == JSON
+    if content_type not in (PROTOBUF, JSON):
+        message = f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}"
+        await _error(send, 415, 3, message, as_json=False)
+        return None
+    encoding = headers.get(b"content-encoding", b"identity").strip().lower().decode("latin-1")
+    if encoding not in ("identity", "gzip", ""):
+        await _error(send, 415, 3, f"unsupported content encoding {encoding!r}", as_json)
+        return None
+    declared = headers.get(b"content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            await _error(send, 400, 3, "invalid Content-Length", as_json)
+            return None
+        if int(declared) > max_body:
+            await _error(send, 413, 8, f"body exceeds {max_body} bytes", as_json)
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            await _send(send, 400, b"", PROTOBUF)
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_body:
+            await _error(send, 413, 8, f"body exceeds {max_body} bytes", as_json)
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return Request(body, as_json, encoding == "gzip")
+
+
 class TracesEndpoint:
     """``POST /v1/traces`` as a plain ASGI app; ``writer`` receives the batches.
 
@@ -122,47 +179,10 @@ class TracesEndpoint:
         self._pool.shutdown(wait=True)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["method"] != "POST":
-            await _send(send, 405, b"", "text/plain", [(b"allow", b"POST")])
+        request = await read_request(scope, receive, send, self.max_body)
+        if request is None:
             return
-        headers = _headers(scope)
-        content_type = (
-            headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
-        )
-        as_json = content_type == JSON
-        if content_type not in (PROTOBUF, JSON):
-            message = f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}"
-            await _error(send, 415, 3, message, as_json=False)
-            return
-        encoding = headers.get(b"content-encoding", b"identity").strip().lower().decode("latin-1")
-        if encoding not in ("identity", "gzip", ""):
-            await _error(send, 415, 3, f"unsupported content encoding {encoding!r}", as_json)
-            return
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _error(send, 400, 3, "invalid Content-Length", as_json)
-                return
-            if int(declared) > self.max_body:
-                await _error(send, 413, 8, f"body exceeds {self.max_body} bytes", as_json)
-                return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                await _send(send, 400, b"", PROTOBUF)
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await _error(send, 413, 8, f"body exceeds {self.max_body} bytes", as_json)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        gzipped = encoding == "gzip"
+        body, as_json, gzipped = request.body, request.as_json, request.gzipped
         if self.decode_async is not None:
             outcome = await ingest_async(
                 self.writer,
