@@ -81,16 +81,19 @@ def positive_int(source: str, value: object) -> int:
     return number
 
 
+def _as_float(value: object) -> float:
+    """``value`` as a float, or -1.0 (which every float setting refuses) when it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return -1.0
+    try:
+        return float(value)
+    except ValueError:
+        return -1.0
+
+
 @kind("number ≥ 0")
 def non_negative_float(source: str, value: object) -> float:
-    try:
-        number = (
-            float(value)
-            if isinstance(value, (int, float, str)) and not isinstance(value, bool)
-            else -1.0
-        )
-    except ValueError:
-        number = -1.0
+    number = _as_float(value)
     if not number >= 0:
         raise _fail(source, value, "a number of 0 or more")
     return number
@@ -98,14 +101,7 @@ def non_negative_float(source: str, value: object) -> float:
 
 @kind("number > 0")
 def positive_float(source: str, value: object) -> float:
-    try:
-        number = (
-            float(value)
-            if isinstance(value, (int, float, str)) and not isinstance(value, bool)
-            else -1.0
-        )
-    except ValueError:
-        number = -1.0
+    number = _as_float(value)
     if not 0 < number < float("inf"):
         raise _fail(source, value, "a number greater than 0")
     return number

@@ -10,15 +10,18 @@
   never raised into the application (re-raised under the test suite);
 * :func:`option` — a keyword argument of ``instrument_*``, else its ``SALER_TRACING_*``
   variable, else the default, all declared once in ``config.settings``;
-* :func:`error_type` — ``error.type`` as the semantic conventions spell it.
+* :func:`error_type` — ``error.type`` as the semantic conventions spell it;
+* :class:`PerObject` — what an integration works out once per client, engine or pool (its
+  peer, its attributes), kept beside the object and gone with it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
 
@@ -30,6 +33,7 @@ from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 __all__ = [
     "MissingExtraError",
     "Patches",
+    "PerObject",
     "error_type",
     "guard",
     "option",
@@ -38,6 +42,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 def suppressed() -> bool:
@@ -112,3 +117,22 @@ class Patches:
     def _undo_all(self) -> None:
         while self._undo:
             self._undo.pop()()
+
+
+class PerObject(Generic[V]):
+    """``make(obj)`` computed once per live object (weakly keyed), under a lock only on a miss:
+    every hook of a busy client reads it, so a hit takes no lock."""
+
+    def __init__(self, make: Callable[[Any], V]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._found: weakref.WeakKeyDictionary[Any, V] = weakref.WeakKeyDictionary()
+
+    def __call__(self, obj: Any) -> V:
+        found = self._found.get(obj)
+        if found is None:
+            with self._lock:
+                found = self._found.get(obj)
+                if found is None:
+                    found = self._found[obj] = self._make(obj)
+        return found

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
 from saler_tracing._internal.instrument import dependencies
 from saler_tracing._internal.instrument.dependencies import Edge
+from saler_tracing._internal.instrument.kit import PerObject
 from saler_tracing._internal.metrics import prom
 
 _MAX_SHOWN_ARGS = 10
@@ -68,18 +67,7 @@ class PoolInfo:
         self.edge: Edge = dependencies.edge(dependencies.CACHE, "redis", peer)
 
 
-_lock = threading.Lock()
-_pools: weakref.WeakKeyDictionary[Any, PoolInfo] = weakref.WeakKeyDictionary()
-
-
-def pool_info(pool: Any) -> PoolInfo:
-    found = _pools.get(pool)
-    if found is None:
-        with _lock:
-            found = _pools.get(pool)
-            if found is None:
-                found = _pools[pool] = PoolInfo(pool)
-    return found
+pool_info: PerObject[PoolInfo] = PerObject(PoolInfo)
 
 
 class CommandMetrics:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
 from saler_tracing._internal.instrument import dependencies
 from saler_tracing._internal.instrument.dependencies import Edge
+from saler_tracing._internal.instrument.kit import PerObject
 
 # SQLAlchemy dialect name → ``db.system.name`` (semantic conventions' well-known values).
 _SYSTEMS = {
@@ -46,15 +45,4 @@ class EngineInfo:
         self.edge: Edge = dependencies.edge(dependencies.DATABASE, self.system, self.peer)
 
 
-_lock = threading.Lock()
-_infos: weakref.WeakKeyDictionary[Any, EngineInfo] = weakref.WeakKeyDictionary()
-
-
-def engine_info(engine: Any) -> EngineInfo:
-    found = _infos.get(engine)
-    if found is None:
-        with _lock:
-            found = _infos.get(engine)
-            if found is None:
-                found = _infos[engine] = EngineInfo(engine)
-    return found
+engine_info: PerObject[EngineInfo] = PerObject(EngineInfo)
