@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 
 _MAX_PUBLISHING = 10_000  # publishes whose after-signal never came (the publish raised)
 _lock = threading.Lock()
-_publishing: OrderedDict[str, Span] = OrderedDict()
+# Keyed by the headers dict itself, which Celery hands to both signals of one publish: a task
+# id is not unique in flight (attempt n+1 can publish its retry, with the same id, before
+# attempt n's publish has returned). The dict is kept so its id cannot be reused meanwhile.
+_publishing: OrderedDict[int, tuple[dict[str, Any], Span]] = OrderedDict()
 _patches = Patches()
 
 
@@ -71,20 +74,19 @@ def _on_before_publish(sender: Any = None, headers: Any = None, **kw: Any) -> No
             headers[PREVIOUS_ATTEMPT] = m.traceparent(current.span.get_span_context())
         m.JOB_STATS.published(SYSTEM)
         with _lock:
-            _publishing[str(task_id)] = span
+            _publishing[id(headers)] = (headers, span)
             while len(_publishing) > _MAX_PUBLISHING:
-                _, lost = _publishing.popitem(last=False)
+                _, (_, lost) = _publishing.popitem(last=False)
                 lost.set_status(Status(StatusCode.ERROR, "publish did not complete"))
                 lost.end()
 
 
 def _on_after_publish(sender: Any = None, headers: Any = None, **kw: Any) -> None:
     with guard("celery after_task_publish"):
-        task_id = headers.get("id") if isinstance(headers, dict) else None
         with _lock:
-            span = _publishing.pop(str(task_id), None)
-        if span is not None:
-            span.end()
+            entry = _publishing.pop(id(headers), None)
+        if entry is not None:
+            entry[1].end()
 
 
 def instrument_celery(app: Celery | None = None) -> None:
