@@ -80,7 +80,7 @@ def test_the_suppression_key_is_the_one_the_instrumentations_read() -> None:
     assert is_instrumentation_enabled()
 
 
-def test_the_current_span_is_where_the_log_factory_reads_it() -> None:
+def test_the_current_span_is_where_the_log_ids_read_it() -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 

@@ -168,8 +168,8 @@ def test_a_failure_inside_the_factory_never_reaches_the_logging_call(
     log.warning("still logged")
     assert json.loads(doc.getvalue().splitlines()[-1])["message"] == "still logged"
     assert "[trace_id= span_id= service=] still logged" in text.getvalue()
-    # Counted (the error's own log line, through the same broken factory, counts too).
-    assert set(errors.internal_error_counts()) == {"log record factory"}
+    # Counted (the error's own log line, through the same broken wrapper, counts too).
+    assert set(errors.internal_error_counts()) == {"log record ids"}
 
 
 def test_the_structlog_processor_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +177,7 @@ def test_the_structlog_processor_never_raises(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.delenv(errors.RAISE_ENV, raising=False)
     errors.reset_internal_errors()
-    monkeypatch.setattr(ids, "get_current_span", lambda: 1 / 0)
+    monkeypatch.setattr(ids, "current", lambda: 1 / 0)
     event = {"event": "x"}
     assert saler_tracing.add_trace_context(None, "warning", event) == {"event": "x"}
     assert errors.internal_error_counts() == {"structlog processor": 1}

@@ -1,7 +1,7 @@
 """Logs in the trace: trace ids on every log record, and the WARNING+ records of a span
 exported as OpenTelemetry log records with their trace (see docs/logs.md).
 
-``ids`` is the record factory (every record, on the thread that logs); ``shipper`` decides,
+``ids`` wraps ``Logger.makeRecord`` (every record, on the thread that logs); ``shipper`` decides,
 with the trace's sampling, which records wait and where; ``exporter`` scrubs, encodes
 (``encode``) and sends them over OTLP ``/v1/logs`` on its own thread; ``structlog`` is the
 same for structlog events. ``build_log_export`` makes the exporter for a configuration.

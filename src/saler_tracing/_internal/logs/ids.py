@@ -1,16 +1,21 @@
-"""Trace ids in every log record: a chained ``logging`` record factory.
+"""Trace ids in every log record: a chained wrapper of ``logging.Logger.makeRecord``.
 
-Why a record factory and not a filter or a handler: a filter on a logger sees only the records
-logged to that very logger (not its children), a filter on a handler misses the handlers added
-later, and replacing handlers takes over the application's logging. The factory runs once for
-every record any logger creates, after the logger's level check, on the thread that logs, so
-the current span is the one the line was written in. We chain the factory that was installed
-before us and never touch loggers, handlers or formatters.
+Why ``makeRecord`` and not a filter, a handler or a record factory: a filter on a logger sees
+only the records logged to that very logger (not its children), a filter on a handler misses
+the handlers added later, and replacing handlers takes over the application's logging.
+``makeRecord`` runs once for every record any logger creates, after the logger's level check,
+on the thread that logs, so the current span is the one the line was written in. Unlike a
+record factory it sees ``extra=``: a record factory must hide its fields from the standard
+library's "Attempt to overwrite" check, which cost a copy of every record's ``__dict__`` and
+slower attribute reads afterwards, about 1 µs a record (``benchmarks/bench_logs.py``; ddtrace's
+log injection wraps ``makeRecord`` too). We call the method that was there before us (a
+record factory an application installed still runs inside it) and never touch loggers,
+handlers or formatters.
 
 Every record gets ``trace_id`` (32 hex digits), ``span_id`` (16), ``trace_flags`` (``01``
 sampled, ``00`` not) and ``service_name``; outside a span the three ids are empty strings, so
 a format string naming them works on every line. A record whose ``extra=`` already names one
-of them keeps the application's value (see :class:`_Fields`).
+of them keeps the application's value.
 
 Records at or above the shipping level inside a recording span are handed to ``ship`` (the
 pipeline's :class:`~saler_tracing._internal.logs.shipper.LogShipper`), which decides with the
@@ -20,10 +25,10 @@ trace's sampling whether they are exported.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.trace import INVALID_SPAN, Span, SpanContext
+from opentelemetry.trace import Span, SpanContext
 
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.sdk.private import SPAN_KEY, current_context
@@ -40,31 +45,21 @@ LOG_FORMAT = (
 Ship = Callable[[Span, SpanContext, logging.LogRecord], None]
 
 
-class _Fields(dict):  # type: ignore[type-arg]
-    """A record's ``__dict__`` that lets ``extra={"trace_id": ...}`` through.
-
-    ``Logger.makeRecord`` raises ``KeyError`` for an ``extra`` key already in the record's
-    ``__dict__``; an application that logs its own ``trace_id`` would start failing once we
-    add ours. Our four names answer "not there" to that check, so the application's value
-    overwrites ours. The copy costs about 0.1 µs a record (``benchmarks/bench_logs.py``)."""
-
-    __slots__ = ()
-
-    def __contains__(self, key: object) -> bool:
-        return key not in _FIELD_SET and dict.__contains__(self, key)
-
-
 class _State:
-    """What the factory reads, swapped whole by ``activate`` (one attribute read a record)."""
+    """What the wrapper reads, swapped whole by ``activate`` (one attribute read a record)."""
 
-    __slots__ = ("enabled", "level", "service", "ship")
+    __slots__ = ("empty", "enabled", "level", "service", "ship")
 
     def __init__(self, service: str, level: int, ship: Ship | None, enabled: bool = True) -> None:
         self.service = service
         self.level = level
         self.ship = ship
         self.enabled = enabled
+        self.empty: Fields = ("", "", "", service)  # outside a span
 
+
+Fields = tuple[str, str, str, str]
+"""``trace_id``, ``span_id``, ``trace_flags``, ``service_name``: the order of ``FIELDS``."""
 
 _IDLE = _State("", logging.CRITICAL + 1, None)  # no pipeline: fields still there, empty ones
 _OFF = _State("", logging.CRITICAL + 1, None, enabled=False)  # ``logs.enabled=False``
@@ -72,15 +67,12 @@ _state = _IDLE
 _previous: Callable[..., logging.LogRecord] | None = None
 _ours: Callable[..., logging.LogRecord] | None = None
 # The hex forms of the last span context seen: a request logs many lines in one span, and
-# formatting two ids costs more than the rest of the factory. One tuple, read and written
+# formatting two ids costs more than the rest of the wrapper. One tuple, read and written
 # whole, so threads never see one context's trace id with another's span id.
 _last: tuple[SpanContext | None, str, str, str] = (None, "", "", "")
-
-
-def get_current_span() -> Span:
-    """``trace.get_current_span()`` at a third of its cost (see ``sdk/private.py``)."""
-    span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
-    return span if span is not None else INVALID_SPAN
+# The same for the wrapper, keyed by the span object and the state it was made under: a hit
+# skips reading the span's context too. ``None`` values: the span's context is invalid.
+_last_fields: tuple[Span | None, _State | None, Fields | None] = (None, None, None)
 
 
 def ids_of(ctx: SpanContext) -> tuple[str, str, str]:
@@ -98,10 +90,6 @@ def ids_of(ctx: SpanContext) -> tuple[str, str, str]:
     return ids
 
 
-def service_name() -> str:
-    return _state.service
-
-
 def shipping_level() -> int:
     return _state.level
 
@@ -113,50 +101,87 @@ def ship(span: Span, ctx: SpanContext, record: logging.LogRecord) -> None:
         to(span, ctx, record)
 
 
-def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    record = (_previous or logging.LogRecord)(*args, **kwargs)  # its errors are the caller's
+def _make_record(
+    logger: logging.Logger,
+    name: str,
+    level: int,
+    fn: str,
+    lno: int,
+    msg: object,
+    args: Any,
+    exc_info: Any,
+    func: str | None = None,
+    extra: Mapping[str, object] | None = None,
+    sinfo: str | None = None,
+) -> logging.LogRecord:
+    make = _previous or _STDLIB_MAKE_RECORD
+    record = make(logger, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
     state = _state
     if not state.enabled:
         return record
     try:  # free when nothing raises; a failure here must not reach the ``logger.x()`` call
         span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
+        values = state.empty
+        if span is not None:
+            last = _last_fields
+            found = last[2] if last[0] is span and last[1] is state else _fields_of(span, state)
+            if found is not None:
+                values = found
+                if level >= state.level and state.ship is not None and span.is_recording():
+                    state.ship(span, span.get_span_context(), record)
         fields = record.__dict__
-        if span is not None and (ctx := span.get_span_context()).is_valid:
-            last = _last
-            if last[0] is ctx:
-                fields["trace_id"], fields["span_id"], fields["trace_flags"] = last[1:]
-            else:
-                fields["trace_id"], fields["span_id"], fields["trace_flags"] = ids_of(ctx)
-            if record.levelno >= state.level and state.ship is not None and span.is_recording():
-                state.ship(span, ctx, record)
-        else:
-            fields["trace_id"] = fields["span_id"] = fields["trace_flags"] = ""
-        fields["service_name"] = state.service
-        record.__dict__ = _Fields(fields)
+        if extra is None:
+            fields["trace_id"], fields["span_id"], fields["trace_flags"] = values[:3]
+            fields["service_name"] = values[3]
+        else:  # the application's own value of one of our names wins
+            for key, value in zip(FIELDS, values, strict=True):
+                fields.setdefault(key, value)
     except Exception as exc:
-        for name in FIELDS:  # a format string naming them must still work
-            record.__dict__.setdefault(name, "")
-        record_internal_error("log record factory", exc)
+        for key in FIELDS:  # a format string naming them must still work
+            record.__dict__.setdefault(key, "")
+        record_internal_error("log record ids", exc)
     return record
 
 
+def current() -> tuple[Span, Fields] | None:
+    """The current span and its four field values; ``None`` outside a span with valid ids."""
+    span: Span | None = current_context().get(SPAN_KEY)  # type: ignore[assignment]
+    if span is None:
+        return None
+    state = _state
+    last = _last_fields
+    found = last[2] if last[0] is span and last[1] is state else _fields_of(span, state)
+    return None if found is None else (span, found)
+
+
+def _fields_of(span: Span, state: _State) -> Fields | None:
+    global _last_fields
+    ctx = span.get_span_context()
+    found = (*ids_of(ctx), state.service) if ctx.is_valid else None
+    _last_fields = (span, state, found)
+    return found
+
+
+_STDLIB_MAKE_RECORD = logging.Logger.makeRecord
+
+
 def install() -> None:
-    """Chain our factory in front of the current one (once; later calls do nothing)."""
+    """Wrap the current ``Logger.makeRecord`` (once; later calls do nothing)."""
     global _previous, _ours
-    if _ours is not None and logging.getLogRecordFactory() is _ours:
+    if _ours is not None and logging.Logger.makeRecord is _ours:
         return
-    _previous = logging.getLogRecordFactory()
-    _ours = _factory
-    logging.setLogRecordFactory(_factory)
+    _previous = logging.Logger.makeRecord
+    _ours = _make_record
+    logging.Logger.makeRecord = _make_record  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:
-    """Put the previous factory back, unless someone chained theirs after ours: then ours
+    """Put the previous ``makeRecord`` back, unless someone wrapped ours since: then ours
     stays in their chain and passes records through untouched."""
     global _previous, _ours, _state
     _state = _OFF
-    if _ours is not None and logging.getLogRecordFactory() is _ours:
-        logging.setLogRecordFactory(_previous or logging.LogRecord)
+    if _ours is not None and logging.Logger.makeRecord is _ours:
+        logging.Logger.makeRecord = _previous or _STDLIB_MAKE_RECORD  # type: ignore[method-assign]
         _previous = _ours = None
 
 
@@ -172,6 +197,6 @@ def activate(service: str, level: int | None, to: Ship | None) -> None:
 
 
 def disable() -> None:
-    """``logs.enabled=False``: records pass through untouched (the factory stays chained)."""
+    """``logs.enabled=False``: records pass through untouched (the wrapper stays chained)."""
     global _state
     _state = _OFF

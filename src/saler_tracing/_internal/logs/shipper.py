@@ -88,7 +88,7 @@ class Held:
 
 
 class LogShipper:
-    """Called by the record factory (and the structlog processor) for each record to ship."""
+    """Called by the ``makeRecord`` wrapper (and the structlog processor) for each record."""
 
     def __init__(self, queue: LogQueue, held: Held, wake: threading.Event, batch: int) -> None:
         self.queue = queue

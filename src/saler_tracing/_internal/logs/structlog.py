@@ -1,5 +1,5 @@
 """The structlog processor: trace ids in every event, and WARNING+ events in a span exported
-with their trace, as the ``logging`` record factory does for the standard library.
+with their trace, as the ``logging`` ``makeRecord`` wrapper does for the standard library.
 
 structlog is not imported (a processor is a plain callable): importing saler_tracing costs
 nothing to an application without it. Put it before the renderer::
@@ -50,24 +50,22 @@ def add_trace_context(
 
 
 def _add(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> None:
-    span = ids.get_current_span()
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
+    found = ids.current()
+    if found is None:
         return
-    trace_id, span_id, flags = ids.ids_of(ctx)
+    span, (trace_id, span_id, flags, service) = found
     event_dict.setdefault("trace_id", trace_id)
     event_dict.setdefault("span_id", span_id)
     event_dict.setdefault("trace_flags", flags)
-    service = ids.service_name()
     if service:
         event_dict.setdefault("service_name", service)
     level = _LEVELS.get(method_name, logging.INFO)
     if (
         level >= ids.shipping_level()
-        and not isinstance(logger, logging.Logger)  # the record factory ships those
+        and not isinstance(logger, logging.Logger)  # the makeRecord wrapper ships those
         and span.is_recording()
     ):
-        ids.ship(span, ctx, _record(logger, level, method_name, event_dict))
+        ids.ship(span, span.get_span_context(), _record(logger, level, method_name, event_dict))
 
 
 def _record(

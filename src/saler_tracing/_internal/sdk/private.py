@@ -14,8 +14,9 @@ private reads.
 * OpenTelemetry API: the suppression key, by which every instrumentation and exporter agrees
   that a call must not be traced (``opentelemetry.context._SUPPRESS_INSTRUMENTATION_KEY``).
 * OpenTelemetry API: the current-span key and the runtime context's ``get_current``, read by
-  the log record factory on every log record: ``trace.get_current_span()`` goes through four
-  calls and an ABC ``isinstance`` check, most of the factory's cost (``bench_logs.py``).
+  the log ids wrapper of ``makeRecord`` on every log record: ``trace.get_current_span()``
+  goes through four calls and an ABC ``isinstance`` check, most of the wrapper's cost
+  (``bench_logs.py``).
 * prometheus_client: a histogram child's bucket and sum values, to add aggregated
   observations in one call (``metrics/aggregate.py``) instead of ``observe()`` per request.
 * FastAPI: ``app._telemetry``, its built-in telemetry settings, which have no public setter.
