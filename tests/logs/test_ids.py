@@ -75,6 +75,51 @@ def test_extra_fields_with_our_names_keep_the_applications_value(logger: tuple) 
         log.info("bad", extra={"message": "x"})
 
 
+def test_a_logger_subclass_and_a_logger_adapter_get_the_ids() -> None:
+    class AppLogger(logging.Logger):
+        pass
+
+    out = io.StringIO()
+    log = AppLogger("tests.logs.subclass")  # as logging.setLoggerClass(AppLogger) would make
+    log.propagate = False
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter(saler_tracing.LOG_FORMAT))
+    log.addHandler(handler)
+    saler_tracing.configure(service_name="ids-svc", export=ExportOptions(exporter="none"))
+    with trace.get_tracer("t").start_as_current_span("work") as span:
+        log.warning("from the subclass")
+        logging.LoggerAdapter(log, {"order": 1}).warning("from the adapter")
+    trace_id, span_id = _ids(span)
+    lines = out.getvalue().splitlines()
+    assert [f"trace_id={trace_id} span_id={span_id}" in line for line in lines] == [True, True]
+
+
+def test_a_later_wrapper_of_make_record_keeps_working_after_shutdown(logger: tuple) -> None:  # type: ignore[type-arg]
+    """Another library (ddtrace, say) wrapping ``makeRecord`` after us: uninstalling must not
+    cut it out of the chain, and our part then passes records through."""
+    log, _, _ = logger
+    saler_tracing.configure(service_name="ids-svc", export=ExportOptions(exporter="none"))
+    ours = logging.Logger.makeRecord
+    seen: list[logging.LogRecord] = []
+
+    def theirs(self: logging.Logger, *args: object, **kwargs: object) -> logging.LogRecord:
+        record = ours(self, *args, **kwargs)  # type: ignore[arg-type]
+        seen.append(record)
+        return record
+
+    logging.Logger.makeRecord = theirs  # type: ignore[method-assign,assignment]
+    try:
+        ids.uninstall()
+        assert logging.Logger.makeRecord is theirs
+        log.handlers = []
+        log.warning("still theirs")
+        assert [record.getMessage() for record in seen] == ["still theirs"]
+        assert "trace_id" not in seen[0].__dict__  # ours passes it through untouched
+    finally:
+        logging.Logger.makeRecord = ours  # type: ignore[method-assign]
+        ids.uninstall()
+
+
 def test_no_handler_is_replaced_and_the_previous_factory_is_chained(logger: tuple) -> None:  # type: ignore[type-arg]
     log, text, _ = logger
     ids.uninstall()
