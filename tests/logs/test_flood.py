@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
+from prometheus_client import CollectorRegistry
 
 import saler_tracing
 from saler_tracing import ExportOptions, LogsOptions, SamplingOptions
@@ -54,7 +55,9 @@ def _quiet_logger() -> logging.Logger:
     return log
 
 
-def test_flood_in_a_sampled_trace_is_dropped_and_counted(black_hole: str) -> None:
+def test_flood_in_a_sampled_trace_is_dropped_and_counted(
+    metrics_registry: CollectorRegistry, black_hole: str
+) -> None:
     saler_tracing.configure(
         service_name="flood",
         export=ExportOptions(endpoint=black_hole, timeout_ms=2000, schedule_delay_ms=50),
@@ -72,6 +75,19 @@ def test_flood_in_a_sampled_trace_is_dropped_and_counted(black_hole: str) -> Non
     assert (
         refused + f["queued"] + f["in_flight"] + f["exported"] + f["dropped"]["export_failed"] == N
     )
+    # ...and Prometheus says so: an operator sees the loss without reading the stats document.
+    scraped = metrics_registry.get_sample_value(
+        "saler_tracing_logs_dropped_total", {"reason": "queue_full"}
+    )
+    assert scraped is not None
+    assert scraped >= refused  # a scrape reads later than the figures above, never less
+    assert (
+        metrics_registry.get_sample_value(
+            "saler_tracing_logs_dropped_total", {"reason": "held_full"}
+        )
+        == 0
+    )
+    assert metrics_registry.get_sample_value("saler_tracing_log_queue_records") is not None
 
 
 def test_flood_waiting_for_the_tail_decision_is_bounded(black_hole: str) -> None:

@@ -11,7 +11,7 @@ from prometheus_client import Counter, Gauge
 import saler_tracing
 from saler_tracing import ExportOptions
 from saler_tracing._internal import setup
-from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.export.monitor import ExportMonitor, LogFigures
 from saler_tracing._internal.metrics.export_figures import families, read
 from saler_tracing._internal.metrics.multiproc import Mirror
 
@@ -25,6 +25,9 @@ def loaded_monitor() -> ExportMonitor:
     monitor.dropped.update({"queue_full": 5, "spool_full": 2})
     monitor.dropped_traces["queue_full"] = 1
     monitor.queue_depth = lambda: 7
+    monitor.log_figures = lambda: LogFigures(
+        exported=40, dropped={"queue_full": 6, "held_full": 0, "export_failed": 1}, sampled_out=9
+    )
     return monitor
 
 
@@ -43,6 +46,10 @@ def test_scrape_time_figures_come_from_the_monitor() -> None:
     assert got[(dropped, (("reason", "queue_full"),))] == 5
     assert got[(dropped, (("reason", "spool_full"),))] == 2  # a reason added by the pipeline
     assert got[(dropped, (("reason", "shutdown"),))] == 0  # documented reasons always shown
+    assert got[("saler_tracing_logs_exported_total", ())] == 40
+    assert got[("saler_tracing_logs_dropped_total", (("reason", "queue_full"),))] == 6
+    assert got[("saler_tracing_logs_dropped_total", (("reason", "export_failed"),))] == 1
+    assert got[("saler_tracing_logs_sampled_out_total", ())] == 9
     assert got[("saler_tracing_traces_dropped_total", (("reason", "queue_full"),))] == 1
 
 
@@ -70,10 +77,15 @@ def test_mirror_adds_deltas_and_survives_a_new_pipeline() -> None:
     monitor.dropped["queue_full"] = 4
     mirror.sync()
     monitor.exported_spans = 25
+    monitor.log_figures = lambda: LogFigures(exported=5, dropped={"queue_full": 2}, queued=3)
     mirror.sync()
     mirror.sync()  # nothing new: nothing added
     assert count(mirror.exported) == 25
     assert count(mirror.dropped, reason="queue_full") == 4
+    assert count(mirror.logs_exported) == 5
+    assert count(mirror.logs_dropped, reason="queue_full") == 2
+    assert count(mirror.logs_dropped, reason="held_full") == 0  # always shown
+    assert count(mirror.log_queue) == 3
     # configure() again: a new monitor counting from 0; the mirrored counter must not go back.
     saler_tracing.configure(service_name=service, export=ExportOptions(exporter="none"), environ={})
     setup.active().monitor.exported_spans = 3  # type: ignore[union-attr]

@@ -150,6 +150,8 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     )
     provider.add_span_processor(root)
     log_export = build_log_export(cfg, provider.resource)
+    if log_export is not None:
+        monitor.log_figures = log_export.counts  # scraped beside the spans' figures
     tail = parts.sampling.tail
     if log_export is not None and tail is not None:
         # A held record follows its trace's tail decision; with the decision off, an
@@ -186,7 +188,7 @@ def _activate_logs(pipeline: Active | None) -> None:
         ids.disable()
         return
     if cfg is None or cfg.disabled:
-        ids.activate("", None, None)  # the factory, if chained, stays: fields empty
+        ids.activate("", None, None)  # the wrapper, if chained, stays: fields empty
         return
     ids.install()
     exporter = pipeline.logs if pipeline is not None else None

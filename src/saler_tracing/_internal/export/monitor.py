@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +18,19 @@ from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 DROP_REASONS = ("queue_full", "too_large", "export_failed", "shutdown")
+LOG_DROP_REASONS = ("queue_full", "held_full", "export_failed")
+
+
+@dataclass(frozen=True)
+class LogFigures:
+    """What the log exporter counted since it started."""
+
+    exported: int = 0
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    """Records lost, by one of ``LOG_DROP_REASONS``."""
+    sampled_out: int = 0
+    """Records that went with their trace's sampling decision (not a loss)."""
+    queued: int = 0
 
 
 def safe_endpoint(endpoint: str) -> str:
@@ -65,6 +78,10 @@ class ExportMonitor:
     """Run by :meth:`sync`: they move counts kept elsewhere (the queue's lock-free drop
     tallies) into these fields. Call ``sync()`` before reading ``dropped`` directly;
     ``snapshot()`` does."""
+    log_figures: Callable[[], LogFigures] | None = None
+    """The log exporter's counts (``logs.LogExporter.counts``), when logs are exported: the
+    scrape reads them beside the spans' so one collector (and one multiprocess mirror)
+    serves both."""
     listeners: list[Callable[[int, float, bool], None]] = field(default_factory=list)
     """Called after every export attempt with (spans in the batch, latency in s, success):
     for the batch-size and latency histograms."""

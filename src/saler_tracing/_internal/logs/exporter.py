@@ -22,6 +22,7 @@ from opentelemetry.context import attach, set_value
 from opentelemetry.sdk.resources import Resource
 
 from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export.monitor import LogFigures
 from saler_tracing._internal.export.retry import Backoff, Verdict
 from saler_tracing._internal.export.transport import Transport
 from saler_tracing._internal.logs.shipper import Held, LogQueue, LogShipper, Scrub
@@ -143,21 +144,31 @@ class LogExporter:
         self._wake.set()
         self._thread.join(timeout_s)
 
-    def figures(self) -> dict[str, Any]:
-        """Counts since start, for ``/api/v1/tracing/stats`` and the tests."""
+    def counts(self) -> LogFigures:
+        """Counts since start, for Prometheus (``saler_tracing_logs_*``)."""
         with self._lock:
             exported, failed = self.exported, self.failed
-        return {
-            "exported": exported,
-            "queued": len(self.queue),
-            "in_flight": self._inflight,
-            "held": len(self.held),
-            "sampled_out": self.shipper.sampled_out.total(),
-            "dropped": {
+        return LogFigures(
+            exported=exported,
+            dropped={
                 "queue_full": self.queue.refused.total(),
                 "held_full": self.held.evicted,
                 "export_failed": failed,
             },
+            sampled_out=self.shipper.sampled_out.total(),
+            queued=len(self.queue),
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """Counts since start, for ``/api/v1/tracing/stats`` and the tests."""
+        counts = self.counts()
+        return {
+            "exported": counts.exported,
+            "queued": counts.queued,
+            "in_flight": self._inflight,
+            "held": len(self.held),
+            "sampled_out": counts.sampled_out,
+            "dropped": dict(counts.dropped),
             "last_error": self.last_error,
         }
 

@@ -15,7 +15,14 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from saler_tracing._internal.errors import internal_error_counts
-from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
+from saler_tracing._internal.export.monitor import (
+    DROP_REASONS,
+    LOG_DROP_REASONS,
+    ExportMonitor,
+    LogFigures,
+)
+
+_NO_LOGS = LogFigures(dropped=dict.fromkeys(LOG_DROP_REASONS, 0))
 
 
 @dataclass(frozen=True)
@@ -30,11 +37,12 @@ class PipelineFigures:
     queue_depth: int
     spool_bytes: int
     internal_errors: dict[str, int]
+    logs: LogFigures
 
 
 def read(monitor: ExportMonitor | None) -> PipelineFigures:
     if monitor is None:
-        return PipelineFigures(0, 0, 0, dict.fromkeys(DROP_REASONS, 0), {}, 0, 0, {})
+        return PipelineFigures(0, 0, 0, dict.fromkeys(DROP_REASONS, 0), {}, 0, 0, {}, _NO_LOGS)
     # Our own monitor's lock: one consistent reading of the figures it guards.
     with monitor._lock:  # noqa: SLF001
         dropped = {reason: monitor.dropped.get(reason, 0) for reason in DROP_REASONS}
@@ -48,11 +56,16 @@ def read(monitor: ExportMonitor | None) -> PipelineFigures:
             queue_depth=0,
             spool_bytes=monitor.spool_bytes() or 0,
             internal_errors={},
+            logs=_NO_LOGS,
         )
+        log_figures = monitor.log_figures
     # Outside the lock: queue_depth is the queue's callable and may take its own lock.
     depth = monitor.queue_depth()
     # An unknown depth (a queue that cannot tell) reads as empty.
-    return replace(figures, queue_depth=depth or 0, internal_errors=internal_error_counts())
+    logs = log_figures() if log_figures is not None else _NO_LOGS
+    return replace(
+        figures, queue_depth=depth or 0, internal_errors=internal_error_counts(), logs=logs
+    )
 
 
 def families(figures: PipelineFigures) -> Iterator[Metric]:
@@ -87,6 +100,7 @@ def families(figures: PipelineFigures) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "saler_tracing_spool_bytes", "Bytes held in the on-disk spool", value=figures.spool_bytes
     )
+    yield from log_families(figures.logs)
     errors = CounterMetricFamily(
         "saler_tracing_internal_errors",
         "Exceptions inside saler_tracing, caught so the application never sees them",
@@ -95,6 +109,30 @@ def families(figures: PipelineFigures) -> Iterator[Metric]:
     for where, count in sorted(figures.internal_errors.items()):
         errors.add_metric([where], count)
     yield errors
+
+
+def log_families(logs: LogFigures) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "saler_tracing_logs_exported",
+        "Log records the exporter accepted",
+        value=logs.exported,
+    )
+    dropped = CounterMetricFamily(
+        "saler_tracing_logs_dropped", "Log records lost, by reason", labels=["reason"]
+    )
+    for reason in sorted(set(LOG_DROP_REASONS) | set(logs.dropped)):
+        dropped.add_metric([reason], logs.dropped.get(reason, 0))
+    yield dropped
+    yield CounterMetricFamily(
+        "saler_tracing_logs_sampled_out",
+        "Log records not exported because their trace was sampled out",
+        value=logs.sampled_out,
+    )
+    yield GaugeMetricFamily(
+        "saler_tracing_log_queue_records",
+        "Log records waiting in the log export queue",
+        value=logs.queued,
+    )
 
 
 class PipelineCollector(Collector):

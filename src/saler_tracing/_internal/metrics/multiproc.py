@@ -23,7 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from saler_tracing._internal.errors import guard
-from saler_tracing._internal.export.monitor import DROP_REASONS, ExportMonitor
+from saler_tracing._internal.export.monitor import DROP_REASONS, LOG_DROP_REASONS, ExportMonitor
 from saler_tracing._internal.metrics import aggregate, current
 from saler_tracing._internal.metrics import export_figures as pipeline_figures
 from saler_tracing._internal.metrics.health_score import Objectives
@@ -76,6 +76,16 @@ class Mirror:
         )
         self.queue = gauge("saler_tracing_export_queue_spans", "Spans in the export queue")
         self.spool = gauge("saler_tracing_spool_bytes", "Bytes held in the on-disk spool")
+        self.logs_exported = counter("saler_tracing_logs_exported", "Log records accepted")
+        self.logs_dropped = counter(
+            "saler_tracing_logs_dropped", "Log records lost, by reason", ("reason",)
+        )
+        self.logs_sampled_out = counter(
+            "saler_tracing_logs_sampled_out", "Log records of sampled-out traces"
+        )
+        self.log_queue = gauge("saler_tracing_log_queue_records", "Records in the log queue")
+        for reason in LOG_DROP_REASONS:
+            self.logs_dropped.labels(reason)
         self.window_requests = gauge(
             WINDOW_PREFIX + "requests", "Requests in the health window", ("service", "apdex")
         )
@@ -116,6 +126,12 @@ class Mirror:
                 self._inc(self.internal, ("internal", where), count, where)
             self.queue.set(figures.queue_depth)
             self.spool.set(figures.spool_bytes)
+            logs = figures.logs
+            self._inc(self.logs_exported, ("logs", "exported"), logs.exported)
+            self._inc(self.logs_sampled_out, ("logs", "sampled_out"), logs.sampled_out)
+            for reason, count in logs.dropped.items():
+                self._inc(self.logs_dropped, ("logs dropped", reason), count, reason)
+            self.log_queue.set(logs.queued)
             self._sync_window(stage)
 
     def _sync_window(self, stage: MetricsStage | None) -> None:
