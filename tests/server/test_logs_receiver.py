@@ -113,3 +113,36 @@ def test_a_file_made_before_logs_were_stored_reads_as_no_logs(tmp_path: Path) ->
         assert reader.logs.for_traces(["aa" * 16]) == []
     finally:
         reader.close()
+
+
+def test_size_retention_deletes_the_log_records_of_the_spans_it_deletes(tmp_path: Path) -> None:
+    from saler_tracing.server.store.seam import Retention
+    from tests.server.builders import MS, T0, batch, request
+
+    store = DuckDBStore(
+        str(tmp_path / "t.duckdb"),
+        retention=Retention(max_age_s=None, max_bytes=None, check_every_s=3600),
+    )
+    try:
+        spans = [request("/a", i, 1) for i in range(20_000)]
+        for i in range(0, len(spans), 2000):
+            assert store.write(batch(spans[i : i + 2000]))
+        assert store.flush(30)
+        # One WARNING line per 100 ms of spans, over the whole range.
+        logs = [
+            LogRow("aa" * 16, "bb" * 8, T0 + t * MS, 13, "WARNING", f"line {t}", "{}", "svc", "x")
+            for t in range(0, 20_000, 100)
+        ]
+        assert store.logs.write(logs)
+        store.sql("CHECKPOINT")
+        ((block, blocks),) = store.sql("SELECT block_size, used_blocks FROM pragma_database_size()")
+        store.retention = Retention(max_age_s=None, max_bytes=block * blocks // 2)
+        store.enforce_retention()
+        low, _ = store.time_bounds() or (0, 0)
+        assert low > T0  # the oldest spans went
+        kept = store.logs.for_traces(["aa" * 16], limit=10_000)
+        assert 0 < len(kept) < len(logs)  # the old records went with them, the new ones stay
+        assert min(row.time_ns for row in kept) >= low
+        assert kept[-1].body == "line 19900"
+    finally:
+        store.close()

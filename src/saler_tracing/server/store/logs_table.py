@@ -4,7 +4,8 @@ Its own table and its own connection cursor, written under a lock in the receivi
 log records reach the server at the rate of WARNING+ lines of kept traces (tens a second), so
 the span writer's batching and Arrow path would only add latency. Reads join nothing: the
 trace view asks for one trace's records and places them on their spans itself. Records older
-than the span retention go with the same age limit.
+than the span retention go with the same age limit, here between the writer's passes and in
+the writer's retention pass, which also drops them with the spans a size budget deletes.
 """
 
 from __future__ import annotations

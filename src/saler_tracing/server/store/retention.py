@@ -1,5 +1,6 @@
 """Retention: by age, then by size (oldest spans first), on the writer's connection; then the
-resources no span uses any more."""
+resources no span uses any more. Log records older than the oldest span kept go with them: a
+size budget counts the log table's blocks too, so deleting spans alone could leave it over."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
     if policy.max_age_s is not None:
         cutoff = now_ns - int(policy.max_age_s * 1e9)
         deleted += _delete_before(con, cutoff)
+        _delete_logs_before(con, cutoff)
         # Spans dated further ahead than they are kept: no clock is that wrong, and the receiver
         # has moved such spans back since it checks; older databases may hold some, which age
         # alone would keep for ever.
@@ -51,6 +53,7 @@ def apply_retention(con: Any, policy: Retention, now_ns: int) -> int:
             row = _row(con, "SELECT quantile_disc(start_ns, ?) FROM spans", [max(0.0, 1.0 - keep)])
             if row and row[0] is not None:
                 deleted += _delete_before(con, int(row[0]))
+                _delete_logs_before(con, int(row[0]))
                 con.execute("CHECKPOINT")
     if deleted:
         pruned = _row(con, _PRUNE_RESOURCES)
@@ -67,6 +70,18 @@ _PRUNE_RESOURCES = (
     "DELETE FROM resources r WHERE NOT EXISTS"
     " (SELECT 1 FROM spans s WHERE s.resource_key = r.resource_key)"
 )
+
+
+def _delete_logs_before(con: Any, cutoff_ns: int) -> int:
+    """Log records older than ``cutoff_ns`` (none in a database made before logs were kept)."""
+    exists = _row(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'logs'")
+    if not exists or not exists[0]:
+        return 0
+    row = _row(con, "DELETE FROM logs WHERE time_ns < ?", [cutoff_ns])
+    gone = int(row[0]) if row else 0
+    if gone:
+        logger.info("saler-trace retention: deleted %d log records", gone)
+    return gone
 
 
 def _delete_before(con: Any, cutoff_ns: int) -> int:
