@@ -9,7 +9,7 @@ parts; when nothing must, the same object is passed on (no copy, no cost).
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -22,10 +22,13 @@ from saler_tracing._internal.scrub.scrubber import Scrubber
 from saler_tracing._internal.sdk.private import attributes_of, has_events, has_links
 
 REPORT_KEY = "saler.scrubbed"
+_NONE_DROPPED = (0, 0, 0)
+_COUNT_EVERY = 256  # scrubbed spans whose reports wait to be counted, at most
 
 
 class _ScrubbedSpan(ReadableSpan):
-    """A copy that keeps the original's dropped-attribute/event/link counts."""
+    """A copy that keeps the original's dropped-attribute/event/link counts (a plain
+    ``ReadableSpan`` built from parts reports zeros)."""
 
     def __init__(self, *args: object, dropped: tuple[int, int, int], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -51,11 +54,24 @@ class ScrubStage(Stage):
         self.spans_scrubbed = 0
         self.by_rule: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._pending: deque[list[str]] = deque()  # reports of scrubbed spans not yet counted
 
     def figures(self) -> dict[str, object]:
         """For ``/api/v1/tracing/stats``: how much was redacted, by rule (never values)."""
+        self._count()
         with self._lock:
             return {"spans_scrubbed": self.spans_scrubbed, "redactions": dict(self.by_rule)}
+
+    def _count(self) -> None:
+        pending = self._pending
+        by_rule = self.by_rule
+        with self._lock:
+            while pending:
+                report = pending.popleft()  # only ever taken under the lock: never empty here
+                self.spans_scrubbed += 1
+                for entry in report:
+                    rule = entry.rpartition(":")[2]
+                    by_rule[rule] = by_rule.get(rule, 0) + 1
 
     def on_end(self, span: ReadableSpan) -> None:
         self.next.on_end(self.scrub(span))
@@ -82,12 +98,33 @@ class ScrubStage(Stage):
                 report.extend(f"status.description:{rule}" for rule in dict.fromkeys(done[1]))
         if not report:
             return span
-        with self._lock:  # only spans that needed scrubbing pay for the lock
-            self.spans_scrubbed += 1
-            self.by_rule.update(entry.rpartition(":")[2] for entry in report)
+        # Counted later, in bulk: a deque append is atomic, a lock and a count per span
+        # measured about a tenth of scrubbing a span with three findings.
+        pending = self._pending
+        pending.append(report)
+        if len(pending) >= _COUNT_EVERY:
+            self._count()
         # ``attrs`` is already a fresh dict when an attribute changed.
         new_attrs = attrs if attrs is not None else dict(attributes_of(span))
         new_attrs[REPORT_KEY] = tuple(sorted(set(report)))
+        dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
+        if dropped == _NONE_DROPPED:
+            # The usual case: a plain ``ReadableSpan`` reports the same zeros, and costs a
+            # third of the subclass (no ``*args``/``**kwargs`` forwarding).
+            return ReadableSpan(
+                name=name,
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                attributes=MappingProxyType(new_attrs),
+                events=events if events is not None else span_events,
+                links=links if links is not None else span_links,
+                kind=span.kind,
+                status=status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
         return _ScrubbedSpan(
             name=name,
             context=span.context,
@@ -101,7 +138,7 @@ class ScrubStage(Stage):
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
-            dropped=(span.dropped_attributes, span.dropped_events, span.dropped_links),
+            dropped=dropped,
         )
 
     def _events(self, events: Sequence[Event], report: list[str]) -> list[Event] | None:

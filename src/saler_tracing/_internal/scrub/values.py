@@ -59,14 +59,16 @@ class TextScrubber:
         self.rule_for = keys.rule_for
 
     # -- entry points ----------------------------------------------------------------------
-    def scrub(self, text: str, depth: int = 0) -> Result | None:
+    def scrub(self, text: str, depth: int = 0, mask: int = 0) -> Result | None:
+        """``mask``: the families of ``text`` when the caller already ran the prefilter."""
         if len(text) < _MIN_LEN:
             return None
-        mask = prefilter.ALL
-        if self.families is not None:
-            mask = self.families(text, self._redact_ip)
-            if not mask:
-                return None
+        if not mask:
+            mask = prefilter.ALL
+            if self.families is not None:
+                mask = self.families(text, self._redact_ip)
+                if not mask:
+                    return None
         first = text[0]
         if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
             parsed = self._json(text, depth)
