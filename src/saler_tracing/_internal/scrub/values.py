@@ -123,7 +123,7 @@ class TextScrubber:
     def _plain(
         self, text: str, extra: list[detectors.Match] | None = None, mask: int = prefilter.ALL
     ) -> Result | None:
-        found: list[detectors.Match] = list(extra or ())
+        found: list[detectors.Match] = extra if extra is not None else []
         for family, detect in self.detectors:
             if mask & family:
                 hits = detect(text)
@@ -250,6 +250,9 @@ def number_rule(value: int) -> str | None:
 
 
 def _apply(text: str, found: list[detectors.Match], mark: Mark) -> Result:
+    if len(found) == 1:  # the usual case: nothing to order or merge
+        start, end, rule = found[0]
+        return text[:start] + mark(rule, text[start:end]) + text[end:], [rule]
     # Earliest first, the longest of those starting together; overlaps go to the first.
     found.sort(key=lambda m: (m[0], -m[1]))
     pieces: list[str] = []
