@@ -148,3 +148,20 @@ def test_gulf_and_egyptian_mobiles_are_found(prefix: str, digits: str, sep: str)
     text = f"اتصل على {number} بعد المغرب"
     found = numbers.digit_runs(text)
     assert [(m[0], m[1]) for m in found] == [(text.index(number), text.index(number) + len(number))]
+
+
+@settings(max_examples=2000, suppress_health_check=SLOW_MACHINE, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["a", "Z", "٣", ".", "+", "'", "-", "_", " ", "\n", "@", "x" * 70]),
+            st.text(),
+        ),
+        max_size=30,
+    ).map("".join),
+    st.integers(0, 200),
+)
+def test_the_local_part_is_found_where_the_pattern_finds_it(text: str, at: int) -> None:
+    at = min(at, len(text))
+    local = detectors._LOCAL.search(text, max(0, at - 64), at)
+    assert detectors._local_start(text, at) == (local.start() if local else at)

@@ -25,7 +25,11 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 # Anchored on each ``@`` (found with str.find), the local part read leftwards and the domain
 # rightwards, both bounded like RFC 5321 (local part ≤ 64, labels ≤ 63): no regex scan over
 # the whole text, and linear time on any input.
-_LOCAL = re.compile(r"[\w.+'-]{1,64}\Z")
+_LOCAL = re.compile(r"[\w.+'-]{1,64}\Z")  # what ``_local_start`` finds, as a pattern
+# The last character that cannot be in a local part: ``.*`` runs to the ``@`` and backs off
+# one character at a time, so the cost is the local part's length, where searching
+# ``_LOCAL`` tries every start in the 64 characters before the ``@``.
+_LAST_STOP = re.compile(r"(?s:.*)[^\w.+'-]")
 _DOMAIN = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 
@@ -34,21 +38,27 @@ def _semconv_userinfo(text: str, start: int, local: str) -> bool:
     return local == "REDACTED" and text[max(0, start - 9) : start] == "REDACTED:"
 
 
+def _local_start(text: str, at: int) -> int:
+    """Where ``_LOCAL.search(text, max(0, at - 64), at)`` would start; ``at`` when nothing."""
+    low = max(0, at - 64)
+    stop = _LAST_STOP.match(text, low, at)
+    return stop.end() if stop is not None else low
+
+
 def emails(text: str) -> list[Match]:
     out: list[Match] = []
     for sign in ("@", "%40"):
         at = text.find(sign)
         while at != -1:
-            local = _LOCAL.search(text, max(0, at - 64), at)
-            domain = _DOMAIN.match(text, at + len(sign)) if local else None
+            start = _local_start(text, at)
+            domain = _DOMAIN.match(text, at + len(sign)) if start < at else None
             # ``pkg@1.2.3`` is a version, not an address: the last label needs a letter.
             if (
-                local
-                and domain
+                domain
                 and not domain.group().rsplit(".", 1)[-1].isdigit()
-                and not _semconv_userinfo(text, local.start(), local.group())
+                and not _semconv_userinfo(text, start, text[start:at])
             ):
-                out.append((local.start(), domain.end(), "email"))
+                out.append((start, domain.end(), "email"))
             at = text.find(sign, at + len(sign))
     return out
 
