@@ -27,7 +27,7 @@ from saler_tracing._internal.scrub import numbers, statements
 # ``digit_runs`` allows deleted.
 _SHAPE = bytes(48 if 48 <= b <= 57 else 120 if 97 <= b <= 102 else 33 for b in range(256))
 _OTHER = 33  # ``!``
-_DIGITS_TO_ZERO = bytes(48 if 48 <= b <= 57 else b for b in range(256))
+DIGITS_TO_ZERO = bytes(48 if 48 <= b <= 57 else b for b in range(256))
 # Detectors reached only through a regex: gated by cheap tests first (see ``harmless``).
 _SERVICE_KEYS = re.compile(r"gh[pousr]_|github_pat_|xox[abposr]-|[sr]k_(?:live|test)_|-----BEGIN")
 _AWS_GCP = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA|Iza)")
@@ -110,7 +110,7 @@ def digit_shape(text: str) -> bytes:
     translate is a table lookup a byte; a ``str`` one goes through a dict), with
     ``surrogatepass`` so that any ``str`` has a shape and distinct texts stay distinct.
     """
-    return text.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)
+    return text.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
 
 
 def harmless(text: str, redact_ip: bool = False) -> bool:

@@ -16,7 +16,7 @@ from opentelemetry.util.types import AttributeValue
 from saler_tracing._internal.config.scrub_match import ScrubMatch
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.scrub.keys import KeyRules
-from saler_tracing._internal.scrub.prefilter import digit_shape
+from saler_tracing._internal.scrub.prefilter import DIGITS_TO_ZERO as _DIGITS
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing._internal.scrub.values import TextScrubber, marker, number_rule
 
@@ -123,7 +123,8 @@ class Scrubber:
                         continue
                     mask = 0
                     if families is not None:
-                        shape = digit_shape(value)  # type: ignore[arg-type]
+                        # ``prefilter.digit_shape``, inlined: one call less for every value.
+                        shape = value.encode("utf-8", "surrogatepass").translate(_DIGITS)  # type: ignore[union-attr]
                         if shape in harmless:
                             continue
                         mask = families(value, redact_ip)  # type: ignore[arg-type]

@@ -63,14 +63,16 @@ class ScrubStage(Stage):
 
     def _count(self) -> None:
         pending = self._pending
-        by_rule = self.by_rule
         with self._lock:
+            entries: list[str] = []
+            spans = 0
             while pending:
-                report = pending.popleft()  # only ever taken under the lock: never empty here
-                self.spans_scrubbed += 1
-                for entry in report:
-                    rule = entry.rpartition(":")[2]
-                    by_rule[rule] = by_rule.get(rule, 0) + 1
+                entries += pending.popleft()  # only ever taken under the lock: never empty
+                spans += 1
+            self.spans_scrubbed += spans
+            # Each distinct ``key:rule`` once a batch, counted in C, then folded by rule.
+            for entry, times in Counter(entries).items():
+                self.by_rule[entry.rpartition(":")[2]] += times
 
     def on_end(self, span: ReadableSpan) -> None:
         self.next.on_end(self.scrub(span))
@@ -154,8 +156,8 @@ class ScrubStage(Stage):
         report: list[str],
     ) -> Mapping[str, AttributeValue]:
         """The copy's attributes, with the report; the report is counted for the figures."""
-        # Counted later, in bulk: a deque append is atomic, a lock and a count per span
-        # measured about a tenth of scrubbing a span with three findings.
+        # Counted later, in bulk: a deque append is atomic; a lock and counting each entry
+        # per span measured about a tenth of scrubbing a span with three findings.
         pending = self._pending
         pending.append(report)
         if len(pending) >= _COUNT_EVERY:

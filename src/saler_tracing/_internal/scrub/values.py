@@ -53,6 +53,7 @@ class TextScrubber:
             found.append((prefilter.IP, detectors.ip_addresses))
         found.extend((prefilter.ALL, detect) for detect in extra)
         self.detectors = tuple(found)
+        self._chosen: dict[int, tuple[detectors.Detector, ...]] = {}  # by prefilter mask
         # A user's own patterns can match anything: then every value goes to the detectors.
         self.families: Callable[[str, bool], int] | None = None if extra else prefilter.families
         self._redact_ip = redact_ip
@@ -119,16 +120,24 @@ class TextScrubber:
                 changed = True
         return ("&".join(parts), rules) if changed else None
 
+    def _choose(self, mask: int) -> tuple[detectors.Detector, ...]:
+        """The detectors whose family is in ``mask``, in order (at most 512 masks)."""
+        chosen = tuple(detect for family, detect in self.detectors if mask & family)
+        self._chosen[mask] = chosen
+        return chosen
+
     # -- the shapes --------------------------------------------------------------------------
     def _plain(
         self, text: str, extra: list[detectors.Match] | None = None, mask: int = prefilter.ALL
     ) -> Result | None:
         found: list[detectors.Match] = extra if extra is not None else []
-        for family, detect in self.detectors:
-            if mask & family:
-                hits = detect(text)
-                if hits:
-                    found += hits
+        chosen = self._chosen.get(mask)
+        if chosen is None:
+            chosen = self._choose(mask)
+        for detect in chosen:
+            hits = detect(text)
+            if hits:
+                found += hits
         if mask & prefilter.ASSIGN and (
             "=" in text
             or ":" in text
