@@ -24,6 +24,7 @@ _MIN_LEN = 6  # the shortest thing found is an e-mail such as ``a@b.co``
 _MAX_JSON = 256 * 1024
 # The look-behind and the bounded scheme keep the scan linear on long words.
 _URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s\"'<>]+")
+_SHAPED = prefilter.SHAPE | prefilter.ASSIGN
 _QUERY_LIKE = re.compile(r"[^\s=&?/]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)*")
 
 
@@ -70,25 +71,26 @@ class TextScrubber:
                 mask = self.families(text, self._redact_ip)
                 if not mask:
                     return None
-        first = text[0]
-        if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
-            parsed = self._json(text, depth)
-            if parsed is not False:
-                # Every key and value of the document was judged: no second, textual pass.
-                return parsed
-        if "://" in text:
-            return self._urls(text)
-        if "=" in text and "&" in text and _QUERY_LIKE.fullmatch(text):
-            return self.query(text)
-        if "%" in text:
-            # A percent-encoded path (``/customers/%2B966501234567``): judge it decoded.
-            decoded = unquote(text)
-            if decoded != text:
-                done = self._plain(decoded)
-                if done is not None:
-                    return done
-        if mask & prefilter.SHAPE:
-            mask = prefilter.ALL
+        if mask & _SHAPED:  # none of these shapes without ``{[%`` (SHAPE) or ``:=`` (ASSIGN)
+            first = text[0]
+            if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
+                parsed = self._json(text, depth)
+                if parsed is not False:
+                    # Every key and value of the document was judged: no second, textual pass.
+                    return parsed
+            if "://" in text:
+                return self._urls(text)
+            if "=" in text and "&" in text and _QUERY_LIKE.fullmatch(text):
+                return self.query(text)
+            if "%" in text:
+                # A percent-encoded path (``/customers/%2B966501234567``): judge it decoded.
+                decoded = unquote(text)
+                if decoded != text:
+                    done = self._plain(decoded)
+                    if done is not None:
+                        return done
+            if mask & prefilter.SHAPE:
+                mask = prefilter.ALL
         # Only the detectors whose family the prefilter saw a trace of.
         return self._plain(text, None, mask)
 
