@@ -18,7 +18,7 @@ from saler_tracing._internal.errors import guard
 from saler_tracing._internal.scrub.keys import KeyRules
 from saler_tracing._internal.scrub.prefilter import DIGITS_TO_ZERO as _DIGITS
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
-from saler_tracing._internal.scrub.values import TextScrubber, marker, number_rule
+from saler_tracing._internal.scrub.values import SHAPED, TextScrubber, marker, number_rule
 
 Callback = Callable[[ScrubMatch], Any]
 _STATEMENT_KEYS = frozenset({"db.query.text", "db.statement", "db.redis.command"})
@@ -148,8 +148,12 @@ class Scrubber:
         return out
 
     def _text(self, key: str, value: str, mask: int, report: list[str]) -> AttributeValue | None:
-        """``search`` and ``_decided`` for a ``text`` string whose families are known."""
-        done = self.text.scrub(value, 0, mask)
+        """``search`` and ``_decided`` for a ``text`` string whose families are known
+        (``mask``; 0 when the prefilter is off)."""
+        if mask and not mask & SHAPED:
+            done = self.text.detect(value, mask)
+        else:
+            done = self.text.scrub(value, 0, mask)
         if done is None:
             if len(value) <= _MAX_CACHED_LEN:
                 clean = self._clean["text"]
@@ -157,7 +161,18 @@ class Scrubber:
                     clean.clear()
                 clean.add(value)
             return None
-        return self._decided(key, value, done[1][0], done[0], report, done[1])
+        new, rules = done
+        if self.callback is not None:
+            return self._decided(key, value, rules[0], new, report, rules)
+        # ``_decided`` without a callback, inlined.
+        if new == value:
+            return None
+        if len(rules) == 1:
+            report.append(f"{key}:{rules[0]}")
+        else:
+            for name in dict.fromkeys(rules):
+                report.append(f"{key}:{name}")
+        return new
 
     def value(self, key: str, value: AttributeValue, report: list[str]) -> AttributeValue | None:
         kind, rule = self.plan(key)
