@@ -109,6 +109,8 @@ class Scrubber:
         families = self.text.families
         harmless = self._harmless
         redact_ip = self.redact_ip
+        mark = self.text.mark
+        no_callback = self.callback is None
         for key, value in attrs.items():
             # The hot path, inlined: a known key; a string that is short, already seen clean
             # or whose digit shape passed the prefilter; a number that cannot be a card.
@@ -139,6 +141,14 @@ class Scrubber:
                     continue
                 else:
                     new = self.value(key, value, report)
+            elif kind == "key" and type(value) is str and no_callback:
+                # A sensitive key's string: ``value`` → ``_markers`` → ``_decided``, inlined.
+                rule = plan[1]
+                new = mark(rule, value)  # type: ignore[arg-type]
+                if new == value:
+                    new = None
+                else:
+                    report.append(f"{key}:{rule}")
             else:
                 new = self.value(key, value, report)
             if new is not None:
