@@ -15,7 +15,7 @@ from urllib.parse import unquote, unquote_plus
 
 from saler_tracing._internal.scrub import detectors, prefilter, statements
 from saler_tracing._internal.scrub.keys import KeyRules
-from saler_tracing._internal.scrub.numbers import card
+from saler_tracing._internal.scrub.numbers import card, digit_runs
 
 Result = tuple[str, list[str]]
 Mark = Callable[[str, str], str]
@@ -48,7 +48,7 @@ class TextScrubber:
             (prefilter.AUTH, detectors.auth_credentials),
             (prefilter.EMAIL, detectors.emails),
             (prefilter.IBAN, detectors.ibans),
-            (prefilter.NUMBERS, detectors.numbers),
+            (prefilter.NUMBERS, digit_runs),  # ``detectors.numbers`` without its wrapper call
         ]
         if redact_ip:
             found.append((prefilter.IP, detectors.ip_addresses))
