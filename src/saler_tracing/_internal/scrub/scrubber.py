@@ -67,6 +67,7 @@ class Scrubber:
         self.callback = callback
         self._plans: dict[str, Plan] = {}
         self._clean: dict[str, set[str]] = {"text": set(), "statement": set(), "query": set()}
+        self.clean_text = self._clean["text"]  # read only; cleared in place, never replaced
         # Digit shapes (``prefilter.digit_shape``) of ``text`` values the prefilter passed:
         # kept apart from the values the detectors cleared, as ids and paths would churn
         # that set, and by shape, as such values differ from span to span by a number.
@@ -121,17 +122,21 @@ class Scrubber:
             if kind == "text":
                 vtype = type(value)
                 if vtype is str:
-                    if len(value) < 6 or value in clean:  # type: ignore[arg-type]
+                    if len(value) < 6:  # type: ignore[arg-type]
                         continue
-                    mask = 0
-                    if families is not None:
+                    if families is None:
+                        if value in clean:
+                            continue
+                        mask = 0
+                    else:
                         # ``prefilter.digit_shape``, inlined: one call less for every value
                         # (strict UTF-8 first: the same bytes, sooner, without lone surrogates).
                         try:
                             shape = value.encode().translate(_DIGITS)  # type: ignore[union-attr]
                         except UnicodeEncodeError:
                             shape = value.encode("utf-8", "surrogatepass").translate(_DIGITS)  # type: ignore[union-attr]
-                        if shape in harmless:
+                        # The shape first: most values pass there, and need no second lookup.
+                        if shape in harmless or value in clean:
                             continue
                         mask = families(value, redact_ip)  # type: ignore[arg-type]
                         if not mask:

@@ -85,14 +85,17 @@ class ScrubStage(Stage):
         if fields is None or fields[7] is not None:
             return self._scrub_any(span)
         report: list[str] = []
-        name = self._text("span.name", fields[2], report)
+        name = fields[2]
+        if name not in self.scrubber.clean_text:  # most names repeat: no call for them
+            name = self._text("span.name", name, report)
         attributes = fields[6]
         attrs = self.scrubber.attributes(attributes, report)
-        status = span.status
-        if fields[9]:
-            status = self._status(status, report)
+        # The status only when it has a description to scrub or the span must be copied.
+        status = self._status(span.status, report) if fields[9] else None
         if not report:
             return span
+        if status is None:
+            status = span.status
         return ReadableSpan(
             name=name,
             context=fields[0],
