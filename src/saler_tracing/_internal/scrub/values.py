@@ -32,6 +32,22 @@ def marker(rule: str) -> str:
     return f"[REDACTED:{rule}]"
 
 
+class _Markers(dict[str, str]):
+    """Each rule's marker, made once: rules are the built-in names and the configured ones."""
+
+    def __missing__(self, rule: str) -> str:
+        made = self[rule] = marker(rule)
+        return made
+
+
+_MARKERS = _Markers()
+
+
+def plain_mark(rule: str, _original: str) -> str:
+    """The ``mark`` without pseudonyms: one call and a lookup on the finding path."""
+    return _MARKERS[rule]
+
+
 class TextScrubber:
     def __init__(
         self,
@@ -41,7 +57,7 @@ class TextScrubber:
         mark: Mark | None = None,
     ) -> None:
         self.keys = keys
-        self.mark: Mark = mark or (lambda rule, _original: marker(rule))
+        self.mark: Mark = mark or plain_mark
         found: list[tuple[int, detectors.Detector]] = [
             (prefilter.CLOUD, detectors.cloud_keys),
             (prefilter.JWT, detectors.jwts),
