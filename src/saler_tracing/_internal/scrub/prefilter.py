@@ -14,7 +14,9 @@ few regexes left only run once a cheap test says they might match.
 
 Keep it in step with ``detectors.py``, ``numbers.py``, ``statements.py`` and
 ``TextScrubber.scrub``: ``tests/privacy/test_prefilter.py`` compares scrubbing with and
-without this gate on generated text and on the whole privacy corpus.
+without this gate on generated text and on the whole privacy corpus. And keep every test
+blind to *which* digit it sees: the scrubber remembers a "nothing here" by
+:func:`digit_shape`, which that test file checks too.
 """
 
 from __future__ import annotations
