@@ -25,10 +25,10 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 # Anchored on each ``@`` (found with str.find), the local part read leftwards and the domain
 # rightwards, both bounded like RFC 5321 (local part ≤ 64, labels ≤ 63): no regex scan over
 # the whole text, and linear time on any input.
-_LOCAL = re.compile(r"[\w.+'-]{1,64}\Z")  # what ``_local_start`` finds, as a pattern
-# The last character that cannot be in a local part: ``.*`` runs to the ``@`` and backs off
-# one character at a time, so the cost is the local part's length, where searching
-# ``_LOCAL`` tries every start in the 64 characters before the ``@``.
+# The local part is what ``[\w.+'-]{1,64}\Z`` would find searching the 64 characters before
+# the ``@``: it starts after the last character that cannot be in one. ``.*`` runs to the
+# ``@`` and backs off a character at a time, so the cost is the local part's length, where
+# that search tries every start (tests/privacy/test_detectors_property.py compares the two).
 _LAST_STOP = re.compile(r"(?s:.*)[^\w.+'-]")
 _DOMAIN = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
@@ -38,19 +38,11 @@ def _semconv_userinfo(text: str, start: int, local: str) -> bool:
     return local == "REDACTED" and text[max(0, start - 9) : start] == "REDACTED:"
 
 
-def _local_start(text: str, at: int) -> int:
-    """Where ``_LOCAL.search(text, max(0, at - 64), at)`` would start; ``at`` when nothing."""
-    low = max(0, at - 64)
-    stop = _LAST_STOP.match(text, low, at)
-    return stop.end() if stop is not None else low
-
-
 def emails(text: str) -> list[Match]:
     out: list[Match] = []
     for sign in ("@", "%40"):
         at = text.find(sign)
         while at != -1:
-            # ``_local_start``, inlined (this runs on every text with an ``@``).
             low = at - 64 if at > 64 else 0
             stop = _LAST_STOP.match(text, low, at)
             start = stop.end() if stop is not None else low
