@@ -69,8 +69,15 @@ class OtlpSink:
         if not (len(queue) >= self.max_batch or (partial and len(queue))):
             return False
         if not self.backlog.has_room(0):
-            # Memory full (receiver down, spool off or failing): spans wait in the queue,
-            # whose overflow is counted. While spooling works the backlog stays empty.
+            # Memory full (receiver down, spool off or failing). While spooling works the
+            # backlog stays empty. Spans would otherwise wait in the queue as Python objects,
+            # several times their encoded size (``bench_floor.py --asgi 100000 --down``,
+            # docs/export.md): while the receiver fails, the queue keeps one batch and the
+            # rest are dropped and counted as the queue's own overflow would be (``queue_full``).
+            if not self.healthy():
+                excess = len(queue) - self.max_batch
+                if excess > 0:
+                    self.monitor.drop_spans("queue_full", queue.take(excess))
             return False
         if len(self.backlog) >= _AHEAD_HEALTHY and self.healthy():
             # The receiver keeps up: a few batches ahead of the sender keep it busy; more
