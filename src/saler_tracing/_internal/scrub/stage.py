@@ -19,7 +19,13 @@ from opentelemetry.util.types import Attributes, AttributeValue
 
 from saler_tracing._internal.chain import Stage
 from saler_tracing._internal.scrub.scrubber import Scrubber
-from saler_tracing._internal.sdk.private import attributes_of, has_events, has_links, span_fields
+from saler_tracing._internal.sdk.private import (
+    attributes_of,
+    has_events,
+    has_links,
+    readable_copy,
+    span_fields,
+)
 
 REPORT_KEY = "saler.scrubbed"
 _COUNT_EVERY = 256  # scrubbed spans whose reports wait to be counted, at most
@@ -79,8 +85,8 @@ class ScrubStage(Stage):
 
     def scrub(self, span: ReadableSpan) -> ReadableSpan:
         # Most spans have no events, links or dropped counts: their fields are read in one
-        # call (``span_fields``) instead of a dozen properties, and the copy is a plain
-        # ``ReadableSpan``. The rest take the general path.
+        # call (``span_fields``) instead of a dozen properties, and the copy is built from
+        # them (``readable_copy``). The rest take the general path.
         fields = span_fields(span)
         if fields is None or fields[7] is not None:
             return self._scrub_any(span)
@@ -96,17 +102,17 @@ class ScrubStage(Stage):
             return span
         if status is None:
             status = span.status
-        return ReadableSpan(
-            name=name,
-            context=fields[0],
-            parent=fields[1],
-            resource=fields[10],
-            attributes=self._reported(attrs, attributes, report),
-            kind=fields[3],
-            status=status,
-            start_time=fields[4],
-            end_time=fields[5],
-            instrumentation_scope=fields[11],
+        return readable_copy(
+            name,
+            fields[0],  # context
+            fields[1],  # parent
+            fields[10],  # resource
+            self._reported(attrs, attributes, report),
+            fields[3],  # kind
+            status,
+            fields[4],  # start time
+            fields[5],  # end time
+            fields[11],  # instrumentation scope
         )
 
     def _scrub_any(self, span: ReadableSpan) -> ReadableSpan:
