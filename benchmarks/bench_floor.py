@@ -24,6 +24,11 @@ dropped. RSS is the process's resident memory after set-up, after the burst and 
 flush, minus the ``sdk`` process's at the same points (the pipeline's own memory).
 Export call latency: P50/P95 of one export call (encode + send, up to 512 spans), while
 paced (one request every 2 ms) and saturated (the burst).
+
+``--asgi N --down``: the same ASGI loop with nothing listening at the endpoint (the receiver is
+down): our pipeline's RSS over the bare app, against its bound (``max_queue_bytes`` + 10 MiB),
+and the spans it counted as dropped (the stock pipeline is left out: its exporter retries each
+batch for up to a minute, so the loop would measure its back-off, not its memory).
 """
 
 from __future__ import annotations
@@ -301,7 +306,7 @@ def stage_costs(requests: int, rounds: int) -> None:
 ASGI_VARIANTS = ("bare", "ours", "stock")
 
 
-def run_asgi(variant: str, endpoint: str, requests: int) -> dict[str, Any]:
+def run_asgi(variant: str, endpoint: str, requests: int, down: bool = False) -> dict[str, Any]:
     """``requests`` requests through a raw ASGI app (one SERVER span from the middleware, one
     child from the app) driven in a loop on one event loop, as fast as it goes; then flush.
     ``bare``: no tracing (the RSS baseline). ``ours``: ``configure()`` defaults and
@@ -353,11 +358,12 @@ def run_asgi(variant: str, endpoint: str, requests: int) -> dict[str, Any]:
             rss["first_tenth"] = rss_mib()
     elapsed = time.perf_counter() - start
     rss["end"] = rss_mib()
-    flush()
-    time.sleep(0.5)
-    flush()
+    if not down:  # with the receiver down a flush only waits out the retry budget
+        flush()
+        time.sleep(0.5)
+        flush()
     rss["flushed"] = rss_mib()
-    counted, traces = 0, 0
+    counted, traces, bound_mib = 0, 0, 0.0
     if variant == "ours":
         from saler_tracing._internal import setup
 
@@ -366,16 +372,34 @@ def run_asgi(variant: str, endpoint: str, requests: int) -> dict[str, Any]:
         active.monitor.sync()
         counted = sum(active.monitor.dropped.values())
         traces = sum(active.monitor.dropped_traces.values())
-    return {"rss": rss, "s": elapsed, "counted": counted, "traces_dropped": traces}
+        bound_mib = active.config.export.max_queue_bytes / 2**20 + 10
+    return {
+        "rss": rss,
+        "s": elapsed,
+        "counted": counted,
+        "traces_dropped": traces,
+        "bound_mib": bound_mib,
+    }
 
 
 def asgi_report(
-    runs: dict[str, list[dict[str, Any]]], received: dict[str, list[int]], n: int
+    runs: dict[str, list[dict[str, Any]]], received: dict[str, list[int]], n: int, down: bool
 ) -> None:
     def rss(variant: str, at: str) -> float:
         return statistics.median(r["rss"][at] for r in runs[variant])
 
-    print(f"raw ASGI loop, {n} requests (a SERVER span and a child each), medians")
+    state = "receiver down" if down else "receiver healthy"
+    print(f"raw ASGI loop, {n} requests (a SERVER span and a child each), {state}, medians")
+    if down:
+        added = {at: rss("ours", at) - rss("bare", at) for at in ("setup", "first_tenth", "end")}
+        counted = statistics.median(r["counted"] for r in runs["ours"])
+        bound = statistics.median(r["bound_mib"] for r in runs["ours"])
+        print(
+            f"  ours  counted drops {counted:.0f} of {2 * n} spans; RSS over bare MiB: set-up "
+            f"{added['setup']:+.1f}, after 1/10 {added['first_tenth']:+.1f}, end "
+            f"{added['end']:+.1f}; bound (max_queue_bytes + 10 MiB) {bound:.1f}"
+        )
+        return
     for variant in ("ours", "stock"):
         got = statistics.median(received[variant])
         counted = statistics.median(r["counted"] for r in runs[variant])
@@ -394,6 +418,16 @@ def asgi_report(
 
 
 # --- the driver ----------------------------------------------------------------------------------
+
+
+def _dead_endpoint() -> str:
+    """An OTLP/HTTP endpoint on a loopback port nothing listens on (connections refused)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1/traces"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -415,9 +449,10 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true", help="where the time goes, by stage")
     parser.add_argument("--asgi", type=int, metavar="N", help="no-loss run: N ASGI requests")
     parser.add_argument("--asgi-variant", help=argparse.SUPPRESS)
+    parser.add_argument("--down", action="store_true", help="with --asgi: receiver down")
     args = parser.parse_args()
     if args.asgi_variant:
-        print(json.dumps(run_asgi(args.asgi_variant, args.endpoint, args.asgi)))
+        print(json.dumps(run_asgi(args.asgi_variant, args.endpoint, args.asgi, args.down)))
         return
     if args.stages:
         stage_costs(args.requests, args.rounds)
@@ -435,19 +470,22 @@ def main() -> None:
             profile_variant(args.profile, rx.endpoint, args.requests, args.top)
             return
         if args.asgi:
-            asgi_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in ASGI_VARIANTS}
-            received: dict[str, list[int]] = {v: [] for v in ASGI_VARIANTS}
+            variants = ("bare", "ours") if args.down else ASGI_VARIANTS
+            endpoint = _dead_endpoint() if args.down else rx.endpoint
+            asgi_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+            received: dict[str, list[int]] = {v: [] for v in variants}
             for _ in range(args.rounds):
-                for variant in ASGI_VARIANTS:
+                for variant in variants:
                     before = rx.count()
                     out = subprocess.run(
                         [sys.executable, __file__, "--asgi-variant", variant, "--asgi",
-                         str(args.asgi), "--endpoint", rx.endpoint],
+                         str(args.asgi), "--endpoint", endpoint]
+                        + (["--down"] if args.down else []),
                         check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     asgi_runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
                     received[variant].append(rx.count() - before)
-            asgi_report(asgi_runs, received, args.asgi)
+            asgi_report(asgi_runs, received, args.asgi, args.down)
             return
         runs: dict[str, list[dict[str, Any]]] = {"sdk": [], "ours": [], "stock": []}
         for _ in range(args.rounds):

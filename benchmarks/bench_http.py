@@ -10,6 +10,10 @@ Variants, each in its own process, interleaved over several rounds (medians repo
 * ``native``        FastAPI's own telemetry (where the installed FastAPI has it) + SDK batch,
                     in its default mode (server span and three operation spans);
 * ``native_lean``   FastAPI's own telemetry with ``operation_spans=False``: the server span only;
+* ``sdk_span``      the floor, not a peer: a bare ASGI middleware that starts and ends one SERVER
+                    span with the attributes ours records, on an SDK ``TracerProvider`` with no
+                    processor (nothing exported). No tracer built on the SDK's ``Span`` adds
+                    less than this to a request; with ``--db``, two CLIENT spans as well;
 * ``untraced``      a FastAPI app with default settings that nobody instruments, no
                     ``configure()``; ``untraced_configured``: the same app after ``configure()``
                     (it must cost what it cost before);
@@ -51,6 +55,7 @@ VARIANTS = (
     "native_lean",
     "untraced",
     "untraced_configured",
+    "sdk_span",
 )
 PEERS = ("contrib", "contrib_lean", "native", "native_lean")
 _NATIVE = ("native", "native_lean", "untraced", "untraced_configured")
@@ -103,6 +108,10 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
             telemetry["operation_spans"] = False
         app = FastAPI(telemetry=telemetry)  # type: ignore[arg-type]
         flush = provider.force_flush
+    elif variant == "sdk_span":
+        provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+        app = FastAPI(telemetry=off)  # type: ignore[arg-type]
+        app.add_middleware(_SdkSpanMiddleware, tracer=provider.get_tracer("floor"))
     elif variant == "untraced":
         app = FastAPI()
     elif variant == "untraced_configured":
@@ -119,7 +128,7 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
         raise SystemExit(f"unknown variant {variant}")
 
     if db:
-        _with_database(app, variant, provider if variant in PEERS else None)
+        _with_database(app, variant, provider if variant in (*PEERS, "sdk_span") else None)
         return app, flush
 
     @app.get("/items/{item_id}")
@@ -127,6 +136,46 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
         return {"id": item_id, "price": 100}
 
     return app, flush
+
+
+class _SdkSpanMiddleware:
+    """The floor: one SERVER span a request, current while the app runs, with the attributes
+    our middleware records (method, route, path, scheme, status, server, client, user agent,
+    protocol), read from the scope as cheaply as Python allows; no processor."""
+
+    def __init__(self, app: Any, tracer: Any) -> None:
+        self.app = app
+        self.tracer = tracer
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from opentelemetry.trace import SpanKind
+
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        server = scope.get("server") or ("", 0)
+        client = scope.get("client") or ("", 0)
+        attributes = {
+            "http.request.method": scope["method"],
+            "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+            "server.address": server[0],
+            "server.port": server[1],
+            "client.address": client[0],
+            "network.protocol.version": scope.get("http_version", "1.1"),
+            "user_agent.original": "bench",
+        }
+        with self.tracer.start_as_current_span(
+            f"{scope['method']} /items/{{item_id}}", kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            span.set_attribute("http.route", "/items/{item_id}")
+
+            async def send_status(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, send_status)
 
 
 def _with_database(app: Any, variant: str, provider: Any) -> None:
@@ -148,10 +197,13 @@ def _with_database(app: Any, variant: str, provider: Any) -> None:
     items.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(items.insert(), [{"id": i, "price": i * 10} for i in range(100)])
+    floor: Any = None
     if variant == "saler":
         import saler_tracing
 
         saler_tracing.instrument_sqlalchemy(engine)
+    elif variant == "sdk_span":
+        floor = provider.get_tracer("floor")
     elif provider is not None:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
@@ -161,11 +213,28 @@ def _with_database(app: Any, variant: str, provider: Any) -> None:
     by_id = sa.select(items.c.price).where(items.c.id == sa.bindparam("id"))
     count = sa.select(sa.func.count()).select_from(items)
 
+    def statement(text: str) -> Any:
+        """The floor's CLIENT span around one statement (a no-op context without it)."""
+        from contextlib import nullcontext
+
+        from opentelemetry.trace import SpanKind
+
+        if floor is None:
+            return nullcontext()
+        attributes = {"db.system.name": "sqlite", "db.query.text": text}
+        return floor.start_as_current_span(
+            text.split()[0], kind=SpanKind.CLIENT, attributes=attributes
+        )
+
+    by_id_text, count_text = str(by_id), str(count)
+
     @app.get("/items/{item_id}")
     async def db_item(item_id: int) -> dict[str, int]:
         with engine.connect() as conn:
-            price = conn.execute(by_id, {"id": item_id % 100}).scalar_one()
-            total = conn.execute(count).scalar_one()
+            with statement(by_id_text):
+                price = conn.execute(by_id, {"id": item_id % 100}).scalar_one()
+            with statement(count_text):
+                total = conn.execute(count).scalar_one()
         return {"id": item_id, "price": price, "of": total}
 
 
@@ -285,6 +354,13 @@ def report(samples: dict[str, list[float]]) -> None:
         if peers:
             cheapest = min(peers, key=peers.__getitem__)
             print(f"cheapest peer: {cheapest}; saler / cheapest: {ours / peers[cheapest]:.2f}")
+    if "sdk_span" in med:
+        floor = med["sdk_span"] - bare
+        print(f"the SDK's span alone (no processor) adds {floor:.1f} µs: the floor")
+        for peer in ("native_lean", "contrib_lean"):
+            if peer in med:
+                added = med[peer] - bare
+                print(f"  floor / {peer} added cost: {floor / added:.2f}")
     if "untraced" in med and "untraced_configured" in med:
         before, after = med["untraced"], med["untraced_configured"]
         print(f"untraced app after configure() / before: {after / before:.2f}")

@@ -9,11 +9,16 @@ Figures, each the median of 7 interleaved rounds, in CPU µs a span:
 The ratios are what matters (the machine's speed cancels out): against creating and ending
 the span, and against that plus encoding it for OTLP (which every exported span also pays,
 in the export thread).
+
+``--parts`` adds where the time of the span with 3 sensitive values goes (the same medians);
+``--profile`` prints cProfile's top lines for scrubbing those spans.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import statistics
 import time
@@ -24,7 +29,10 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from saler_tracing._internal.config.resolved import ScrubbingConfig
+from saler_tracing._internal.scrub import detectors, numbers, prefilter
 from saler_tracing._internal.scrub.build import build_stage
+from saler_tracing._internal.scrub.stage import ScrubStage
+from saler_tracing._internal.sdk.private import attributes_of
 
 _rng = random.Random(7)
 
@@ -68,15 +76,69 @@ def _us(fn: Callable[[], None], n: int) -> float:
     return (time.process_time() - start) / n * 1e6
 
 
+SENSITIVE = ("user.password", "note", "order.total")
+
+
+def parts(stage: ScrubStage, spans: list[ReadableSpan], n: int) -> None:
+    """The time of the spans with 3 sensitive values, taken apart (CPU µs a span)."""
+    scrubber = stage.scrubber
+    attrs = [attributes_of(s) for s in spans]
+    clean = [{k: v for k, v in a.items() if k not in SENSITIVE} for a in attrs]
+    notes = [str(a["note"]) for a in attrs]
+    totals = [str(a["order.total"]) for a in attrs]
+
+    def loop(fn: Callable[[int], object]) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(n):
+                fn(i)
+
+        return run
+
+    def with_one(key: str) -> Callable[[int], object]:
+        plus = [{**c, key: a[key]} for c, a in zip(clean, attrs, strict=True)]
+        return lambda i: scrubber.attributes(plus[i], [])
+
+    families = prefilter.families
+    rows = {
+        "the whole stage (ScrubStage.scrub)": loop(lambda i: stage.scrub(spans[i])),
+        "Scrubber.attributes, all 11": loop(lambda i: scrubber.attributes(attrs[i], [])),
+        "  the 8 harmless ones alone": loop(lambda i: scrubber.attributes(clean[i], [])),
+        "  ... + the password key": loop(with_one("user.password")),
+        "  ... + the e-mail in text": loop(with_one("note")),
+        "  ... + the card in text": loop(with_one("order.total")),
+        "prefilter.families, e-mail text": loop(lambda i: families(notes[i])),
+        "prefilter.families, card text": loop(lambda i: families(totals[i])),
+        "detectors.emails (the detector alone)": loop(lambda i: detectors.emails(notes[i])),
+        "numbers.digit_runs (the detector alone)": loop(lambda i: numbers.digit_runs(totals[i])),
+    }
+    rounds = [[_us(fn, n) for fn in rows.values()] for _ in range(7)]
+    print("the span with 3 sensitive values, taken apart (CPU µs a span, medians):")
+    for index, label in enumerate(rows):
+        print(f"  {label:42s} {statistics.median(r[index] for r in rounds):6.2f}")
+
+
+def profile(stage: ScrubStage, spans: list[ReadableSpan]) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for s in spans:
+        stage.scrub(s)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spans", type=int, default=5000)
-    n = parser.parse_args().spans
+    parser.add_argument("--parts", action="store_true", help="where the 3-sensitive time goes")
+    parser.add_argument("--profile", action="store_true", help="cProfile of the 3-sensitive run")
+    args = parser.parse_args()
+    n = args.spans
     keep = _Keep()
     provider = TracerProvider()
     provider.add_span_processor(keep)
     tracer = provider.get_tracer("bench")
     stage = build_stage(_Keep(), ScrubbingConfig(enabled=True))
+    assert isinstance(stage, ScrubStage)
     clean = [clean_attributes(i) for i in range(n)]
     dirty = [sensitive_attributes(i) for i in range(n)]
 
@@ -131,6 +193,10 @@ def main() -> None:
             f"scrub, {label} sensitive:      {cost:8.2f} µs"
             f"  ratio {cost / base:.2f} (to the span) / {cost / whole:.2f} (span + encoding)"
         )
+    if args.parts:
+        parts(stage, dirty_spans, n)
+    if args.profile:
+        profile(stage, dirty_spans)
 
 
 if __name__ == "__main__":

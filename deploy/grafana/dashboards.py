@@ -223,7 +223,8 @@ def pipeline() -> Any:
         series("Spans dropped by reason", "Are we losing traces, and why?", "ops",
                query(total("service, reason", "saler_tracing_spans_dropped_total", s),
                      "{{service}} {{reason}}"), stack=True),
-        series("Export queue", "Is the exporter falling behind (8192 is full by default)?", "none",
+        series("Export queue", "Is the exporter falling behind? Spans queued and encoded, "
+               "waiting to be sent", "none",
                query(f"sum by ({each}) (saler_tracing_export_queue_spans{s})",
                      "{{service}} {{instance}}")),
         series("Spool on disk", "Are spans piling up on disk while the collector is away?",

@@ -18,9 +18,10 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 import saler_tracing
-from saler_tracing import MissingExtraError, instrument_auth, uninstrument_auth
+from saler_tracing import MissingExtraError, ScrubbingOptions, instrument_auth, uninstrument_auth
 from saler_tracing._internal import errors
 from saler_tracing._internal.instrument.auth import events, hashing
+from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing.testing import SpanCapture
 
 with warnings.catch_warnings():
@@ -177,6 +178,22 @@ def test_without_a_key_no_enduser_id_at_all(
     (span,) = span_capture.spans()
     assert "enduser.id" not in span.attributes
     assert "ahmed" not in str(span.events[0].attributes)
+
+
+@pytest.mark.saler_tracing(scrubbing=ScrubbingOptions(hmac_key="configure-key-0123456789"))
+def test_the_key_given_to_configure_keys_the_pseudonyms(
+    span_capture: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key set only through ``configure()`` reaches the auth events (instrumented before or
+    after), and gives the scrubber's own token for the same user."""
+    monkeypatch.delenv("SALER_TRACING_SCRUB_HMAC_KEY", raising=False)
+    monkeypatch.delenv("SALER_TRACING_AUTH_HMAC_KEY", raising=False)
+    instrument_auth()
+    saler_tracing.auth_event("login", user="Ahmed@Example.com")
+    (span,) = span_capture.spans()
+    expected = Pseudonymizer(b"configure-key-0123456789").token("ahmed@example.com")
+    assert span.attributes["enduser.id"] == expected
+    assert "ahmed" not in str(span.attributes).lower()
 
 
 def test_a_short_key_is_refused() -> None:

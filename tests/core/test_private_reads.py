@@ -142,3 +142,45 @@ def test_httpx_transports_are_where_httpx_keeps_them(client_type: Any) -> None:
     client = client_type(mounts={"http://internal.example": mounted})
     transports = private.httpx_transports(client)
     assert len(transports) == 2 and mounted in transports
+
+
+def test_a_readable_copy_has_the_fields_and_answers_of_a_readable_span() -> None:
+    span = _ended_span()
+    assert private.readable_copy is not private._public_copy, (
+        "ReadableSpan.__init__ sets other fields now: update _ReadableCopy in sdk/private.py"
+    )
+    attributes = {"http.route": "/orders/{id}"}
+    parts = (
+        "renamed",
+        span.context,
+        span.parent,
+        span.resource,
+        attributes,
+        span.kind,
+        Status(StatusCode.OK),
+        span.start_time,
+        span.end_time,
+        span.instrumentation_scope,
+    )
+    fast = private.readable_copy(*parts)
+    public = private._public_copy(*parts)
+    assert set(vars(fast)) == set(vars(public))
+    for name in (
+        "name",
+        "context",
+        "parent",
+        "resource",
+        "attributes",
+        "kind",
+        "start_time",
+        "end_time",
+        "instrumentation_scope",
+        "events",
+        "links",
+        "dropped_attributes",
+        "dropped_events",
+        "dropped_links",
+    ):
+        assert getattr(fast, name) == getattr(public, name), name
+    assert (fast.status.status_code, fast.status.description) == (StatusCode.OK, None)
+    assert fast.to_json() == public.to_json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -46,6 +47,35 @@ def test_burst_bigger_than_the_queue_drops_counted_and_never_blocks() -> None:
         arrived = len(rx.store.spans)
         assert arrived + sum(drops(monitor).values()) == created
         assert arrived >= 200
+
+
+def test_receiver_down_the_queue_is_encoded_and_its_memory_stays_bounded() -> None:
+    """With nothing listening, the queue is not left full of span objects (about 3 KiB each,
+    several times their encoded size) until the next retry: the export thread encodes it into
+    the byte-bounded backlog and, once that is full, keeps one batch queued and counts the
+    rest as dropped (``queue_full``)."""
+    with socket.socket() as probe:  # a loopback port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monitor = configure_to(
+        f"http://127.0.0.1:{port}/v1/traces",
+        max_queue_size=1_000,
+        max_export_batch_size=50,
+        max_queue_bytes=16_384,
+        schedule_delay_ms=20,
+    )
+    pipeline = setup.active()
+    assert pipeline is not None
+    queue = pipeline.stages["export"].queue  # type: ignore[attr-defined]
+    created = 5_000
+    make_spans(created)
+    assert wait_until(lambda: len(queue) <= 50), len(queue)
+    assert monitor.queue_fill() <= 0.05
+    assert (monitor.queue_bytes() or 0) >= 16_384 - 4_096  # the backlog filled first
+    # Every span is held (queue, backlog, the batch being sent) or counted.
+    assert wait_until(
+        lambda: drops(monitor)["queue_full"] + (monitor.queue_depth() or 0) == created
+    ), (dict(drops(monitor)), monitor.queue_depth())
 
 
 def test_in_memory_exporter_gets_everything_through_the_same_processor() -> None:

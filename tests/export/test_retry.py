@@ -59,6 +59,8 @@ def test_a_single_span_refused_with_413_is_dropped_as_too_large() -> None:
         assert setup.force_flush(10)
         assert wait_until(lambda: drops(monitor)["too_large"] == 4)
         assert rx.store.spans == []
+        # Each was a root span: four traces lost, counted through the halves of the split.
+        assert monitor.dropped_traces["too_large"] == 4
 
 
 def test_retry_after_is_honoured_and_parsed() -> None:

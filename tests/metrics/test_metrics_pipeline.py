@@ -25,6 +25,7 @@ def loaded_monitor() -> ExportMonitor:
     monitor.dropped.update({"queue_full": 5, "spool_full": 2})
     monitor.dropped_traces["queue_full"] = 1
     monitor.queue_depth = lambda: 7
+    monitor.queue_fill = lambda: 0.25
     monitor.log_figures = lambda: LogFigures(
         exported=40, dropped={"queue_full": 6, "held_full": 0, "export_failed": 1}, sampled_out=9
     )
@@ -42,6 +43,7 @@ def test_scrape_time_figures_come_from_the_monitor() -> None:
     assert got[("saler_tracing_export_retries_total", ())] == 3
     assert got[("saler_tracing_spool_bytes", ())] == 4096
     assert got[("saler_tracing_export_queue_spans", ())] == 7
+    assert got[("saler_tracing_export_queue_fill", ())] == 0.25
     dropped = "saler_tracing_spans_dropped_total"
     assert got[(dropped, (("reason", "queue_full"),))] == 5
     assert got[(dropped, (("reason", "spool_full"),))] == 2  # a reason added by the pipeline

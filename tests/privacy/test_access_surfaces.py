@@ -75,17 +75,17 @@ ROWS = {
     # server is loopback-only (and listens nowhere else).
     "no token, loopback": Row(None, False, False, {}, 401, 200),
     "no token, loopback allowed, loopback": Row(None, True, False, {}, 200, 200),
-    # uvicorn trusts X-Forwarded-For from loopback and makes its address the peer: the trace
-    # server then sees a remote caller. It does not read Forwarded or X-Real-IP, and the
-    # trace server (unlike the library) lets a loopback peer with those in.
+    # A loopback peer whose request a proxy forwarded is not a local caller: behind a proxy on
+    # the same host everyone arrives from 127.0.0.1. Every surface refuses it without a token
+    # (uvicorn also turns X-Forwarded-For from loopback into a remote peer address).
     "no token, loopback allowed, loopback via a proxy": Row(
         None, True, False, {"x-forwarded-for": "203.0.113.9"}, 401, 403
     ),
     "no token, loopback allowed, loopback, Forwarded": Row(
-        None, True, False, {"Forwarded": "for=203.0.113.9"}, 401, 200
+        None, True, False, {"Forwarded": "for=203.0.113.9"}, 401, 403
     ),
     "no token, loopback allowed, loopback, X-Real-IP": Row(
-        None, True, False, {"x-real-ip": "203.0.113.9"}, 401, 200
+        None, True, False, {"x-real-ip": "203.0.113.9"}, 401, 403
     ),
     "no token, loopback allowed, remote": Row(None, True, True, {}, 401, None),
     "no token, remote": Row(None, False, True, {}, 401, None),

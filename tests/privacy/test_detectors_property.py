@@ -3,6 +3,8 @@ checksum is not."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,3 +150,62 @@ def test_gulf_and_egyptian_mobiles_are_found(prefix: str, digits: str, sep: str)
     text = f"اتصل على {number} بعد المغرب"
     found = numbers.digit_runs(text)
     assert [(m[0], m[1]) for m in found] == [(text.index(number), text.index(number) + len(number))]
+
+
+_LOCAL = re.compile(r"[\w.+'-]{1,64}\Z")
+_DOMAIN = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+
+
+def _emails_by_search(text: str) -> list[detectors.Match]:
+    """The e-mail detector as it was, searching every start before the ``@``."""
+    out: list[detectors.Match] = []
+    for sign in ("@", "%40"):
+        at = text.find(sign)
+        while at != -1:
+            local = _LOCAL.search(text, max(0, at - 64), at)
+            domain = _DOMAIN.match(text, at + len(sign)) if local else None
+            if (
+                local
+                and domain
+                and not domain.group().rsplit(".", 1)[-1].isdigit()
+                and not (
+                    local.group() == "REDACTED"
+                    and text[max(0, local.start() - 9) : local.start()] == "REDACTED:"
+                )
+            ):
+                out.append((local.start(), domain.end(), "email"))
+            at = text.find(sign, at + len(sign))
+    return out
+
+
+LOCAL_PIECES = ["a", "Z", "٣", ".", "+", "'", "-", "_", " ", "\n", "@", "%40", "x" * 70]
+
+
+@settings(max_examples=3000, suppress_health_check=SLOW_MACHINE, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([*LOCAL_PIECES, "example.com", "REDACTED:REDACTED", "1.2"]),
+            st.text(max_size=8),
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_the_local_part_is_found_where_searching_every_start_finds_it(text: str) -> None:
+    assert detectors.emails(text) == _emails_by_search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 70 + "@example.com",
+        "a b" + "y" * 64 + "@example.com",
+        "y" * 63 + "@example.com and " + "z" * 65 + "%40example.org",
+        "é" * 66 + "@مثال.com",
+        "https://REDACTED:REDACTED@host.example.com/",
+        "x REDACTED@example.com",
+        "\n" * 3 + "a.b+c'd-e_f@sub.example.co",
+    ],
+)
+def test_long_and_edge_local_parts_are_found_as_before(text: str) -> None:
+    assert detectors.emails(text) == _emails_by_search(text)

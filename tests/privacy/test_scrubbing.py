@@ -8,13 +8,20 @@ import re
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanContext
 
 from saler_tracing import ConfigurationError, ScrubbingOptions, ScrubMatch, configure, span
 from saler_tracing._internal import stats
+from saler_tracing._internal.config.resolved import ScrubbingConfig
 from saler_tracing._internal.errors import internal_error_counts, reset_internal_errors
+from saler_tracing._internal.scrub.build import build_scrubber
 from saler_tracing._internal.scrub.keys import KeyRules
 from saler_tracing._internal.scrub.numbers import luhn_valid
 from saler_tracing._internal.scrub.scrubber import Scrubber
+from saler_tracing._internal.scrub.stage import ScrubStage
 from saler_tracing.testing import SpanCapture
 
 KEY = "k" * 32
@@ -321,3 +328,27 @@ def test_a_url_inside_a_query_parameter_loses_its_credentials(span_capture: Span
         pass
     got = str((span_capture.one("s").attributes or {})["url.query"])
     assert got == "page=2&next=https://[REDACTED:userinfo]@pay.example/cb"
+
+
+def _ended(attributes: BoundedAttributes, events: BoundedList[Event] | None = None) -> ReadableSpan:
+    context = SpanContext(1, 2, is_remote=False)
+    return ReadableSpan("s", context, attributes=attributes, events=events or ())
+
+
+def test_the_copy_keeps_the_dropped_counts_and_the_figures_count_every_span() -> None:
+    stage = ScrubStage(SpanProcessor(), build_scrubber(ScrubbingConfig(enabled=True)))
+    over = {"dropped": "the oldest goes", "note": "a@b.co", "extra": "x"}
+    dropped = BoundedAttributes(maxlen=2, attributes=over)
+    events: BoundedList[Event] = BoundedList(1)
+    events.extend([Event("a"), Event("b")])
+    limited = stage.scrub(_ended(dropped, events))
+    assert (limited.dropped_attributes, limited.dropped_events, limited.dropped_links) == (1, 1, 0)
+    plain = stage.scrub(_ended(BoundedAttributes(attributes={"email": "a@b.co"})))
+    assert (plain.attributes or {})["email"] == "[REDACTED:email]"
+    assert (plain.dropped_attributes, plain.dropped_events, plain.dropped_links) == (0, 0, 0)
+    for _ in range(300):  # past the batch in which reports wait to be counted
+        stage.scrub(_ended(BoundedAttributes(attributes={"token": "t0k3n-abc"})))
+    assert stage.figures() == {
+        "spans_scrubbed": 302,
+        "redactions": {"email": 2, "token": 300},
+    }

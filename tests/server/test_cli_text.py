@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -87,3 +88,62 @@ def test_report_fits_80_columns_with_routes_whole(tmp_path: Path) -> None:
         re.search(r"shop +/orders +360 +0\.10 +10\.0% +50\.0 +120\.0 +120\.0", x) for x in lines
     )
     assert any("/sale" in line and "flash" in line and "1.02" in line for line in lines)
+
+
+def _stress_report(rows: int) -> dict[str, Any]:
+    """Long names everywhere: the tables cannot show them on one line at 80 columns."""
+    errors = [
+        {
+            "service": f"payments-gateway-{i}",
+            "exception_type": "sqlalchemy.exc.IntegrityError",
+            "message": "duplicate key value violates unique constraint orders_pkey",
+            "top_frame": "app/orders/service.py:142 in create_order",
+            "count": 1234567,
+            "traces": 99999,
+            "last_seen_ns": 1_700_000_000_000_000_000,
+            "example_traces": [f"{i:02x}" + "4bf92f3577b34da6a3ce929d0e0e47"],
+        }
+        for i in range(rows)
+    ]
+    n_plus_one = [
+        {
+            "service": f"shop-api-service-with-a-long-name-{i}",
+            "parent": "GET /orders/{order_id}/items/{item_id}/history",
+            "statement": "SELECT order_items.id, order_items.sku FROM order_items WHERE id = $1",
+            "traces": 120,
+            "max_repeats": 57,
+            "example_trace": f"{i:02x}" + "00f067aa0ba902b700f067aa0ba902",
+        }
+        for i in range(rows)
+    ]
+    return {
+        "routes": [],
+        "health": [],
+        "trends": {"routes": [], "versions": []},
+        "bottlenecks": [],
+        "slow_statements": [],
+        "dependency_map": {"edges": []},
+        "errors": errors,
+        "n_plus_one": n_plus_one,
+    }
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_example_trace_ids_and_numbers_are_never_cut(width: int) -> None:
+    from rich.console import Console
+
+    from saler_tracing.server.cli.render import report_tables
+
+    report = _stress_report(12)
+    console = Console(width=width, record=True, color_system=None)
+    console.print(report_tables(report))
+    out = console.export_text()
+    assert max(len(line) for line in out.splitlines()) <= width
+    words = set(out.split())
+    ids = [g["example_traces"][0] for g in report["errors"]]
+    ids += [p["example_trace"] for p in report["n_plus_one"]]
+    for tid in ids:
+        assert tid in words, f"trace id {tid} not printed whole"
+    # Numbers never wrap and are never cropped.
+    assert "1234567" in words and "99999" in words and "57" in words
+    assert "[12]" in words  # the reference from the row to its example

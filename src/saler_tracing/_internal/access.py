@@ -11,8 +11,8 @@ a :class:`Caller` and its configuration into a :class:`Policy` and asks :func:`a
   caller, that is enough;
 * else, only where loopback callers are let in (``ApiOptions(allow_loopback=True)``; always for
   the trace server, which refuses to listen beyond loopback without a token), a loopback
-  caller; the library's endpoints also refuse one whose request carries a forwarding header,
-  since behind a same-host proxy every request arrives from 127.0.0.1;
+  caller whose request carries no forwarding header (behind a same-host proxy every request
+  arrives from 127.0.0.1, whoever sent it);
 * else no one.
 """
 
@@ -39,9 +39,6 @@ class Policy:
     """The secret every caller must present; ``None`` or ``""``: no token configured."""
     loopback: bool = False
     """Without a token, let loopback callers in."""
-    trust_forwarded: bool = False
-    """Count a loopback caller as loopback even when its request carries a forwarding header
-    (the trace server, which only ever listens on loopback without a token)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ def allowed(policy: Policy, caller: Caller) -> bool:
         return caller.cookie is not None and _same(caller.cookie, policy.token)
     if caller.vouched:
         return True
-    if not policy.loopback or (caller.forwarded and not policy.trust_forwarded):
+    if not policy.loopback or caller.forwarded:
         return False
     return is_loopback(caller.host)
 

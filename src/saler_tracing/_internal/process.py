@@ -22,6 +22,9 @@ class Controls:
     finish: Callable[[], tuple[bool, float] | None]
     """Flush and shut down within the configured deadline: (flushed in time, the deadline),
     or ``None`` when nothing is configured."""
+    pseudonym_key: Callable[[], bytes | None] = lambda: None
+    """The scrubbing's HMAC key (``configure(scrubbing=ScrubbingOptions(hmac_key=...))`` or its
+    variable): authentication events pseudonymise ``enduser.id`` with it when given none."""
 
 
 _controls = Controls(service_name=lambda: "", rebuild_after_fork=lambda: False, finish=lambda: None)
@@ -42,3 +45,7 @@ def rebuild_after_fork() -> bool:
 
 def finish() -> tuple[bool, float] | None:
     return _controls.finish()
+
+
+def pseudonym_key() -> bytes | None:
+    return _controls.pseudonym_key()

@@ -271,10 +271,16 @@ def _service_name() -> str:
     return pipeline.config.service_name if pipeline is not None else ""
 
 
+def _pseudonym_key() -> bytes | None:
+    pipeline = _active
+    return pipeline.config.scrubbing.hmac_key if pipeline is not None else None
+
+
 process.provide(
     process.Controls(
         service_name=_service_name,
         rebuild_after_fork=rebuild_after_fork,
         finish=_finish_process,
+        pseudonym_key=_pseudonym_key,
     )
 )

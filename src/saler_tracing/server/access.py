@@ -2,13 +2,17 @@
 to every port.
 
 No token: loopback clients only, and the server refuses to bind anything but a loopback
-address. With a token: every request carries it (``Authorization: Bearer …`` or, for the
-browser, the cookie set by opening ``/?token=…`` once), compared with ``hmac.compare_digest``.
+address. A loopback request that a proxy forwarded (it carries ``Forwarded``,
+``X-Forwarded-For``, ``X-Real-IP`` or ``X-Forwarded-Host``) is refused too: behind a proxy on
+the same host every caller, from anywhere, arrives from 127.0.0.1. With a token: every request
+carries it (``Authorization: Bearer …`` or, for the browser, the cookie set by opening
+``/?token=…`` once), compared with ``hmac.compare_digest``.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -48,17 +52,23 @@ def grpc_peer_host(peer: str) -> str | None:
 class Access:
     def __init__(self, token: str | None) -> None:
         self.token = token or None
-        # Loopback callers without a token, proxied or not: without a token the server only
-        # ever listens on loopback (check_bind).
-        self._policy = rule.Policy(self.token, loopback=True, trust_forwarded=True)
+        # Without a token, loopback callers that no proxy forwarded (see the module's doc).
+        self._policy = rule.Policy(self.token, loopback=True)
 
     def allowed(
-        self, client_host: str | None, authorization: str | None, cookie: str | None
+        self,
+        client_host: str | None,
+        authorization: str | None,
+        cookie: str | None,
+        forwarded: bool = False,
     ) -> bool:
-        return rule.allowed(self._policy, rule.Caller(client_host, authorization, cookie))
+        caller = rule.Caller(client_host, authorization, cookie, forwarded=forwarded)
+        return rule.allowed(self._policy, caller)
 
-    def grpc_allowed(self, peer: str, authorization: str | None) -> bool:
-        return self.allowed(grpc_peer_host(peer), authorization, None)
+    def grpc_allowed(self, peer: str, metadata: Mapping[str, str]) -> bool:
+        """``metadata``: the call's invocation metadata (gRPC lower-cases its keys)."""
+        forwarded = any(name in metadata for name in rule.FORWARDING_HEADERS)
+        return self.allowed(grpc_peer_host(peer), metadata.get("authorization"), None, forwarded)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -95,13 +105,28 @@ class AccessMiddleware:
             # Trade the token in the address for a cookie and drop it from the address bar.
             await _redirect_with_cookie(send, self.access.token)
             return
+        forwarded = any(
+            bytes(key).lower().decode("latin-1") in rule.FORWARDING_HEADERS
+            for key, _ in scope.get("headers") or ()
+        )
         if self.access.allowed(
-            client[0] if client else None, _header(scope, b"authorization"), cookie_value
+            client[0] if client else None,
+            _header(scope, b"authorization"),
+            cookie_value,
+            forwarded,
         ):
             await self.app(scope, receive, send)
             return
         status = 401 if self.access.token else 403
-        body = b'{"error":"unauthorized"}' if status == 401 else b'{"error":"loopback only"}'
+        if status == 401:
+            body = b'{"error":"unauthorized"}'
+        elif forwarded:
+            body = (
+                b'{"error":"a request forwarded by a proxy needs a token:'
+                b' start saler-trace serve with --token"}'
+            )
+        else:
+            body = b'{"error":"loopback only"}'
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -160,7 +160,11 @@ SCHEDULE_DELAY_MS = _s(
 MAX_QUEUE_SIZE = _s(
     "export.max_queue_size",
     "OTEL_BSP_MAX_QUEUE_SIZE",
-    8_192,
+    # The OpenTelemetry default. A queued span is a Python object of about 3 KiB, several
+    # times its encoded size: 8,192 of them held 25 MiB while the receiver was down; the
+    # byte-bounded backlog behind the queue absorbs the bursts (``bench_floor.py --asgi
+    # 100000 --down``, docs/export.md).
+    2_048,
     p.positive_int,
     "spans the export queue holds; further ones are dropped and counted",
 )

@@ -62,6 +62,8 @@ class ExportMonitor:
     dropped_traces: Counter[str] = field(default_factory=Counter)
     """Local root spans among the dropped ones, where the dropping code still had the spans."""
     # Added by the export pipeline (issue 7); written by the export thread only.
+    queue_fill: Callable[[], float] = lambda: 0.0
+    """The span queue's share in use, 0 to 1: at 1, new spans are dropped (``queue_full``)."""
     queue_bytes: Callable[[], int | None] = lambda: None
     """Encoded bytes waiting in memory to be sent (the byte-bounded backlog)."""
     spool_bytes: Callable[[], int | None] = lambda: None

@@ -69,8 +69,15 @@ class OtlpSink:
         if not (len(queue) >= self.max_batch or (partial and len(queue))):
             return False
         if not self.backlog.has_room(0):
-            # Memory full (receiver down, spool off or failing): spans wait in the queue,
-            # whose overflow is counted. While spooling works the backlog stays empty.
+            # Memory full (receiver down, spool off or failing). While spooling works the
+            # backlog stays empty. Spans would otherwise wait in the queue as Python objects,
+            # several times their encoded size (``bench_floor.py --asgi 100000 --down``,
+            # docs/export.md): while the receiver fails, the queue keeps one batch and the
+            # rest are dropped and counted as the queue's own overflow would be (``queue_full``).
+            if not self.healthy():
+                excess = len(queue) - self.max_batch
+                if excess > 0:
+                    self.monitor.drop_spans("queue_full", queue.take(excess))
             return False
         if len(self.backlog) >= _AHEAD_HEALTHY and self.healthy():
             # The receiver keeps up: a few batches ahead of the sender keep it busy; more
@@ -232,8 +239,8 @@ class OtlpSink:
             self.monitor.drop("too_large", batch.count)
             self.monitor.drop_traces("too_large", batch.roots)
             return
-        for body, count in reversed(_split_request(batch.body)):
-            self.backlog.push_front(Batch(body, count))
+        for body, count, roots in reversed(_split_request(batch.body)):
+            self.backlog.push_front(Batch(body, count, roots=roots))
 
     def _after_spooled(self, spooled: SpooledBatch, outcome: Outcome) -> None:
         assert self.spool is not None
@@ -244,9 +251,11 @@ class OtlpSink:
             parts = _split_request(spooled.payload)
             if not parts:
                 self.monitor.drop("too_large", spooled.count)
-            for part in parts:
-                if not self.spool.put(part[0], part[1]):
-                    self.monitor.drop("export_failed", part[1])
+                self.monitor.drop_traces("too_large", spooled.roots)
+            for body, count, roots in parts:
+                if not self.spool.put(body, count, roots):
+                    self.monitor.drop("export_failed", count)
+                    self.monitor.drop_traces("export_failed", roots)
         elif not outcome.ok:
             self.monitor.drop("export_failed", spooled.count)
             self.monitor.drop_traces("export_failed", spooled.roots)
@@ -297,9 +306,11 @@ class OtlpSink:
         self.sender.close()
 
 
-def _split_request(payload: bytes) -> list[tuple[bytes, int]]:
-    """A request cut in two halves, in order, each grouped by resource and scope as before
-    (only after HTTP 413: rare enough to go through protobuf objects)."""
+def _split_request(payload: bytes) -> list[tuple[bytes, int, int]]:
+    """A request cut in two halves, in order, each grouped by resource and scope as before,
+    with its spans and its local root spans (no parent, or a parent from another process:
+    ``flags`` has both remote bits), so a half dropped later counts its traces too (only after
+    HTTP 413: rare enough to go through protobuf objects)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -324,5 +335,11 @@ def _split_request(payload: bytes) -> list[tuple[bytes, int]]:
                 new_ss = new_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
                 last = (id(rs), id(ss))
             new_ss.spans.append(span)
-        out.append((half.SerializeToString(), len(part)))
+        roots = sum(
+            1 for _, _, span in part if not span.parent_span_id or span.flags & _REMOTE == _REMOTE
+        )
+        out.append((half.SerializeToString(), len(part), roots))
     return out
+
+
+_REMOTE = 0x300  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | SPAN_FLAGS_CONTEXT_IS_REMOTE

@@ -65,6 +65,7 @@ class ExportProcessor(SpanProcessor):
         self._max_queue_size = max_queue_size
         monitor.collectors.append(self.fold_drops)
         monitor.queue_depth = self._depth
+        monitor.queue_fill = self._fill
         monitor.queue_bytes = self._backlog_bytes
         self._start()
         ref = weakref.WeakMethod(self._after_fork_in_child)
@@ -117,8 +118,11 @@ class ExportProcessor(SpanProcessor):
         if depth >= self.backpressure.high_water:
             self.backpressure.pay(queue.__len__, self._wake.set, self.sink.healthy)
         # Wake the export thread once a batch is ready, not on every span after that (while
-        # it cannot take more, e.g. the receiver is down, that would wake it on every span).
-        elif depth % self.max_batch == 0 and not self._wake.is_set():
+        # it cannot take more, that would wake it on every span). Past the high-water mark
+        # too: with the receiver down (no back-pressure) it encodes the queue into the
+        # byte-bounded backlog, a fraction of the spans' size as objects, instead of leaving
+        # it full until the next retry.
+        if depth % self.max_batch == 0 and not self._wake.is_set():
             self._wake.set()
 
     def fold_drops(self) -> None:
@@ -141,6 +145,9 @@ class ExportProcessor(SpanProcessor):
 
     def _depth(self) -> int:
         return len(self.queue) + self.sink.pending()
+
+    def _fill(self) -> float:
+        return len(self.queue) / self._max_queue_size
 
     def _backlog_bytes(self) -> int:
         return self.sink.pending_bytes()

@@ -121,8 +121,7 @@ class Batch:
     count: int
     first_failure: float | None = None
     roots: int = 0
-    """Local root spans in the batch, so a dropped batch also counts its dropped traces
-    (unknown, 0, for the halves of a split batch)."""
+    """Local root spans in the batch, so a dropped batch also counts its dropped traces."""
     encode_s: float = 0.0
     """Time spent encoding it, added to its first send's export duration."""
 

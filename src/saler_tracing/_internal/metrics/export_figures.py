@@ -35,6 +35,7 @@ class PipelineFigures:
     dropped: dict[str, int]
     dropped_traces: dict[str, int]
     queue_depth: int
+    queue_fill: float
     spool_bytes: int
     internal_errors: dict[str, int]
     logs: LogFigures
@@ -42,7 +43,7 @@ class PipelineFigures:
 
 def read(monitor: ExportMonitor | None) -> PipelineFigures:
     if monitor is None:
-        return PipelineFigures(0, 0, 0, dict.fromkeys(DROP_REASONS, 0), {}, 0, 0, {}, _NO_LOGS)
+        return PipelineFigures(0, 0, 0, dict.fromkeys(DROP_REASONS, 0), {}, 0, 0.0, 0, {}, _NO_LOGS)
     # Our own monitor's lock: one consistent reading of the figures it guards.
     with monitor._lock:  # noqa: SLF001
         dropped = {reason: monitor.dropped.get(reason, 0) for reason in DROP_REASONS}
@@ -54,6 +55,7 @@ def read(monitor: ExportMonitor | None) -> PipelineFigures:
             dropped=dropped,
             dropped_traces=dict(monitor.dropped_traces),
             queue_depth=0,
+            queue_fill=0.0,
             spool_bytes=monitor.spool_bytes() or 0,
             internal_errors={},
             logs=_NO_LOGS,
@@ -64,7 +66,11 @@ def read(monitor: ExportMonitor | None) -> PipelineFigures:
     # An unknown depth (a queue that cannot tell) reads as empty.
     logs = log_figures() if log_figures is not None else _NO_LOGS
     return replace(
-        figures, queue_depth=depth or 0, internal_errors=internal_error_counts(), logs=logs
+        figures,
+        queue_depth=depth or 0,
+        queue_fill=monitor.queue_fill(),
+        internal_errors=internal_error_counts(),
+        logs=logs,
     )
 
 
@@ -96,6 +102,11 @@ def families(figures: PipelineFigures) -> Iterator[Metric]:
         "saler_tracing_export_queue_spans",
         "Spans waiting in the export queue",
         value=figures.queue_depth,
+    )
+    yield GaugeMetricFamily(
+        "saler_tracing_export_queue_fill",
+        "Share of the span queue in use, 0 to 1: at 1 new spans are dropped (queue_full)",
+        value=figures.queue_fill,
     )
     yield GaugeMetricFamily(
         "saler_tracing_spool_bytes", "Bytes held in the on-disk spool", value=figures.spool_bytes

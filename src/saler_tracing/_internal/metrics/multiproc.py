@@ -76,6 +76,13 @@ class Mirror:
         )
         self.queue = gauge("saler_tracing_export_queue_spans", "Spans in the export queue")
         self.spool = gauge("saler_tracing_spool_bytes", "Bytes held in the on-disk spool")
+        # The fullest worker's queue: the alert is about any one of them dropping spans.
+        self.queue_fill = Gauge(
+            "saler_tracing_export_queue_fill",
+            "Share of the span queue in use",
+            registry=None,
+            multiprocess_mode="livemax",
+        )
         self.logs_exported = counter("saler_tracing_logs_exported", "Log records accepted")
         self.logs_dropped = counter(
             "saler_tracing_logs_dropped", "Log records lost, by reason", ("reason",)
@@ -125,6 +132,7 @@ class Mirror:
             for where, count in figures.internal_errors.items():
                 self._inc(self.internal, ("internal", where), count, where)
             self.queue.set(figures.queue_depth)
+            self.queue_fill.set(figures.queue_fill)
             self.spool.set(figures.spool_bytes)
             logs = figures.logs
             self._inc(self.logs_exported, ("logs", "exported"), logs.exported)

@@ -13,7 +13,7 @@ from saler_tracing._internal.scrub.keys import KeyRules
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing._internal.scrub.scrubber import Scrubber
 from saler_tracing._internal.scrub.stage import ScrubStage
-from saler_tracing._internal.scrub.values import TextScrubber, marker
+from saler_tracing._internal.scrub.values import TextScrubber, marker, plain_mark
 
 __all__ = ["build_scrubber", "build_stage"]
 
@@ -23,10 +23,12 @@ def build_scrubber(cfg: ScrubbingConfig) -> Scrubber:
     pseudonymizer = Pseudonymizer(cfg.hmac_key) if cfg.hmac_key else None
     pseudo_rules = frozenset(cfg.pseudonymize_rules)
 
-    def mark(rule: str, original: str) -> str:
+    def pseudonym_or_marker(rule: str, original: str) -> str:
         if pseudonymizer is not None and rule in pseudo_rules:
             return pseudonymizer.token(original, rule)
         return marker(rule)
+
+    mark = pseudonym_or_marker if pseudonymizer is not None and pseudo_rules else plain_mark
 
     extra = [
         detectors.user_pattern(name, re.compile(pattern))

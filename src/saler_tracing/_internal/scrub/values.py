@@ -15,7 +15,7 @@ from urllib.parse import unquote, unquote_plus
 
 from saler_tracing._internal.scrub import detectors, prefilter, statements
 from saler_tracing._internal.scrub.keys import KeyRules
-from saler_tracing._internal.scrub.numbers import card
+from saler_tracing._internal.scrub.numbers import card, digit_runs
 
 Result = tuple[str, list[str]]
 Mark = Callable[[str, str], str]
@@ -24,11 +24,28 @@ _MIN_LEN = 6  # the shortest thing found is an e-mail such as ``a@b.co``
 _MAX_JSON = 256 * 1024
 # The look-behind and the bounded scheme keep the scan linear on long words.
 _URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s\"'<>]+")
+SHAPED = prefilter.SHAPE | prefilter.ASSIGN  # the families ``detect`` cannot take
 _QUERY_LIKE = re.compile(r"[^\s=&?/]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)*")
 
 
 def marker(rule: str) -> str:
     return f"[REDACTED:{rule}]"
+
+
+class _Markers(dict[str, str]):
+    """Each rule's marker, made once: rules are the built-in names and the configured ones."""
+
+    def __missing__(self, rule: str) -> str:
+        made = self[rule] = marker(rule)
+        return made
+
+
+_MARKERS = _Markers()
+
+
+def plain_mark(rule: str, _original: str) -> str:
+    """The ``mark`` without pseudonyms: one call and a lookup on the finding path."""
+    return _MARKERS[rule]
 
 
 class TextScrubber:
@@ -40,54 +57,77 @@ class TextScrubber:
         mark: Mark | None = None,
     ) -> None:
         self.keys = keys
-        self.mark: Mark = mark or (lambda rule, _original: marker(rule))
+        self.mark: Mark = mark or plain_mark
         found: list[tuple[int, detectors.Detector]] = [
             (prefilter.CLOUD, detectors.cloud_keys),
             (prefilter.JWT, detectors.jwts),
             (prefilter.AUTH, detectors.auth_credentials),
             (prefilter.EMAIL, detectors.emails),
             (prefilter.IBAN, detectors.ibans),
-            (prefilter.NUMBERS, detectors.numbers),
+            (prefilter.NUMBERS, digit_runs),  # ``detectors.numbers`` without its wrapper call
         ]
         if redact_ip:
             found.append((prefilter.IP, detectors.ip_addresses))
         found.extend((prefilter.ALL, detect) for detect in extra)
         self.detectors = tuple(found)
+        self._chosen: dict[int, tuple[detectors.Detector, ...]] = {}  # by prefilter mask
         # A user's own patterns can match anything: then every value goes to the detectors.
         self.families: Callable[[str, bool], int] | None = None if extra else prefilter.families
         self._redact_ip = redact_ip
         self.rule_for = keys.rule_for
 
     # -- entry points ----------------------------------------------------------------------
-    def scrub(self, text: str, depth: int = 0) -> Result | None:
+    def scrub(self, text: str, depth: int = 0, mask: int = 0) -> Result | None:
+        """``mask``: the families of ``text`` when the caller already ran the prefilter."""
         if len(text) < _MIN_LEN:
             return None
-        mask = prefilter.ALL
-        if self.families is not None:
-            mask = self.families(text, self._redact_ip)
-            if not mask:
-                return None
-        first = text[0]
-        if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
-            parsed = self._json(text, depth)
-            if parsed is not False:
-                # Every key and value of the document was judged: no second, textual pass.
-                return parsed
-        if "://" in text:
-            return self._urls(text)
-        if "=" in text and "&" in text and _QUERY_LIKE.fullmatch(text):
-            return self.query(text)
-        if "%" in text:
-            # A percent-encoded path (``/customers/%2B966501234567``): judge it decoded.
-            decoded = unquote(text)
-            if decoded != text:
-                done = self._plain(decoded)
-                if done is not None:
-                    return done
-        if mask & prefilter.SHAPE:
+        if not mask:
             mask = prefilter.ALL
+            if self.families is not None:
+                mask = self.families(text, self._redact_ip)
+                if not mask:
+                    return None
+        if mask & SHAPED:  # none of these shapes without ``{[%`` (SHAPE) or ``:=`` (ASSIGN)
+            first = text[0]
+            if (first == "{" or first == "[") and depth < 4 and len(text) <= _MAX_JSON:
+                parsed = self._json(text, depth)
+                if parsed is not False:
+                    # Every key and value of the document was judged: no second, textual pass.
+                    return parsed
+            if "://" in text:
+                return self._urls(text)
+            if "=" in text and "&" in text and _QUERY_LIKE.fullmatch(text):
+                return self.query(text)
+            if "%" in text:
+                # A percent-encoded path (``/customers/%2B966501234567``): judge it decoded.
+                decoded = unquote(text)
+                if decoded != text:
+                    done = self._plain(decoded)
+                    if done is not None:
+                        return done
+            if mask & prefilter.SHAPE:
+                mask = prefilter.ALL
         # Only the detectors whose family the prefilter saw a trace of.
         return self._plain(text, None, mask)
+
+    def detect(self, text: str, mask: int) -> Result | None:
+        """``scrub`` for a text whose families the prefilter found to be ``mask``, without
+        SHAPE or ASSIGN: no URL, query, JSON or percent shape to look for, and no key phrase,
+        so only the detectors of ``mask`` run (fewer calls on the finding path)."""
+        chosen = self._chosen.get(mask)
+        if chosen is None:
+            chosen = self._choose(mask)
+        found: list[detectors.Match] | None = None
+        for detect in chosen:
+            hits = detect(text)
+            if hits:
+                found = hits if found is None else found + hits
+        if found is None:
+            return None
+        if len(found) == 1:
+            start, end, rule = found[0]
+            return text[:start] + self.mark(rule, text[start:end]) + text[end:], [rule]
+        return _apply(text, found, self.mark)
 
     def statement(self, text: str) -> Result | None:
         """``db.query.text``: SQL literals of sensitive columns and Redis credentials too."""
@@ -117,16 +157,24 @@ class TextScrubber:
                 changed = True
         return ("&".join(parts), rules) if changed else None
 
+    def _choose(self, mask: int) -> tuple[detectors.Detector, ...]:
+        """The detectors whose family is in ``mask``, in order (at most 512 masks)."""
+        chosen = tuple(detect for family, detect in self.detectors if mask & family)
+        self._chosen[mask] = chosen
+        return chosen
+
     # -- the shapes --------------------------------------------------------------------------
     def _plain(
         self, text: str, extra: list[detectors.Match] | None = None, mask: int = prefilter.ALL
     ) -> Result | None:
-        found: list[detectors.Match] = list(extra or ())
-        for family, detect in self.detectors:
-            if mask & family:
-                hits = detect(text)
-                if hits:
-                    found += hits
+        found: list[detectors.Match] = extra if extra is not None else []
+        chosen = self._chosen.get(mask)
+        if chosen is None:
+            chosen = self._choose(mask)
+        for detect in chosen:
+            hits = detect(text)
+            if hits:
+                found += hits
         if mask & prefilter.ASSIGN and (
             "=" in text
             or ":" in text
@@ -248,6 +296,9 @@ def number_rule(value: int) -> str | None:
 
 
 def _apply(text: str, found: list[detectors.Match], mark: Mark) -> Result:
+    if len(found) == 1:  # the usual case: nothing to order or merge
+        start, end, rule = found[0]
+        return text[:start] + mark(rule, text[start:end]) + text[end:], [rule]
     # Earliest first, the longest of those starting together; overlaps go to the first.
     found.sort(key=lambda m: (m[0], -m[1]))
     pieces: list[str] = []

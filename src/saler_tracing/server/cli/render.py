@@ -13,8 +13,8 @@ from rich.text import Text
 from saler_tracing.server.cli.render_frontend import frontend_tables
 
 
-def _when(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _when(ns: int, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime(fmt)
 
 
 def _pct(x: float) -> str:
@@ -35,6 +35,23 @@ def _whole(texts: list[str], most: int = 20) -> dict[str, Any]:
 
 
 NUMBER: dict[str, Any] = {"justify": "right", "no_wrap": True}
+
+
+def _with_examples(table: Table, traces: list[str]) -> Any:
+    """``table`` and, under it, the example trace ids the rows point to (``[1]``…), whole and
+    one a line: in a cell, a table too wide for the terminal makes rich crop a folded id, and
+    a trace id missing characters finds nothing."""
+    shown = [(i, tid) for i, tid in enumerate(traces, 1) if tid]
+    if not shown:
+        return table
+    lines = Text("Example traces (saler-trace trace ID):\n", style="bold")
+    for i, tid in shown:
+        lines.append(f"  [{i}] {tid}\n")
+    return Group(table, lines)
+
+
+def _ref(i: int, tid: str) -> str:
+    return f"[{i}]" if tid else ""
 
 
 def report_tables(report: dict[str, Any]) -> Group:
@@ -88,15 +105,16 @@ def report_tables(report: dict[str, Any]) -> Group:
         )
     parts.append(t)
     t = _table("Error groups")
-    t.add_column("service", **_whole([g["service"] for g in report["errors"]], most=10))
-    t.add_column("type", overflow="fold", min_width=8)
+    t.add_column("service", **_whole([g["service"] for g in report["errors"]], 10), ratio=1)
+    t.add_column("type", overflow="fold", min_width=8, ratio=1)
     t.add_column("message", overflow="fold", ratio=2, min_width=8)
-    t.add_column("top frame", overflow="fold", ratio=1)
+    t.add_column("top frame", overflow="fold", ratio=1, min_width=8)
     t.add_column("count", **NUMBER)
     t.add_column("traces", **NUMBER)
-    t.add_column("last seen", no_wrap=True)
-    t.add_column("example", overflow="fold", ratio=1, min_width=8)
-    for g in report["errors"]:
+    t.add_column("last seen", no_wrap=True)  # month-day hour:minute: the report spans hours
+    t.add_column("ex.", no_wrap=True)
+    examples = [(g["example_traces"] or [""])[0] for g in report["errors"]]
+    for i, (g, tid) in enumerate(zip(report["errors"], examples, strict=True), 1):
         t.add_row(
             g["service"],
             g["exception_type"],
@@ -104,10 +122,10 @@ def report_tables(report: dict[str, Any]) -> Group:
             g["top_frame"],
             str(g["count"]),
             str(g["traces"]),
-            _when(g["last_seen_ns"]),
-            (g["example_traces"] or [""])[0],
+            _when(g["last_seen_ns"], "%m-%d %H:%M"),
+            _ref(i, tid),
         )
-    parts.append(t)
+    parts.append(_with_examples(t, examples))
     for b in report["bottlenecks"]:
         t = Table(
             title=f"Bottleneck {b['service']} {b['route']} (requests ≥ "
@@ -137,22 +155,25 @@ def report_tables(report: dict[str, Any]) -> Group:
         )
     parts.append(t)
     t = _table("N+1 patterns")
-    t.add_column("service", **_whole([p["service"] for p in report["n_plus_one"]]))
-    t.add_column("parent", overflow="fold", ratio=1)
-    t.add_column("statement", overflow="fold", ratio=2)
+    # Every text column shares the width by ratio, so the table always fits the terminal and
+    # the numbers, which never wrap, are never cut.
+    t.add_column("service", **_whole([p["service"] for p in report["n_plus_one"]], 10), ratio=1)
+    t.add_column("parent", **_whole([p["parent"] for p in report["n_plus_one"]], 12), ratio=2)
+    t.add_column("statement", overflow="fold", ratio=2, min_width=10)
     t.add_column("traces", **NUMBER)
-    t.add_column("max repeats", **NUMBER)
-    t.add_column("example", overflow="fold", ratio=1)
-    for p in report["n_plus_one"]:
+    t.add_column("repeats", **NUMBER)
+    t.add_column("ex.", no_wrap=True)
+    examples = [p["example_trace"] or "" for p in report["n_plus_one"]]
+    for i, (p, tid) in enumerate(zip(report["n_plus_one"], examples, strict=True), 1):
         t.add_row(
             p["service"],
             p["parent"],
             p["statement"][:60],
             str(p["traces"]),
             str(p["max_repeats"]),
-            p["example_trace"],
+            _ref(i, tid),
         )
-    parts.append(t)
+    parts.append(_with_examples(t, examples))
     dm = report["dependency_map"]
     t = _table("Dependencies")
     for col in ("from", "to", "calls", "errors", "P95 ms"):

@@ -8,7 +8,7 @@ size ceiling is gRPC's own ``max_receive_message_length`` (``RESOURCE_EXHAUSTED`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from typing import Any
 
@@ -37,13 +37,13 @@ def start_grpc(
     *,
     host: str,
     port: int,
-    authorize: Callable[[str, str | None], bool],
+    authorize: Callable[[str, Mapping[str, str]], bool],
     max_body: int = DEFAULT_MAX_BODY,
     decode: Decoder = decode_body,
     max_future_ns: int = DEFAULT_MAX_FUTURE_NS,
     logs: LogWriter | None = None,
 ) -> tuple[Any, int]:
-    """Start the server; returns (server, bound port). ``authorize(peer, authorization)``.
+    """Start the server; returns (server, bound port). ``authorize(peer, metadata)``.
     With ``logs``, the logs service is served too (its records go there)."""
     grpc = require("grpc", "server")
     codes = {
@@ -54,7 +54,7 @@ def start_grpc(
 
     def export(body: bytes, context: Any) -> bytes:
         metadata = dict(context.invocation_metadata() or ())
-        if not authorize(context.peer(), metadata.get("authorization")):
+        if not authorize(context.peer(), metadata):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
         outcome = ingest(
             writer,
@@ -76,7 +76,7 @@ def start_grpc(
 
     def export_logs(body: bytes, context: Any) -> bytes:
         metadata = dict(context.invocation_metadata() or ())
-        if not authorize(context.peer(), metadata.get("authorization")):
+        if not authorize(context.peer(), metadata):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
         assert logs is not None
         outcome = ingest_logs(logs, body, as_json=False, gzipped=False, max_body=max_body)

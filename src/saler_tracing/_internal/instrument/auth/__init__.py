@@ -95,7 +95,8 @@ def instrument_auth(
     ``fastapi`` (security dependencies), ``sessions`` (Starlette's ``SessionMiddleware``)
     (default: every one installed); one named but missing raises
     :class:`MissingExtraError`. ``hmac_key`` keys the ``enduser.id`` pseudonyms (default:
-    ``SALER_TRACING_AUTH_HMAC_KEY``, else ``SALER_TRACING_SCRUB_HMAC_KEY``). The thresholds
+    ``SALER_TRACING_AUTH_HMAC_KEY``, else ``SALER_TRACING_SCRUB_HMAC_KEY``, else the key given
+    to ``configure(scrubbing=ScrubbingOptions(hmac_key=...))``). The thresholds
     decide the security events. ``token_spans=False`` puts a JWT verification's outcome on
     the current span instead of a span of its own (cheaper on every request). Returns the
     libraries instrumented (a second call: ``[]``)."""

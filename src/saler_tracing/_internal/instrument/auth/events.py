@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 from prometheus_client import Counter
 
+from saler_tracing._internal import process
 from saler_tracing._internal.critical import CRITICAL_ATTR
 from saler_tracing._internal.errors import guard
 from saler_tracing._internal.instrument.auth.detect import SecurityMonitor, Thresholds
@@ -91,19 +92,37 @@ def _security() -> Counter:
     )
 
 
+_configured: tuple[bytes, Pseudonymizer] | None = None
+
+
+def _from_configure() -> Pseudonymizer | None:
+    """The pseudonymizer of ``configure()``'s scrubbing key, read at call time: the
+    application may configure after instrumenting, or reconfigure with another key."""
+    global _configured
+    key = process.pseudonym_key()
+    if not key:
+        return None
+    cached = _configured
+    if cached is None or cached[0] != key:
+        cached = _configured = (key, Pseudonymizer(key))
+    return cached[1]
+
+
 def pseudonym(user: str | None) -> str | None:
     if user is None or not str(user).strip():
         return None
     current = _state
-    if current.pseudonyms is None:
+    pseudonyms = current.pseudonyms or _from_configure()
+    if pseudonyms is None:
         if not current.warned:
             current.warned = True
             _log.warning(
                 "saler_tracing: auth events carry no enduser.id: no pseudonym key "
-                "(instrument_auth(hmac_key=...) or SALER_TRACING_SCRUB_HMAC_KEY)"
+                "(instrument_auth(hmac_key=...), configure(scrubbing=ScrubbingOptions("
+                "hmac_key=...)) or SALER_TRACING_SCRUB_HMAC_KEY)"
             )
         return None
-    return current.pseudonyms.token(str(user))
+    return pseudonyms.token(str(user))
 
 
 def count(event: str, outcome: str, reason: str) -> None:
