@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python benchmarks/bench_metrics_stage.py [--rounds 15] [--chunks 20]``
 The stage's own time, part by part (timeit on one ended span, no SDK work around it):
-``... bench_metrics_stage.py --parts``; the profile of the stage alone: ``--profile``.
+``... bench_metrics_stage.py --parts``; the profile of the stage alone: ``--profile``; with
+``--controls``, what the same workloads charge two pass-through stages and a stage that
+only reads ``span.parent``.
 
 Two workloads on a real SDK provider, one thread:
 
@@ -48,6 +50,16 @@ from bench_floor import SPANS_PER_REQUEST, request  # type: ignore[import-not-fo
 
 ROUTES = [f"/items/{{id}}/part{i}" for i in range(20)]
 VARIANTS = ("none", "pass", "metrics")
+# With --controls: what the same workload charges for work that is not the stage's own.
+CONTROLS = ("two passes", "reads parent")
+
+
+class ReadsParent(Stage):
+    """A stage that only reads each span's ``parent``: the least a stage can do with a span."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        span.parent  # noqa: B018  # the read is the point
+        self.next.on_end(span)
 
 
 def root(tracer: trace.Tracer, i: int) -> None:
@@ -73,6 +85,10 @@ def processor(variant: str, sink: SpanProcessor) -> SpanProcessor:
         return sink
     if variant == "pass":
         return Stage(sink)
+    if variant == "two passes":
+        return Stage(Stage(sink))
+    if variant == "reads parent":
+        return ReadsParent(sink)
     return MetricsStage(sink, MetricsConfig(), ExportMonitor())
 
 
@@ -91,27 +107,30 @@ def chunk(work: Callable[[trace.Tracer, int], None], tracer: trace.Tracer, n: in
     return time.thread_time() - start
 
 
-def measure(workload: str, rounds: int, chunks: int, size: int) -> dict[str, float]:
+def measure(
+    workload: str, rounds: int, chunks: int, size: int, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, float]:
     """Median µs a unit of work (a root span, or a request) per variant."""
     work, _ = WORKLOADS[workload]
-    tracers = {variant: tracer_for(variant) for variant in VARIANTS}
+    tracers = {variant: tracer_for(variant) for variant in variants}
     for tracer in tracers.values():
         chunk(work, tracer, size)  # warm: the stage resolves each label combination once
-    per_round: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    per_round: dict[str, list[float]] = {variant: [] for variant in variants}
     for _ in range(rounds):
-        totals = dict.fromkeys(VARIANTS, 0.0)
+        totals = dict.fromkeys(variants, 0.0)
         for _ in range(chunks):
             for variant, tracer in tracers.items():
                 totals[variant] += chunk(work, tracer, size)
-        for variant in VARIANTS:
+        for variant in variants:
             per_round[variant].append(totals[variant] / (chunks * size) * 1e6)
     return {variant: statistics.median(values) for variant, values in per_round.items()}
 
 
-def report(rounds: int, chunks: int, size: int) -> None:
+def report(rounds: int, chunks: int, size: int, controls: bool) -> None:
     print(f"medians of {rounds} rounds of {chunks} interleaved chunks of {size}, thread CPU µs")
     for workload, (_, spans) in WORKLOADS.items():
-        med = measure(workload, rounds, chunks, size)
+        variants = VARIANTS + CONTROLS if controls else VARIANTS
+        med = measure(workload, rounds, chunks, size, variants)
         span_us = med["none"] / spans
         added = med["metrics"] - med["none"]
         over_pass = med["metrics"] - med["pass"]
@@ -123,6 +142,8 @@ def report(rounds: int, chunks: int, size: int) -> None:
             f"           added per local root {added:.2f} µs = {added / span_us:.3f} of a span"
             f"  (over the pass-through stage: {over_pass:.2f} µs = {over_pass / span_us:.3f})"
         )
+        for control in CONTROLS if controls else ():
+            print(f"           control '{control}' adds {med[control] - med['none']:.2f} µs")
 
 
 def ended_request() -> tuple[ReadableSpan, ReadableSpan]:
@@ -228,13 +249,18 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=200, help="units of work in a chunk")
     parser.add_argument("--parts", action="store_true", help="timeit the stage part by part")
     parser.add_argument("--profile", action="store_true", help="cProfile the stage alone")
+    parser.add_argument(
+        "--controls",
+        action="store_true",
+        help="also two pass-through stages, and a stage that only reads span.parent",
+    )
     args = parser.parse_args()
     if args.parts:
         parts()
     elif args.profile:
         profile()
     else:
-        report(args.rounds, args.chunks, args.chunk)
+        report(args.rounds, args.chunks, args.chunk, args.controls)
 
 
 if __name__ == "__main__":
