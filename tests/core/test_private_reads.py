@@ -15,7 +15,16 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
 
 from saler_tracing._internal.export.fields import public_span_fields
 from saler_tracing._internal.sdk import private
@@ -67,6 +76,35 @@ def test_attributes_of_reads_the_plain_dict() -> None:
     attributes = private.attributes_of(span)
     assert type(attributes) is dict, "BoundedAttributes no longer keeps a plain _dict"
     assert attributes == dict(span.attributes or {})
+
+
+def test_root_fields_are_read_where_the_sdk_keeps_them() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("private-reads")
+    # A trace continued from elsewhere (sampled there, so kept here).
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    with (
+        tracer.start_as_current_span(
+            "GET /orders/{id}",
+            context=set_span_in_context(NonRecordingSpan(remote)),
+            kind=SpanKind.SERVER,
+            attributes={"http.route": "/orders/{id}"},
+        ) as root,
+        tracer.start_as_current_span("child"),
+    ):
+        root.set_status(Status(StatusCode.ERROR, "boom"))
+    span, child = sorted(exporter.get_finished_spans(), key=lambda s: s.name != "GET /orders/{id}")
+    fast = private.root_fields(span)
+    assert fast is not None, "ReadableSpan's private fields moved: update sdk/private.py"
+    kind, code, resource, attributes, start, end = fast
+    public = (span.kind, span.status.status_code, span.resource, span.start_time, span.end_time)
+    assert (kind, code, resource, start, end) == public
+    assert type(attributes) is dict and attributes == dict(span.attributes or {})
+    # Its child's parent is in this process: not a local root (``is_remote`` read as item 2).
+    assert child.parent is not None and not child.parent.is_remote
+    assert private.root_fields(child) == ()
 
 
 def test_the_suppression_key_is_the_one_the_instrumentations_read() -> None:

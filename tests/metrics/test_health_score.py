@@ -3,17 +3,22 @@ and the gauge and stats section of a real app for a known mix of requests."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import saler_tracing
 from saler_tracing import ApiOptions, ExportOptions, MetricsOptions
+from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.health_score import Objectives, classify, health_score
-from saler_tracing._internal.metrics.health_window import HealthWindow
+from saler_tracing._internal.metrics.stage import MetricsStage
 from tests.helpers.receiver import OtlpHttpReceiver
 from tests.helpers.servers import serve
 from tests.metrics.metrics_scrape import scrape, value, wait_for
@@ -63,22 +68,121 @@ class Clock:
         return self.now
 
 
+class Service:
+    """Requests of one service into a metrics stage, timed by the test's clock: each span
+    starts at ``clock.now`` and lasts ``duration_s``, as the SDK stamps it in nanoseconds."""
+
+    def __init__(self, name: str, stage: MetricsStage, clock: Clock) -> None:
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": name}), shutdown_on_exit=False
+        )
+        provider.add_span_processor(stage)
+        self.tracer = provider.get_tracer("test")
+        self.clock = clock
+
+    def request(self, duration_s: float, *, error: bool = False) -> None:
+        start = int(self.clock.now * 1e9)
+        span = self.tracer.start_span(
+            "GET /x",
+            kind=SpanKind.SERVER,
+            start_time=start,
+            attributes={
+                "http.route": "/x",
+                "http.request.method": "GET",
+                "http.response.status_code": 500 if error else 200,
+            },
+        )
+        if error:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=start + round(duration_s * 1e9))
+
+
+def window_stage(monitor: ExportMonitor, clock: Clock) -> MetricsStage:
+    config = MetricsConfig(health_window_s=60.0)  # ten buckets of 6 s
+    return MetricsStage(SpanProcessor(), config, monitor, clock=clock)
+
+
 def test_window_slides_and_covers_the_pipeline_over_the_same_span() -> None:
     clock, monitor = Clock(), ExportMonitor()
     monitor.exported_spans, monitor.dropped["queue_full"] = 500, 7  # before the window
-    window = HealthWindow(Objectives(), 60.0, monitor, clock)
-    window.observe("api", 0.1, error=False)
-    window.observe("api", 1.0, error=False)  # tolerating
-    window.observe("api", 0.1, error=True)
-    window.observe("worker", 0.1, error=False)
+    stage = window_stage(monitor, clock)
+    window = stage.health
+    api, worker = Service("api", stage, clock), Service("worker", stage, clock)
+    api.request(0.1)
+    api.request(1.0)  # tolerating
+    api.request(0.1, error=True)
+    worker.request(0.1)
     monitor.exported_spans += 90
     monitor.dropped["export_failed"] += 10
     # api: apdex (1 + 1/2)/3 = 0.5; error rate 1/3 ≥ 5 % → 0; pipeline 1 - 10/100 = 0.9
     # → 100 (0.225 + 0 + 0.09) = 31.5. worker: 100 (0.45 + 0.45 + 0.09) = 99.0
     assert window.scores() == {"api": pytest.approx(31.5), "worker": pytest.approx(99.0)}
+    clock.now += 30  # a later bucket: one fast success, one error
+    api.request(0.1)
+    api.request(0.1, error=True)
+    monitor.exported_spans += 10
+    assert window.stats()["services"]["api"]["requests"] == 5
+    clock.now += 31  # the first bucket has left the window, the later one has not
+    # api: apdex 1/2; error rate 1/2 → 0; pipeline since the later bucket opened: 10
+    # exported, none dropped → 1. 100 (0.225 + 0 + 0.10) = 32.5. worker: nothing left → 100
+    assert window.scores() == {"api": pytest.approx(32.5), "worker": 100.0}
+    stats = window.stats()
+    assert stats["services"]["api"] == {
+        "score": pytest.approx(32.5),
+        "requests": 2,
+        "errors": 1,
+        "satisfied": 1,
+        "tolerating": 0,
+    }
+    assert (stats["spans_exported"], stats["spans_dropped"]) == (10, 0)
     clock.now += 61  # every bucket has left the window: nothing known to be wrong
     assert window.scores() == {"api": 100.0, "worker": 100.0}
     assert window.stats()["services"]["api"]["requests"] == 0
+
+
+def test_window_classes_at_the_objective_and_four_times_it() -> None:
+    """The window reads the Apdex classes from the aggregate's buckets: the same classes as
+    ``classify`` at the exact boundaries, to the nanosecond."""
+    clock = Clock()
+    stage = window_stage(ExportMonitor(), clock)
+    api = Service("api", stage, clock)
+    durations = [0.499999999, 0.5, 0.500000001, 2.0, 2.000000001, 9.0]
+    for duration in durations:
+        api.request(duration)
+    api.request(0.001, error=True)
+    classes = [classify(d, False) for d in durations]
+    counts = stage.health.stats()["services"]["api"]
+    assert counts["requests"] == 7
+    assert counts["errors"] == 1
+    assert counts["satisfied"] == classes.count("satisfied") == 2
+    assert counts["tolerating"] == classes.count("tolerating") == 2
+
+
+def test_a_forked_child_starts_its_window_empty() -> None:
+    """What the parent counted is the parent's: a worker forked from it (gunicorn
+    ``--preload``, Celery prefork) scores only its own requests."""
+    clock = Clock()
+    stage = window_stage(ExportMonitor(), clock)
+    api = Service("api", stage, clock)
+    for _ in range(3):
+        api.request(0.1, error=True)
+    clock.now += 6  # a new bucket opens on the totals so far
+    api.request(0.1, error=True)
+    clock.now += 55  # the first bucket has left the window: one request in it
+    assert stage.health.stats()["services"]["api"]["requests"] == 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            before = stage.health.stats()["services"]["api"]["requests"]
+            api.request(0.1)
+            after = stage.health.stats()["services"]["api"]
+            os.write(write, f"{before} {after['requests']} {after['errors']}".encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 64) == b"0 1 0"
+    assert stage.health.stats()["services"]["api"]["requests"] == 1
 
 
 def make_app() -> Any:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import (
     Link,
@@ -28,6 +28,7 @@ from saler_tracing._internal.config.resolved import MetricsConfig
 from saler_tracing._internal.errors import internal_error_counts
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
+from saler_tracing._internal.sdk import private
 
 
 class RecordOnly(Sampler):
@@ -146,9 +147,41 @@ def test_a_failure_in_the_stage_loses_no_span(monkeypatch: pytest.MonkeyPatch) -
     def broken(*args: object) -> None:
         raise RuntimeError("metrics bug")
 
-    monkeypatch.setattr(stage.health, "observe", broken)
+    monkeypatch.setattr(stage.health, "roll", broken)  # the first request opens a bucket
     before = internal_error_counts().get("metrics stage", 0)
     with tp.get_tracer("test").start_as_current_span("GET /", kind=SpanKind.SERVER):
         pass
     assert sink.ended == 1
     assert internal_error_counts()["metrics stage"] == before + 1
+
+
+def test_a_span_built_by_hand_is_counted_through_the_public_properties() -> None:
+    """A ``ReadableSpan`` that did not come from the SDK's ``Span`` (here with a plain dict of
+    attributes) has no fields where the fast read looks: it is read through the public
+    properties, and counted the same."""
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    sink = Sink()
+    stage = MetricsStage(sink, MetricsConfig(), ExportMonitor())
+    span = ReadableSpan(
+        name="GET /hand",
+        context=SpanContext(0xABC, 0xDEF, is_remote=False),
+        resource=Resource.create({"service.name": service}),
+        attributes={
+            "http.route": "/hand",
+            "http.request.method": "GET",
+            "http.response.status_code": 201,
+        },
+        kind=SpanKind.SERVER,
+        start_time=1_000_000_000,
+        end_time=1_030_000_000,
+    )
+    assert private.root_fields(span) is None
+    stage.on_end(span)
+    labels = {"service": service, "kind": "server", "route": "/hand", "method": "GET"}
+    assert sample("saler_tracing_requests_total", status_class="2xx", **labels) == 1
+    bucket = {**labels, "status_class": "2xx", "le": "0.05"}
+    assert sample("saler_tracing_request_duration_seconds_bucket", **bucket) == 1
+    assert sample("saler_tracing_request_duration_seconds_sum", status_class="2xx", **labels) == (
+        pytest.approx(0.03)
+    )
+    assert sink.ended == 1

@@ -3,13 +3,20 @@
 Why: going through prometheus_client's labelled children on every local root costs two or
 three counter increments and a histogram observation, each taking a lock of its own (and in
 multiprocess mode writing to a memory-mapped file), plus a Python loop over the buckets.
-Here the request thread takes one lock and bumps a few integers in a slot kept per label
-combination; the deltas reach prometheus_client's children only when somebody reads them:
+Here the request thread takes one lock and makes two additions in a slot kept per label
+combination (its count is the sum of its buckets, worked out when read); the deltas reach
+prometheus_client's children only when somebody reads them:
 
 * one process: right before every collection of the default registry (a scrape,
   ``get_sample_value``), by a collector registered ahead of every metric (``prom.py``);
 * multiprocess mode: by the worker's sync thread once a second and right before its own
   scrape (``multiproc.py``), and when the pipeline shuts down or the process exits.
+
+The slots sort durations into finer buckets than the published ones: the published bounds
+plus any extra bound a reader needs (the health window's Apdex thresholds T and 4T), so the
+window reads its classes from the slots (``health_window.tallies``) instead of being
+counted per request. Every fine bucket lies inside one published bucket, so publishing
+merges them exactly.
 
 Exact: every observation is counted once — the slot's totals only grow, and what was
 published is remembered per slot, so each publication adds exactly the difference.
@@ -33,67 +40,90 @@ from saler_tracing._internal.sdk.private import add_to_histogram
 class Slot:
     """One label combination: totals so far and what of them prometheus_client has."""
 
-    __slots__ = ("buckets", "count", "done_buckets", "done_count", "done_sum", "sum", "target")
+    __slots__ = ("buckets", "done_buckets", "done_sum", "key", "sum", "target")
 
-    def __init__(self, n_buckets: int, target: Any) -> None:
-        self.count = 0
+    def __init__(self, key: tuple[Any, ...], n_buckets: int, target: Any) -> None:
+        self.key = key
         self.sum = 0.0
         self.buckets = [0] * n_buckets
-        self.done_count = 0
         self.done_sum = 0.0
         self.done_buckets = [0] * n_buckets
         self.target = target
-        """What to publish into: ``(counters, histogram child)``."""
+        """What to publish into: ``(counters, histogram child or None)``."""
+
+    @property
+    def count(self) -> int:
+        return sum(self.buckets)
 
 
 class Aggregate:
-    def __init__(self, bounds: Sequence[float]) -> None:
-        # prometheus_client puts a value into the first bucket whose upper bound is >= it.
-        self.bounds = tuple(bounds)
+    def __init__(self, bounds: Sequence[float], extra_bounds: Sequence[float] = ()) -> None:
+        # prometheus_client puts a value into the first bucket whose upper bound is >= it;
+        # ``bisect_left`` over the same bounds picks that bucket.
+        self.bounds = tuple(sorted({*bounds, *extra_bounds}))
+        """The slots' (fine) bucket bounds: the published ones and the extra ones."""
+        # Fine bucket index -> published bucket index (the last one of each is +Inf).
+        self._published = [bisect_left(tuple(bounds), b) for b in self.bounds] + [len(bounds)]
+        self._n_published = len(bounds) + 1
         self.lock = threading.Lock()
         self.slots: dict[tuple[Any, ...], Slot] = {}
         _live.add(self)
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def new_slot(self, key: tuple[Any, ...], target: Any) -> Slot:
         with self.lock:
             slot = self.slots.get(key)
             if slot is None:
-                slot = self.slots[key] = Slot(len(self.bounds) + 1, target)
+                slot = self.slots[key] = Slot(key, len(self.bounds) + 1, target)
             return slot
 
     def add(self, slot: Slot, value: float) -> None:
+        """One observation (the metrics stage inlines this on its hot path)."""
         index = bisect_left(self.bounds, value)
         with self.lock:
-            slot.count += 1
             slot.sum += value
             slot.buckets[index] += 1
 
+    def bucket_index(self, bound: float) -> int:
+        """The fine bucket whose upper bound is ``bound`` (one of the extra bounds): a value
+        ``<= bound`` lands in a bucket at or below it."""
+        return self.bounds.index(bound)
+
+    def totals(self) -> list[tuple[tuple[Any, ...], int, list[int]]]:
+        """Every slot's key, count and fine buckets now, in one consistent copy."""
+        with self.lock:
+            return [
+                (slot.key, sum(slot.buckets), list(slot.buckets)) for slot in self.slots.values()
+            ]
+
     def publish(self) -> None:
         """Hand what was added since the last publication to prometheus_client."""
+        published, n_published = self._published, self._n_published
         with self.lock:
             pending = []
             for slot in self.slots.values():
-                count = slot.count - slot.done_count
-                if not count:
-                    continue
-                buckets = [
-                    now - done for now, done in zip(slot.buckets, slot.done_buckets, strict=True)
-                ]
-                pending.append((slot.target, count, slot.sum - slot.done_sum, buckets))
-                slot.done_count, slot.done_sum = slot.count, slot.sum
-                slot.done_buckets = list(slot.buckets)
+                now_buckets = slot.buckets
+                if now_buckets == slot.done_buckets:
+                    continue  # nothing new
+                buckets = [0] * n_published
+                for index, (now, done) in enumerate(
+                    zip(now_buckets, slot.done_buckets, strict=True)
+                ):
+                    if now != done:
+                        buckets[published[index]] += now - done
+                pending.append((slot.target, sum(buckets), slot.sum - slot.done_sum, buckets))
+                slot.done_sum = slot.sum
+                slot.done_buckets = list(now_buckets)
         # Outside our lock: prometheus_client takes its own (or writes its files).
         for (counters, histogram), count, total, buckets in pending:
             for counter in counters:
                 counter.inc(count)
-            add_to_histogram(histogram, total, buckets)
+            if histogram is not None:
+                add_to_histogram(histogram, total, buckets)
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
         # What the parent counted is the parent's to publish: the child starts from zero.
         self.lock = threading.Lock()
         for slot in self.slots.values():
-            slot.count = slot.done_count = 0
             slot.sum = slot.done_sum = 0.0
             slot.buckets = [0] * len(slot.buckets)
             slot.done_buckets = [0] * len(slot.buckets)
@@ -109,6 +139,14 @@ def publish_all() -> None:
             aggregate.publish()
 
 
+def _after_fork_in_child() -> None:
+    for aggregate in list(_live):
+        aggregate.after_fork_in_child()
+
+
+# One handler for every aggregate: ``register_at_fork`` keeps what it is given forever, so a
+# bound method per aggregate would keep every pipeline ever configured alive.
+os.register_at_fork(after_in_child=_after_fork_in_child)
 # At exit: ``atexit`` for ordinary processes; ``multiprocessing`` workers (uvicorn
 # ``--workers``) end through ``os._exit`` after running only its own finalizers.
 atexit.register(publish_all)

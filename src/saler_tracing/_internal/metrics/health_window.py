@@ -1,14 +1,22 @@
 """The service health score over a sliding window, per service (formula: health_score.py).
 
-The window is a ring of time buckets; each holds, per service, the requests by Apdex class
-and the errors, plus the pipeline's exported/dropped totals when the bucket opened, so the
-pipeline part of the score covers the same window as the requests.
+Nothing here runs per request. The requests are counted once, in the metrics stage's
+aggregate (``aggregate.py``), whose slots have the Apdex thresholds T and 4T among their
+bucket bounds; :func:`tallies` reads the Apdex classes from those totals. The window is a
+ring of time buckets on the wall clock, the SDK's clock for span times: when a request
+ends past the current bucket, the stage calls :meth:`HealthWindow.roll` before counting it,
+which records the totals so far (and the pipeline's exported/dropped totals). What the
+window holds is the totals now minus those recorded when its oldest bucket opened: the
+requests the ring of per-bucket tallies held before, for one comparison a request instead
+of a clock read, a lock and four additions.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +30,7 @@ from saler_tracing._internal.metrics.health_score import Objectives, health_scor
 SCORE_METRIC = "saler_tracing_service_health_score"
 SCORE_DOC = "Service health score 0-100 over the sliding window (docs/metrics.md)"
 BUCKETS = 10
+_NEVER = -1  # below any span's end time: the first request opens a bucket
 
 
 @dataclass
@@ -39,9 +48,42 @@ class Tally:
         self.satisfied += other.satisfied
         self.tolerating += other.tolerating
 
+    def since(self, before: Tally | None) -> Tally:
+        """What was added to these totals after ``before`` was recorded."""
+        if before is None:
+            return Tally(self.total, self.errors, self.satisfied, self.tolerating)
+        return Tally(
+            self.total - before.total,
+            self.errors - before.errors,
+            self.satisfied - before.satisfied,
+            self.tolerating - before.tolerating,
+        )
+
+
+def tallies(
+    totals: Iterable[tuple[str, bool, int, list[int]]], satisfied_index: int, tolerated_index: int
+) -> dict[str, Tally]:
+    """Per service, from ``(service, error, count, buckets)`` totals whose bucket
+    ``satisfied_index`` ends at T and ``tolerated_index`` at 4T: an error, or over 4T, is
+    frustrated; up to T satisfied; the rest tolerating (``health_score.classify``)."""
+    found: dict[str, Tally] = {}
+    for service, error, count, buckets in totals:
+        tally = found.get(service)
+        if tally is None:
+            tally = found[service] = Tally()
+        tally.total += count
+        if error:
+            tally.errors += count
+        else:
+            tally.satisfied += sum(buckets[: satisfied_index + 1])
+            tally.tolerating += sum(buckets[satisfied_index + 1 : tolerated_index + 1])
+    return found
+
 
 @dataclass
-class _Bucket:
+class _Opening:
+    """The totals when a bucket of the ring opened (before its first request)."""
+
     index: int
     exported_at_open: int
     dropped_at_open: int
@@ -73,62 +115,66 @@ class HealthWindow:
         objectives: Objectives,
         window_s: float,
         monitor: ExportMonitor,
-        clock: Callable[[], float] = time.monotonic,
+        totals: Callable[[], dict[str, Tally]],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.objectives = objectives
         self.window_s = window_s
         self.monitor = monitor
-        self._clock = clock
+        self.clock = clock
+        self._totals = totals
         self._bucket_s = window_s / BUCKETS
-        self._buckets: list[_Bucket] = []
-        self._known: set[str] = set()
+        self._openings: list[_Opening] = []
         self._lock = threading.Lock()
-        self._satisfied_s = objectives.latency_s
-        self._tolerated_s = 4 * objectives.latency_s
+        self.roll_at_ns = _NEVER
+        """When the current bucket ends, in the SDK's span time (ns since the epoch): a
+        request that ends at or past it calls :meth:`roll` before it is counted, so the
+        request path reads no clock of its own. Read without the lock (one int)."""
+        _live.add(self)
 
-    def observe(self, service: str, duration_s: float, error: bool) -> None:
-        # Runs for every request: ``classify`` inlined (same classes: an error or over 4T
-        # is frustrated, up to T satisfied, the rest tolerating), one lock.
-        index = int(self._clock() // self._bucket_s)
+    def roll(self) -> None:
+        """Open the bucket the clock is in now, if it is not open yet: record the totals so
+        far. The span's end time only says when to call this; the bucket is the clock's, so
+        a span stamped in the future (or the past) cannot move the window."""
+        index = int(self.clock() // self._bucket_s)
         with self._lock:
-            bucket = self._buckets[-1] if self._buckets else None
-            if bucket is None or bucket.index != index:
+            last = self._openings[-1] if self._openings else None
+            if last is None or last.index < index:
                 exported, dropped = _pipeline_totals(self.monitor)
-                bucket = _Bucket(index, exported, dropped)
-                self._buckets.append(bucket)
+                self._openings.append(_Opening(index, exported, dropped, self._totals()))
                 self._expire(index)
-            tally = bucket.services.get(service)
-            if tally is None:
-                self._known.add(service)
-                tally = bucket.services[service] = Tally()
-            tally.total += 1
-            if error:
-                tally.errors += 1
-            elif duration_s <= self._satisfied_s:
-                tally.satisfied += 1
-            elif duration_s <= self._tolerated_s:
-                tally.tolerating += 1
+            else:  # the clock stepped back: the last bucket stays open until it ends
+                index = last.index
+            # A hair off the true boundary only moves a request or two to the next bucket.
+            self.roll_at_ns = int((index + 1) * self._bucket_s * 1e9)
 
     def _expire(self, now_index: int) -> None:
         oldest = now_index - BUCKETS + 1
-        while self._buckets and self._buckets[0].index < oldest:
-            self._buckets.pop(0)
+        while self._openings and self._openings[0].index < oldest:
+            self._openings.pop(0)
 
     def counts(self) -> WindowCounts:
         """What the window holds now, per service, and the pipeline figures over it."""
         with self._lock:
-            self._expire(int(self._clock() // self._bucket_s))
-            services = {name: Tally() for name in self._known}
-            for bucket in self._buckets:
-                for name, tally in bucket.services.items():
-                    services[name].add(tally)
-            first = self._buckets[0] if self._buckets else None
+            self._expire(int(self.clock() // self._bucket_s))
+            first = self._openings[0] if self._openings else None
+            now = self._totals()
+        # A service seen before the window shows with zeros: nothing known to be wrong.
+        services = {name: Tally() for name in now}
         exported = dropped = 0
         if first is not None:
+            for name, tally in now.items():
+                services[name] = tally.since(first.services.get(name))
             now_exported, now_dropped = _pipeline_totals(self.monitor)
             exported = max(0, now_exported - first.exported_at_open)
             dropped = max(0, now_dropped - first.dropped_at_open)
         return WindowCounts(services, exported, dropped)
+
+    def after_fork_in_child(self) -> None:
+        # The aggregate starts the child from zero: so does its window.
+        self._lock = threading.Lock()
+        self._openings = []
+        self.roll_at_ns = _NEVER
 
     def scores(self) -> dict[str, float]:
         counts = self.counts()
@@ -159,6 +205,17 @@ class HealthWindow:
             "spans_dropped": counts.spans_dropped,
             "services": services,
         }
+
+
+_live: weakref.WeakSet[HealthWindow] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for window in list(_live):
+        window.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _pipeline_totals(monitor: ExportMonitor) -> tuple[int, int]:

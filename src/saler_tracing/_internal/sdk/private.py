@@ -8,9 +8,10 @@ httpx); CONTRIBUTING.md says how to move a bound. Everywhere else ruff's SLF001 
 private reads.
 
 * OpenTelemetry SDK: the fields behind ``ReadableSpan``/``Event``/``Status`` properties and
-  inside ``BoundedAttributes``/``BoundedList``. The public properties cost more than the
-  encoding itself (copies under a lock, ``MappingProxyType`` iterated through the ``Mapping``
-  ABC): see docs/export.md. Read without the SDK's locks, which is safe on an ended span.
+  inside ``BoundedAttributes``/``BoundedList``, and ``SpanContext.is_remote`` as the tuple
+  item it returns. The public properties cost more than the encoding itself (copies under
+  a lock, ``MappingProxyType`` iterated through the ``Mapping`` ABC): see docs/export.md.
+  Read without the SDK's locks, which is safe on an ended span.
   And written once: :data:`readable_copy` sets a new span's fields directly (half the cost
   of ``ReadableSpan``'s keyword ``__init__``, on every span the scrub stage copies), only
   while they are the ones this module was written against.
@@ -116,6 +117,42 @@ def span_fields(span: ReadableSpan) -> SpanFields | None:
             span._instrumentation_scope or None,  # private
         )
     except AttributeError:
+        return None
+
+
+RootFields = tuple[
+    SpanKind,
+    StatusCode,
+    Resource,
+    dict[str, Any],  # attributes, a plain dict
+    "int | None",  # start time
+    "int | None",  # end time
+]
+
+
+def root_fields(span: ReadableSpan) -> RootFields | tuple[()] | None:
+    """What the metrics stage reads of every span, of an SDK ``ReadableSpan`` (exactly that
+    type: a subclass may override any property): ``()`` when its parent is in this process
+    (not a local root: the usual span), else the fields a local root is counted by. One
+    call of 0.05 µs for a child against 0.09 µs through ``parent.is_remote``, and 0.08 µs
+    for a root against 0.35 µs through the properties. ``None`` when this is not one or
+    its fields moved (attributes not in a ``BoundedAttributes`` have no ``_dict``)."""
+    if type(span) is not ReadableSpan:
+        return None
+    try:
+        parent = span._parent  # private
+        # private: ``SpanContext`` is a tuple and ``is_remote`` returns its item 2.
+        if parent is not None and not parent[2]:
+            return ()
+        return (
+            span._kind,  # private
+            span._status._status_code,  # private
+            span._resource,  # private
+            span._attributes._dict,  # type: ignore[union-attr]  # private
+            span._start_time,  # private
+            span._end_time,  # private
+        )
+    except (AttributeError, IndexError, TypeError):
         return None
 
 
