@@ -8,8 +8,8 @@ nothing to an application without it. Put it before the renderer::
                                     structlog.processors.JSONRenderer()])
 
 Events outside a span pass unchanged. A key the application already set is kept. When
-structlog logs through the standard library (``structlog.stdlib.LoggerFactory``), the record
-factory ships the record, so the processor only adds the ids.
+structlog logs through the standard library (``structlog.stdlib.LoggerFactory``), the
+``makeRecord`` wrapper ships the record, so the processor only adds the ids.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def _add(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) ->
 def _record(
     logger: Any, level: int, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> logging.LogRecord:
-    """The event as a ``LogRecord`` (built directly, not through the factory, so it is not
-    shipped twice): the event text is the message, the other keys are its fields."""
+    """The event as a ``LogRecord`` (built directly, not through ``Logger.makeRecord``, so it
+    is not shipped twice): the event text is the message, the other keys are its fields."""
     exc_info = event_dict.get("exc_info")
     if exc_info is True or (exc_info is None and method_name == "exception"):
         exc_info = sys.exc_info()
