@@ -3,6 +3,8 @@
 Each is a ``dict`` subclass looked up from C (``map(cache.__getitem__, ...)``, ``cache[x]``),
 whose ``__missing__`` encodes and keeps what was not there yet: a hit runs no Python at all.
 Each is bounded and cleared whole when full: cheap, and what repeats comes back at once.
+The threads that end spans share them (each encodes its own spans): every read and write is
+one dict operation; a ``size`` update lost to a race only moves the next clear.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ class KeyValues(dict[tuple[str, Any], bytes]):
 
     def _mark_volatile(self) -> None:
         """At a clear (rare): the keys that filled the cache with values seen once."""
-        held = Counter(key for key, _ in self)
-        held.update(key for key, _, _ in self.typed)
+        # Snapshots (one C call each): another thread that ends a span may add an entry.
+        held = Counter(key for key, _ in list(self))
+        held.update(key for key, _, _ in list(self.typed))
         limit = (len(self) + len(self.typed)) // VOLATILE_SHARE
         for key, n in held.items():
             if n > limit and len(self.volatile) < MAX_VOLATILE:
