@@ -248,8 +248,8 @@ def _configure_stages(variant: str) -> trace.Tracer:
 def stage_costs(requests: int, rounds: int) -> None:
     """CPU µs a span on the request thread with the export stage off (exporter ``none``), with
     all stages and with each one left out, alternating in one process (use many short rounds
-    on a busy machine); and the encoding µs a
-    span of the same spans, which the export thread adds (on the same GIL)."""
+    on a busy machine); and the encoding µs a span of the same spans, which the export end
+    adds on the thread that ends each span (``Sink.prepare``)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -293,7 +293,7 @@ def stage_costs(requests: int, rounds: int) -> None:
     print(
         f"  all stages together add {stages:.2f} µs = {stages / med['sdk']:.2f} of the SDK's span"
     )
-    print(f"  encoding (export thread, same GIL): {encode_us:.2f} µs a span")
+    print(f"  encoding (on the thread that ends the span): {encode_us:.2f} µs a span")
     ceiling = med["sdk"] / (med["sdk"] + encode_us)
     print(
         f"  ceiling of delivered / SDK alone with zero-cost stages and sends: {ceiling:.2f}; "

@@ -4,6 +4,8 @@ Variants, each in its own process, interleaved over several rounds (medians repo
 
 * ``bare``          FastAPI with its built-in telemetry switched off, no tracing at all;
 * ``saler``         ``saler_tracing.configure()`` + ``instrument_fastapi(app)``;
+* ``saler_noexport`` the same with the exporter ``none``: every stage runs, nothing is encoded
+                    or sent (the export end's share is ``saler`` minus this);
 * ``contrib``       opentelemetry-instrumentation-fastapi + SDK BatchSpanProcessor (a server
                     span and its ``http send``/``http receive`` children);
 * ``contrib_lean``  the same with ``exclude_spans=["send", "receive"]``: one span a request;
@@ -29,7 +31,9 @@ includes the flush of its spans, so export work is billed to the variant that ca
 Prints µs/request, the added cost over ``bare``, and our added cost as a ratio of each
 peer's and of the cheapest peer's. Run:
 ``python -m benchmarks.bench_http [--requests N] [--rounds R] [--repeat P] [--variants a,b]
-[--db]``.
+[--db]``. ``--profile VARIANT`` runs one variant in this process under cProfile instead (no
+receiver: nothing listens at the endpoint, so use ``saler_noexport`` or a variant that
+exports nothing) and prints the top functions by cumulative time.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from typing import Any
 VARIANTS = (
     "bare",
     "saler",
+    "saler_noexport",
     "contrib",
     "contrib_lean",
     "native",
@@ -78,12 +83,14 @@ def build_app(variant: str, endpoint: str, db: bool = False) -> tuple[Any, Any]:
     flush: Any = lambda: True  # noqa: E731
     if variant == "bare":
         app = FastAPI(telemetry=off)  # type: ignore[arg-type]
-    elif variant == "saler":
+    elif variant in ("saler", "saler_noexport"):
         import saler_tracing
 
         saler_tracing.configure(
             service_name="bench",
-            export=saler_tracing.ExportOptions(traces_endpoint=endpoint),
+            export=saler_tracing.ExportOptions(
+                traces_endpoint=endpoint, exporter="none" if variant == "saler_noexport" else None
+            ),
             environ={},
         )
         app = FastAPI()
@@ -198,7 +205,7 @@ def _with_database(app: Any, variant: str, provider: Any) -> None:
     with engine.begin() as conn:
         conn.execute(items.insert(), [{"id": i, "price": i * 10} for i in range(100)])
     floor: Any = None
-    if variant == "saler":
+    if variant in ("saler", "saler_noexport"):
         import saler_tracing
 
         saler_tracing.instrument_sqlalchemy(engine)
@@ -277,6 +284,22 @@ def child(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> 
     print(json.dumps({"variant": variant, "us": results}))
 
 
+def profile(variant: str, requests: int, db: bool) -> None:
+    """cProfile of ``requests`` requests of one variant, after a warm-up; top 40 functions by
+    cumulative time."""
+    import cProfile
+    import pstats
+
+    app, _ = build_app(variant, "http://127.0.0.1:9/v1/traces", db)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(drive(app, 300))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    loop.run_until_complete(drive(app, requests))
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
 def native_available() -> bool:
     import fastapi
 
@@ -291,7 +314,11 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
     parser.add_argument("--db", action="store_true", help="two SQLAlchemy statements a request")
+    parser.add_argument("--profile", metavar="VARIANT", help="cProfile one variant in-process")
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, args.requests, args.db)
+        return
     if args.child:
         child(args.child[0], args.child[1], args.requests, args.rounds, args.db)
         return

@@ -235,3 +235,19 @@ def test_sdk_spans_take_the_snapshot_fields_on_the_installed_sdk(
     monkeypatch.setattr(fields, "public_span_fields", public_path_taken)
     for span in spans:
         fields.span_fields(span)
+
+
+def test_a_key_new_in_every_span_stops_being_kept_and_stops_clearing_the_cache() -> None:
+    from saler_tracing._internal.export.caches import CACHE_CAP, KeyValues
+
+    cache = KeyValues(b"\x4a")
+    common = {"http.request.method": "GET", "http.route": "/items/{item_id}"}
+    for i in range(CACHE_CAP * 2):
+        attributes = {**common, "url.path": f"/items/{i}", "client.port": 40_000 + i}
+        assert cache(attributes) == b"".join(cache._encode(k, v) for k, v in attributes.items())
+    assert cache.volatile == {"url.path", "client.port"}
+    # The pairs that repeat are kept: the unique values no longer fill the cache and clear it.
+    assert ("http.request.method", "GET") in cache
+    assert not any(key == "url.path" for key, _ in cache)
+    assert not any(key == "client.port" for key, _, _ in cache.typed)
+    assert len(cache) + len(cache.typed) < CACHE_CAP

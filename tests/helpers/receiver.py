@@ -99,6 +99,8 @@ class OtlpHttpReceiver:
         self.mode = mode
         self.store = Store()
         self.released = threading.Event()
+        self.arrived = threading.Event()
+        """Set once a request has been read (in ``hang`` mode: and is being held)."""
         self.error_headers = dict(headers or {})
         self.script = list(script or [])
         self.answered: list[int] = []
@@ -111,6 +113,7 @@ class OtlpHttpReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                receiver.arrived.set()
                 if receiver.mode == "hang":
                     receiver.released.wait(30)
                 if self.headers.get("content-encoding") == "gzip":

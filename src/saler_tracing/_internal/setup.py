@@ -224,7 +224,8 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
     worker.join(timeout_s)
     if worker.is_alive():
         logger.warning(
-            "saler_tracing: shutdown did not finish within %.1fs; unexported spans are dropped",
+            "saler_tracing: shutdown did not finish within %.1fs; unexported spans are "
+            "spooled (when the spool is on) or counted as dropped",
             timeout_s,
         )
         return False

@@ -3,11 +3,14 @@
 Each is a ``dict`` subclass looked up from C (``map(cache.__getitem__, ...)``, ``cache[x]``),
 whose ``__missing__`` encodes and keeps what was not there yet: a hit runs no Python at all.
 Each is bounded and cleared whole when full: cheap, and what repeats comes back at once.
+The threads that end spans share them (each encodes its own spans): every read and write is
+one dict operation; a ``size`` update lost to a race only moves the next clear.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from saler_tracing._internal.export.wire import kv, ld, str_pair, text, varint
@@ -16,6 +19,8 @@ logger = logging.getLogger("saler_tracing")
 
 CACHE_CAP = 8192  # entries a cache keeps
 CACHE_BYTES = 2 << 20  # encoded bytes a cache keeps (a SQL statement can be kilobytes)
+VOLATILE_SHARE = 4  # a key holding over 1/4 of a full cache's entries is not kept any more
+MAX_VOLATILE = 256  # keys so marked, at most (attribute names, not values: few)
 
 _TYPED = (int, bool)  # not float (0.0 == -0.0), not tuples ((1,) == (True,))
 
@@ -32,6 +37,13 @@ class KeyValues(dict[tuple[str, Any], bytes]):
     ``(key, type, value)``, reached through ``__missing__``; floats and tuples are not kept
     (even typed, -0.0 equals 0.0 and ``(1,)`` equals ``(True,)``). One instance a field tag:
     span, event, link, resource and scope attributes differ in tag.
+
+    Some keys take a new value in nearly every span (``url.path`` with an id in it,
+    ``client.port``): kept, they would fill the cache and have it cleared, the pairs that do
+    repeat with them. When the cache fills, a key that holds over a quarter of it is marked
+    *volatile*: its pairs are still encoded on a miss, but no longer kept. (A key with over
+    2,048 values that do repeat, such as the SQL statements of a large application, would be
+    marked too: its pairs then cost an encoding each, about what a cleared cache cost them.)
     """
 
     def __init__(self, tag: bytes) -> None:
@@ -39,6 +51,7 @@ class KeyValues(dict[tuple[str, Any], bytes]):
         self.tag = tag
         self.typed: dict[tuple[str, type, Any], bytes] = {}
         self.size = 0  # encoded bytes kept, in both dicts
+        self.volatile: set[str] = set()
 
     def __call__(self, attributes: dict[str, Any]) -> bytes:
         """The fields for ``attributes``, a plain dict."""
@@ -55,8 +68,10 @@ class KeyValues(dict[tuple[str, Any], bytes]):
             enc = str_pair(self.tag, key, value)
         except Exception as exc:  # a key that is not a string
             return self._failed(key, exc)
-        self._make_room(enc)
-        self[pair] = enc  # safe mid-``map``: the map walks the span's dict, not this one
+        if key in self.volatile:
+            return enc
+        if self._make_room(enc, key):
+            self[pair] = enc  # safe mid-``map``: the map walks the span's dict, not this one
         return enc
 
     def _typed(self, key: str, value: Any) -> bytes:
@@ -65,17 +80,33 @@ class KeyValues(dict[tuple[str, Any], bytes]):
         enc = self.typed.get(typed)
         if enc is None:
             enc = self._encode(key, value)
-            if kind in _TYPED and enc:
-                self._make_room(enc)
+            keep = kind in _TYPED and enc and key not in self.volatile
+            if keep and self._make_room(enc, key):
                 self.typed[typed] = enc
         return enc
 
-    def _make_room(self, enc: bytes) -> None:
+    def _make_room(self, enc: bytes, key: str) -> bool:
+        """Room for ``enc``; ``False`` when ``key`` has just been found volatile."""
         self.size += len(enc)
         if self.size > CACHE_BYTES or len(self) + len(self.typed) >= CACHE_CAP:
+            self._mark_volatile()
             self.clear()
             self.typed.clear()
             self.size = len(enc)
+            if key in self.volatile:
+                self.size = 0
+                return False
+        return True
+
+    def _mark_volatile(self) -> None:
+        """At a clear (rare): the keys that filled the cache with values seen once."""
+        # Snapshots (one C call each): another thread that ends a span may add an entry.
+        held = Counter(key for key, _ in list(self))
+        held.update(key for key, _, _ in list(self.typed))
+        limit = (len(self) + len(self.typed)) // VOLATILE_SHARE
+        for key, n in held.items():
+            if n > limit and len(self.volatile) < MAX_VOLATILE:
+                self.volatile.add(key)
 
     def _encode(self, key: str, value: Any) -> bytes:
         try:

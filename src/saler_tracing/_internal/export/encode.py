@@ -78,9 +78,8 @@ def encode(span: ReadableSpan) -> EncodedSpan:
     (ctx, parent, name, kind, start, end, attributes, rare, code, description, resource,
      scope) = span_fields(span)  # fmt: skip
     trace_id, span_id, _, _, state, _ = ctx  # private: SpanContext is a 6-tuple
-    state_field = _trace_states.get(id(state))
-    if state_field is None:
-        state_field = _trace_state(state)
+    cached = _trace_states.get(id(state))
+    state_field = cached[1] if cached is not None else _trace_state(state)
     remote = parent is not None and parent[2]  # private: [2] is is_remote
     if description:
         tail = _status(code, description) + _FLAGS[remote]
@@ -146,19 +145,17 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
 
 # Trace state field bytes by the state's ``id()`` (``b""`` for an empty state). States are
 # shared: every span of a trace carries its root's object, and the SDK's default is a single
-# object. The states are kept alive alongside, so no other object can take the ``id()`` of
-# one while it is cached.
-_trace_states: dict[int, bytes] = {}
-_trace_states_alive: list[object] = []
+# object. Each entry keeps its state object alive, so no other object can take its ``id()``
+# while it is cached; one dict operation a read or a write, so the threads that end spans
+# (each encodes its own) can share it.
+_trace_states: dict[int, tuple[object, bytes]] = {}
 
 
 def _trace_state(state: Any) -> bytes:
     enc = text(b"\x1a", ",".join([f"{k}={v}" for k, v in state.items()])) if state else b""
     if len(_trace_states) >= 256:
         _trace_states.clear()
-        _trace_states_alive.clear()
-    _trace_states[id(state)] = enc
-    _trace_states_alive.append(state)
+    _trace_states[id(state)] = (state, enc)
     return enc
 
 

@@ -1,29 +1,44 @@
-"""The OTLP fast path of the export thread: encode, keep in the byte-bounded backlog, send,
-retry with backoff, split on 413, overflow to the disk spool (see ``sinks.py``)."""
+"""The OTLP fast path: spans encoded on the thread that ends them, batches cut into the
+byte-bounded backlog, sent, retried with backoff, split on 413, overflowed to the disk spool
+(see ``sinks.py``).
+
+Where the work runs, and why: a span is encoded by the thread that ends it (``prepare``),
+while its fields are still in the CPU's cache, and a full batch is cut into the backlog by
+that same thread (``cut``) when nobody else is cutting. The export thread is then woken once a
+batch, only to send it, and it sends on itself: no third thread. Encoding in the export
+thread, and sending from a thread of its own, cost the traced request about three times as
+much in all: the request thread pays for every GIL hand-over between threads, and encoding a
+cold batch of 512 spans in slices took dozens of them (docs/export.md).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from saler_tracing._internal.errors import record_internal_error
+from saler_tracing._internal.export import retry
 from saler_tracing._internal.export.encode import encode
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue, is_local_root
 from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
 from saler_tracing._internal.export.spool import Spool, SpooledBatch
-from saler_tracing._internal.export.transport import Sender, Transport
+from saler_tracing._internal.export.transport import Transport
 
 logger = logging.getLogger("saler_tracing")
 
 _RESCAN_EVERY_S = 2.0  # look for spool files of other processes this often when idle
-_POLL_INFLIGHT_S = 0.05  # look at a running request this often (the sender also wakes us)
-_AHEAD_HEALTHY = 4  # encoded batches kept ahead of the sender while the receiver keeps up
+_AHEAD_HEALTHY = 4  # encoded batches kept ahead of the send while the receiver keeps up
 _STUCK_S = 1.0  # a request running longer: the receiver is not keeping up (no back-pressure)
-_YIELD_EVERY = 32  # spans encoded between two GIL yields (about 0.2-0.4 ms of work)
+
+Prepared = tuple[EncodedSpan, bool, float]
+"""A queued span: encoded, whether it was a local root (its trace is lost with it), and the
+seconds its encoding took (the export-duration histogram counts them with the send, as other
+exporters' ``export()`` is timed)."""
 
 
 class OtlpSink:
@@ -56,16 +71,58 @@ class OtlpSink:
         self._rescan_at = 0.0
         self._in_transit = 0
         self._in_transit_roots = 0
-        self.sender = Sender(transport)
         self._inflight: Batch | SpooledBatch | None = None
         self._inflight_count = 0
         self._sent_at = 0.0
+        # Request threads cut batches into the backlog too (``cut``); this lock keeps the
+        # backlog and the in-transit figures whole between them and the export thread. Never
+        # held across I/O, and a request thread never waits for it.
+        self._lock = threading.Lock()
+
+    # -- the request thread ---------------------------------------------------------------------
+
+    def prepare(self, span: Any) -> Prepared | None:
+        """Encode ``span`` for the queue (the thread that ended it); ``None`` when it cannot
+        be sent (counted)."""
+        root = is_local_root(span)
+        started = time.perf_counter()
+        try:
+            item = encode(span)
+        except Exception as exc:  # a bug in the encoder must not reach the application
+            record_internal_error("span encoder", exc)
+            self.monitor.drop("export_failed")
+            self.monitor.drop_traces("export_failed", root)
+            return None
+        if len(item[2]) > self.max_request_bytes:
+            self.monitor.drop("too_large")
+            self.monitor.drop_traces("too_large", root)
+            return None
+        return item, root, time.perf_counter() - started
+
+    @staticmethod
+    def is_root(item: Prepared) -> bool:
+        return item[1]
+
+    def cut(self, queue: SpanQueue) -> bool:
+        """A request thread with a full batch queued: move it into the backlog now, if the
+        receiver is healthy and nobody else is cutting (``True``: the export thread should be
+        woken to send it). Otherwise the export thread does it, as before."""
+        if not self.healthy() or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            return self._intake(queue, False)
+        finally:
+            self._lock.release()
 
     # -- taking spans in ----------------------------------------------------------------------
 
     def intake(self, queue: SpanQueue, partial: bool) -> bool:
-        """Encode one batch from ``queue`` into the backlog (the export thread calls this
+        """Move one batch from ``queue`` into the backlog (the export thread calls this
         again while it returns ``True``, sending in between)."""
+        with self._lock:
+            return self._intake(queue, partial)
+
+    def _intake(self, queue: SpanQueue, partial: bool) -> bool:
         if not (len(queue) >= self.max_batch or (partial and len(queue))):
             return False
         if not self.backlog.has_room(0):
@@ -77,46 +134,26 @@ class OtlpSink:
             if not self.healthy():
                 excess = len(queue) - self.max_batch
                 if excess > 0:
-                    self.monitor.drop_spans("queue_full", queue.take(excess))
+                    dropped: list[Prepared] = queue.take(excess)
+                    self.monitor.drop("queue_full", len(dropped))
+                    self.monitor.drop_traces("queue_full", sum(map(self.is_root, dropped)))
             return False
         if len(self.backlog) >= _AHEAD_HEALTHY and self.healthy():
-            # The receiver keeps up: a few batches ahead of the sender keep it busy; more
+            # The receiver keeps up: a few batches ahead of the send keep it busy; more
             # would only hold memory. Spans wait in the queue, where back-pressure makes the
             # producer wait for them (the byte bound is for a receiver that is down).
             return False
-        spans = queue.take(self.max_batch)
-        self._in_transit = len(spans)  # taken from the queue, not yet in the backlog
-        self._in_transit_roots = sum(map(is_local_root, spans))
+        items: list[Prepared] = queue.take(self.max_batch)
+        self._in_transit = len(items)  # taken from the queue, not yet in the backlog
+        self._in_transit_roots = roots = sum(map(self.is_root, items))
         try:
-            self._add(self._encode(spans))
+            started = time.perf_counter()
+            body = encode_request([item[0] for item in items]) if items else b""
+            encode_s = time.perf_counter() - started + sum(item[2] for item in items)
+            self._add(Batch(body, len(items), roots=roots, encode_s=encode_s))
         finally:
             self._in_transit = self._in_transit_roots = 0
         return True
-
-    def _encode(self, spans: list) -> Batch:  # type: ignore[type-arg]
-        started = time.perf_counter()
-        encoded: list[EncodedSpan] = []
-        roots = 0
-        for i, span in enumerate(spans):
-            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                # Let a request thread waiting for the GIL run now rather than after the
-                # interpreter's 5 ms switch interval: a batch takes milliseconds to encode.
-                time.sleep(0)
-            try:
-                item = encode(span)
-            except Exception as exc:  # a bug in the encoder must not stop the pipeline
-                record_internal_error("span encoder", exc)
-                self.monitor.drop("export_failed")
-                self.monitor.drop_traces("export_failed", is_local_root(span))
-                continue
-            if len(item[2]) > self.max_request_bytes:
-                self.monitor.drop("too_large")
-                self.monitor.drop_traces("too_large", is_local_root(span))
-                continue
-            encoded.append(item)
-            roots += is_local_root(span)
-        body = encode_request(encoded) if encoded else b""
-        return Batch(body, len(encoded), roots=roots, encode_s=time.perf_counter() - started)
 
     def _add(self, batch: Batch) -> None:
         if not batch.count:
@@ -135,49 +172,57 @@ class OtlpSink:
     # -- sending ------------------------------------------------------------------------------
 
     def bind(self, wake: Callable[[], None]) -> None:
-        """``wake`` is called (from the sender thread) when a request has finished."""
-        self.sender.on_done = wake
+        pass  # sends run on the export thread itself: nothing else needs to wake it
 
     def next_due(self) -> float | None:
-        if self._inflight is not None:
-            return self.clock() + _POLL_INFLIGHT_S  # woken earlier by the sender when done
         if self.backlog or (self.spool is not None and len(self.spool)):
             return self._next_attempt
         return None
 
     def send_due(self, now: float, deadline: float | None) -> bool:
-        """Collect a finished request, or start the next one; never waits on the network."""
-        if self._inflight is not None:
-            outcome = self.sender.result()
-            if outcome is None:
-                return False
-            self._complete(outcome)
-            return True
-        if now < self._next_attempt:
+        """Send the next due request and collect its outcome (the export thread waits on the
+        network here; the sink's lock is not held meanwhile, so request threads keep cutting
+        batches into the backlog)."""
+        with self._lock:
+            job = self._next_job(now, deadline)
+        if job is None:
             return False
+        body, timeout = job
+        try:
+            outcome = self.transport.send(body, timeout)
+        except Exception as exc:  # a transport bug must not stop the pipeline
+            outcome = retry.from_exception(exc)
+        with self._lock:
+            if self._inflight is not None:  # else shutdown took what was left (``finish``)
+                self._complete(outcome)
+        return True
+
+    def _next_job(self, now: float, deadline: float | None) -> tuple[bytes, float] | None:
+        if now < self._next_attempt:
+            return None
         timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - now)
         if timeout <= 0:
-            return False
+            return None
         if self.spool is not None and self.spool.usable:
             if not len(self.spool) and now >= self._rescan_at:
                 self._rescan_at = now + _RESCAN_EVERY_S
                 self.spool.rescan()
             spooled = self.spool.claim_oldest() if len(self.spool) else None
             if spooled is not None:
-                self._start(spooled.payload, spooled.count, spooled, timeout)
-                return True
+                return self._start(spooled.payload, spooled.count, spooled, timeout)
         head = self.backlog.head()
         if head is None:
-            return False
+            return None
         # The head stays in the backlog while in flight (it still counts against the bound).
-        self._start(head.body, head.count, head, timeout)
-        return True
+        return self._start(head.body, head.count, head, timeout)
 
-    def _start(self, body: bytes, count: int, item: Batch | SpooledBatch, timeout: float) -> None:
+    def _start(
+        self, body: bytes, count: int, item: Batch | SpooledBatch, timeout: float
+    ) -> tuple[bytes, float]:
         self._inflight = item
         self._inflight_count = count
         self._sent_at = time.perf_counter()
-        self.sender.submit(body, timeout)
+        return body, timeout
 
     def _complete(self, outcome: Outcome) -> None:
         item, self._inflight = self._inflight, None
@@ -291,6 +336,10 @@ class OtlpSink:
     def finish(self) -> int:
         """At shutdown: spool what could not be sent (when on); the rest is returned to be
         counted as dropped (``shutdown``)."""
+        with self._lock:
+            return self._finish()
+
+    def _finish(self) -> int:
         lost = 0
         if isinstance(self._inflight, SpooledBatch) and self.spool is not None:
             self.spool.give_back(self._inflight)  # still on disk for the next process
@@ -303,7 +352,7 @@ class OtlpSink:
         return lost
 
     def close(self) -> None:
-        self.sender.close()
+        self.transport.close()
 
 
 def _split_request(payload: bytes) -> list[tuple[bytes, int, int]]:

@@ -1,17 +1,21 @@
 """Our batch ``SpanProcessor``: the tail of the pipeline, in place of the SDK's
 ``BatchSpanProcessor``.
 
-The request thread only appends the span to :class:`SpanQueue` (no lock, no I/O) and, once a
-batch is ready, sets an event. Past the queue's high-water mark, with a healthy receiver, it
-waits for the export thread to take a batch instead of letting the queue overflow (see
-``backpressure.py``). One daemon export thread does the rest through a sink (see
-``sinks.py``; the OTLP sink sends on a thread of its own), with instrumentation suppressed so
-exporting never traces itself.
+The request thread hands the span to the sink's ``prepare`` (for OTLP: encoded while it is
+still in the CPU's cache), appends the result to :class:`SpanQueue` (no lock, no I/O) and,
+once a batch is ready, lets the sink ``cut`` it into its backlog on the spot (never waiting
+for a lock) or wakes the export thread. Past the queue's high-water mark, with a healthy
+receiver, it waits for the export thread to take a batch instead of letting the queue
+overflow (see ``backpressure.py``). One daemon export thread does the rest through a sink
+(see ``sinks.py``; the OTLP sink sends on this thread too: each extra thread costs the
+request thread GIL hand-overs), with instrumentation suppressed so exporting never traces
+itself.
 
 Deadlines: ``force_flush(timeout)`` and ``shutdown()`` wait at most their deadline; the
 export thread is given the same deadline so a send never runs past it, and whatever is still
 unsent at shutdown is spooled (when the spool is on) or counted as dropped (``shutdown``).
-A receiver that hangs cannot hold shutdown: the thread is a daemon and is left behind.
+A receiver that hangs cannot hold shutdown: the thread is a daemon and is left behind, and
+``shutdown`` has the sink spool (or count) what it still holds itself.
 
 Fork: ``os.register_at_fork`` gives a child (gunicorn ``--preload``, Celery prefork,
 multiprocessing ``fork``) a fresh queue, a fresh sink (new connection) and a running export
@@ -110,18 +114,27 @@ class ExportProcessor(SpanProcessor):
                 self._late_roots.add()
             return
         queue = self.queue
-        if not queue.put(span):
+        if len(queue) >= queue.capacity:  # refused before the sink spends anything on it
+            queue.refused.add()
             if is_local_root(span):
                 self._refused_roots.add()
             return
+        item = self.sink.prepare(span)
+        if item is None or not queue.put(item):
+            if item is not None and self.sink.is_root(item):
+                self._refused_roots.add()
+            return
         depth = len(queue)
+        if depth >= self.max_batch and self.sink.cut(queue):
+            # This thread moved a full batch into the sink: the export thread only sends it.
+            self._wake.set()
+            return
         if depth >= self.backpressure.high_water:
             self.backpressure.pay(queue.__len__, self._wake.set, self.sink.healthy)
         # Wake the export thread once a batch is ready, not on every span after that (while
         # it cannot take more, that would wake it on every span). Past the high-water mark
-        # too: with the receiver down (no back-pressure) it encodes the queue into the
-        # byte-bounded backlog, a fraction of the spans' size as objects, instead of leaving
-        # it full until the next retry.
+        # too: with the receiver down (no back-pressure) it moves the queue into the
+        # byte-bounded backlog instead of leaving it full until the next retry.
         if depth % self.max_batch == 0 and not self._wake.is_set():
             self._wake.set()
 
@@ -219,7 +232,7 @@ class ExportProcessor(SpanProcessor):
         lost = self.sink.finish() + len(left)
         if lost:
             self.monitor.drop("shutdown", lost)
-        self.monitor.drop_traces("shutdown", sum(map(is_local_root, left)))
+        self.monitor.drop_traces("shutdown", sum(map(self.sink.is_root, left)))
         self.sink.close()
         self._done = True
 
@@ -248,11 +261,10 @@ class ExportProcessor(SpanProcessor):
             self._done = True
             self.fold_drops()
             left = self.queue.take(len(self.queue) + 1)
-            lost = len(left) + self.sink.pending()
+            lost = len(left) + self.sink.finish()  # spools the backlog when the spool is on
             if lost:
                 self.monitor.drop("shutdown", lost)
-            roots = sum(map(is_local_root, left)) + self.sink.pending_roots()
-            self.monitor.drop_traces("shutdown", roots)
+            self.monitor.drop_traces("shutdown", sum(map(self.sink.is_root, left)))
 
 
 def _noop() -> None:

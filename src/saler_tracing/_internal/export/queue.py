@@ -16,12 +16,14 @@ into stage 2 while stage 2 has room; when the receiver is down and the backlog i
 fills up and its drops are counted as ``queue_full``. A single span larger than the largest
 request we send is dropped as ``too_large``.
 
-Why spans are encoded in the export thread and not on the request thread: encoding costs a few
-µs a span (``benchmarks/bench_export.py``); on the request thread that is added to every
-request, in the export thread it runs while the request thread waits on I/O anyway. The price
-is that stage 1 is bounded in spans, not bytes; the spans in it are the very objects the
-application already built, and stage 1 empties within one schedule delay while the export
-thread runs.
+Why spans are encoded on the thread that ends them (``Sink.prepare``) and not in the export
+thread: encoding costs a few µs a span, least while the span is still in the CPU's cache; in
+the export thread it cost far more in total, because the request thread pays for every GIL
+hand-over, and encoding a cold batch in slices took dozens (``benchmarks/bench_floor.py``,
+docs/export.md). So stage 1 holds what the sink prepared: for OTLP, a span's encoded bytes
+and whether it was a local root (a fraction of the span object's size, nothing for the
+garbage collector to walk); for another exporter, the span itself. Stage 1 is bounded in
+items and empties within one schedule delay while the export thread runs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -102,8 +104,9 @@ class HandOff(Generic[T]):
         return len(self._items)
 
 
-class SpanQueue(HandOff[ReadableSpan]):
-    """Stage 1: bounded, lock-free hand-off of finished spans (see module docstring)."""
+class SpanQueue(HandOff[Any]):
+    """Stage 1: bounded, lock-free hand-off of finished spans, as their sink prepared them
+    (see module docstring)."""
 
     def __init__(self, max_spans: int) -> None:
         if max_spans <= 0:
@@ -132,7 +135,7 @@ class Batch:
 
 @dataclass
 class Backlog:
-    """Stage 2: encoded batches in order, bounded in bytes (export thread only: no lock)."""
+    """Stage 2: encoded batches in order, bounded in bytes (guarded by its sink's lock)."""
 
     max_bytes: int
     batches: deque[Batch] = field(default_factory=deque)

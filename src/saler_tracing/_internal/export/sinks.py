@@ -9,22 +9,32 @@ backoff, splits on 413, and overflows to the :class:`Spool` when the receiver st
 Ordering: while the spool holds anything, new batches are appended to it rather than sent
 directly, so batches reach the receiver in the order they were made.
 
-Both are used by the export thread only: no locks. :class:`OtlpSink` lives in
-``otlp_sink.py``.
+A request thread calls only ``prepare`` (what the queue holds for a span), ``is_root`` and
+``cut`` (a full batch moved into the sink on the spot, when the sink can do that without
+waiting); the rest is the export thread's. :class:`GenericSink` queues the spans themselves
+and cuts nothing (its exporter is user code, run on the export thread); :class:`OtlpSink`
+lives in ``otlp_sink.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from saler_tracing._internal.export.monitor import ExportMonitor, MonitoredExporter
-from saler_tracing._internal.export.queue import SpanQueue
+from saler_tracing._internal.export.queue import SpanQueue, is_local_root
 
 
 class Sink(Protocol):
+    def prepare(self, span: ReadableSpan) -> Any: ...
+
+    def is_root(self, item: Any) -> bool: ...
+
+    def cut(self, queue: SpanQueue) -> bool: ...
+
     def bind(self, wake: Callable[[], None]) -> None: ...
 
     def intake(self, queue: SpanQueue, partial: bool) -> bool: ...
@@ -52,6 +62,14 @@ class GenericSink:
     def __init__(self, exporter: SpanExporter, monitor: ExportMonitor, max_batch: int) -> None:
         self.exporter = MonitoredExporter(exporter, monitor)
         self.max_batch = max_batch
+
+    def prepare(self, span: ReadableSpan) -> ReadableSpan:
+        return span
+
+    is_root = staticmethod(is_local_root)
+
+    def cut(self, queue: SpanQueue) -> bool:
+        return False
 
     def bind(self, wake: Callable[[], None]) -> None:
         pass  # exports synchronously in the export thread: nothing to wake it for

@@ -10,16 +10,11 @@ from __future__ import annotations
 import gzip
 import http.client
 import ssl
-import threading
-from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from opentelemetry.context import attach, set_value
-
 from saler_tracing._internal.export import retry
 from saler_tracing._internal.export.retry import Outcome
-from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
 
 class Transport(Protocol):
@@ -148,57 +143,3 @@ def _retry_info(err: Any) -> float | None:
     except Exception:  # details are a hint; a malformed one is ignored
         return None
     return None
-
-
-class Sender:
-    """One daemon thread doing the blocking sends, one at a time.
-
-    The export thread hands it a request and goes on encoding: while a receiver is slow or
-    hangs, spans still become compact bytes in the byte-bounded backlog instead of piling up
-    as span objects (which the garbage collector would walk through again and again, time
-    taken from the application's threads). Only the export thread and this thread touch its
-    lock.
-    """
-
-    def __init__(self, transport: Transport) -> None:
-        self.transport = transport
-        self.on_done: Callable[[], None] = lambda: None
-        self._cond = threading.Condition()
-        self._job: tuple[bytes, float] | None = None
-        self._result: Outcome | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="saler-tracing-send", daemon=True)
-        self._thread.start()
-
-    def submit(self, body: bytes, timeout_s: float) -> None:
-        with self._cond:
-            self._result = None
-            self._job = (body, timeout_s)
-            self._cond.notify()
-
-    def result(self) -> Outcome | None:
-        """The outcome of the last request, ``None`` while it is still running."""
-        return self._result
-
-    def _run(self) -> None:
-        attach(set_value(SUPPRESS_KEY, True))  # exporting never traces itself
-        while True:
-            with self._cond:
-                while self._job is None and not self._closed:
-                    self._cond.wait()
-                if self._job is None:
-                    return  # closed: the pipeline was shut down
-                body, timeout_s = self._job
-                self._job = None
-            try:
-                outcome = self.transport.send(body, timeout_s)
-            except Exception as exc:  # a transport bug must not kill the thread
-                outcome = retry.from_exception(exc)
-            self._result = outcome
-            self.on_done()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self.transport.close()

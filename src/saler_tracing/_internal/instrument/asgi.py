@@ -128,8 +128,9 @@ def _trace_headers(span: Span) -> list[tuple[bytes, bytes]]:
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return []
-    value = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()
-    return [(b"traceresponse", value), (b"server-timing", b'traceparent;desc="' + value + b'"')]
+    # Bytes formatting: half the cost of an f-string and an ``encode()`` on every response.
+    value = b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)
+    return [(b"traceresponse", value), (b"server-timing", b'traceparent;desc="%s"' % value)]
 
 
 def _method(raw: str) -> str:
