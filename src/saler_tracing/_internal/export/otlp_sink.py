@@ -351,6 +351,13 @@ class OtlpSink:
                 self.monitor.drop_traces("shutdown", batch.roots)
         return lost
 
+    def abort(self) -> None:
+        """Another thread: cut the request the export thread is waiting on short."""
+        try:
+            self.transport.abort()
+        except Exception as exc:
+            record_internal_error("export abort", exc)
+
     def close(self) -> None:
         self.transport.close()
 

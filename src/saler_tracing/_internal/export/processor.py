@@ -14,8 +14,10 @@ itself.
 Deadlines: ``force_flush(timeout)`` and ``shutdown()`` wait at most their deadline; the
 export thread is given the same deadline so a send never runs past it, and whatever is still
 unsent at shutdown is spooled (when the spool is on) or counted as dropped (``shutdown``).
-A receiver that hangs cannot hold shutdown: the thread is a daemon and is left behind, and
-``shutdown`` has the sink spool (or count) what it still holds itself.
+A receiver that hangs cannot hold shutdown: at the deadline the request it holds is cut
+short, and the export thread spools (or counts) what is left; should it still not finish,
+it is a daemon and is left behind, and ``shutdown`` has the sink spool (or count) what it
+holds itself.
 
 Fork: ``os.register_at_fork`` gives a child (gunicorn ``--preload``, Celery prefork,
 multiprocessing ``fork``) a fresh queue, a fresh sink (new connection) and a running export
@@ -39,6 +41,8 @@ from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.queue import SpanQueue, Tally, is_local_root
 from saler_tracing._internal.export.sinks import Sink
 from saler_tracing._internal.sdk.private import SUPPRESS_KEY
+
+_ABORT_GRACE_S = 0.5  # for the export thread to finish once its stuck send is cut
 
 
 class ExportProcessor(SpanProcessor):
@@ -255,7 +259,12 @@ class ExportProcessor(SpanProcessor):
         self._stop_deadline = time.monotonic() + self.shutdown_timeout_s
         self._stopping = True
         self._wake.set()
-        self._thread.join(self.shutdown_timeout_s + 0.05)
+        self._thread.join(self.shutdown_timeout_s)
+        if self._thread.is_alive() and not self._done:
+            # Still in a send the receiver does not answer: cut it, so the export thread
+            # spools (or counts) what is left itself, the batch in flight included.
+            self.sink.abort()
+            self._thread.join(_ABORT_GRACE_S)
         if self._thread.is_alive() and not self._done:
             # Stuck on a receiver that does not answer: what is left is lost, and counted.
             self._done = True

@@ -55,6 +55,8 @@ class Sink(Protocol):
 
     def finish(self) -> int: ...
 
+    def abort(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -105,6 +107,9 @@ class GenericSink:
 
     def finish(self) -> int:
         return 0
+
+    def abort(self) -> None:
+        pass  # the exporter's own export() has its own timeout
 
     def close(self) -> None:
         self.exporter.shutdown()

@@ -7,8 +7,10 @@ re-created in a forked child (a socket or gRPC channel must not be shared across
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
+import socket
 import ssl
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -19,6 +21,9 @@ from saler_tracing._internal.export.retry import Outcome
 
 class Transport(Protocol):
     def send(self, body: bytes, timeout_s: float) -> Outcome: ...
+
+    def abort(self) -> None:
+        """Cut a request running on another thread short (it fails, to be retried)."""
 
     def close(self) -> None: ...
 
@@ -71,6 +76,14 @@ class HttpTransport:
             return retry.from_exception(exc)
         return retry.from_http(status, retry_after)
 
+    def abort(self) -> None:
+        # ``shutdown`` wakes a ``recv`` blocked on another thread; ``close`` would not.
+        conn = self._conn
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing runs on it
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -121,6 +134,9 @@ class GrpcTransport:
         except Exception as exc:
             return retry.from_exception(exc)
         return retry.OK
+
+    def abort(self) -> None:
+        self._channel.close()  # cancels the RPC in progress
 
     def close(self) -> None:
         self._channel.close()
