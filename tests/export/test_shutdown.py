@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from saler_tracing._internal import setup
 from tests.helpers.receiver import OtlpHttpReceiver
@@ -48,3 +49,31 @@ def test_process_exit_does_not_hang_on_a_hanging_receiver() -> None:
         proc = subprocess.run([sys.executable, "-c", code], timeout=20, capture_output=True)
         assert proc.returncode == 0, proc.stderr.decode()
         assert time.monotonic() - start < 15
+
+
+def test_process_exit_spools_a_batch_stuck_on_a_receiver_that_never_answers(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool"
+    with OtlpHttpReceiver(mode="hang") as rx:
+        code = textwrap.dedent(
+            f"""
+            from opentelemetry import trace
+            import saler_tracing
+            saler_tracing.configure(
+                service_name="exit",
+                export=saler_tracing.ExportOptions(
+                    traces_endpoint={rx.endpoint!r}, shutdown_timeout_s=2.0,
+                    schedule_delay_ms=10, timeout_ms=30_000, spool_dir={str(spool)!r},
+                ),
+            )
+            for i in range(20):
+                with trace.get_tracer("t").start_as_current_span(f"held-{{i}}"):
+                    pass
+            """
+        )
+        proc = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert rx.arrived.is_set(), "the batch was never sent"
+    # The send the receiver held was cut at the deadline and its batch spooled before exit.
+    assert list(spool.glob("*.spool")), "the stuck batch was lost at exit"

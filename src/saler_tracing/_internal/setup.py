@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from saler_tracing._internal.config.options import (
 )
 from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.monitor import ExportMonitor
+from saler_tracing._internal.export.processor import ABORT_GRACE_S, ExportProcessor
 from saler_tracing._internal.logs import LogExporter, build_log_export, ids
 from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
@@ -208,10 +210,18 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
         return True
 
     flushed: list[bool] = []
+    started = time.monotonic()
+    # The flush may take all but this: the export end's own shutdown needs time to cut a send
+    # the receiver does not answer and spool what is left (at process exit, or never).
+    reserve = min(1.0, timeout_s / 4)
 
     def work() -> None:
         try:
-            flushed.append(provider.force_flush(int(timeout_s * 1000)))
+            flushed.append(provider.force_flush(int((timeout_s - reserve) * 1000)))
+            export = pipeline.stages.get("export")
+            if isinstance(export, ExportProcessor):
+                left = timeout_s - (time.monotonic() - started)
+                export.shutdown_timeout_s = max(0.0, left - ABORT_GRACE_S - 0.05)
             provider.shutdown()
             if pipeline.logs is not None:  # after the spans: their last records are queued
                 flushed.append(pipeline.logs.force_flush(timeout_s))

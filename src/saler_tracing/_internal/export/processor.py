@@ -42,7 +42,7 @@ from saler_tracing._internal.export.queue import SpanQueue, Tally, is_local_root
 from saler_tracing._internal.export.sinks import Sink
 from saler_tracing._internal.sdk.private import SUPPRESS_KEY
 
-_ABORT_GRACE_S = 0.5  # for the export thread to finish once its stuck send is cut
+ABORT_GRACE_S = 0.5  # for the export thread to finish once its stuck send is cut
 
 
 class ExportProcessor(SpanProcessor):
@@ -264,7 +264,7 @@ class ExportProcessor(SpanProcessor):
             # Still in a send the receiver does not answer: cut it, so the export thread
             # spools (or counts) what is left itself, the batch in flight included.
             self.sink.abort()
-            self._thread.join(_ABORT_GRACE_S)
+            self._thread.join(ABORT_GRACE_S)
         if self._thread.is_alive() and not self._done:
             # Stuck on a receiver that does not answer: what is left is lost, and counted.
             self._done = True
