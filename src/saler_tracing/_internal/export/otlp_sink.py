@@ -6,9 +6,9 @@ Where the work runs, and why: a span is encoded by the thread that ends it (``pr
 while its fields are still in the CPU's cache, and a full batch is cut into the backlog by
 that same thread (``cut``) when nobody else is cutting. The export thread is then woken once a
 batch, only to send it, and it sends on itself: no third thread. Encoding in the export
-thread, and sending from a thread of its own, cost the traced request about three times as
-much in all: the request thread pays for every GIL hand-over between threads, and encoding a
-cold batch of 512 spans in slices took dozens of them (docs/export.md).
+thread, and sending from a thread of its own, cost the traced request many times the
+encoding itself: the request thread pays for every GIL hand-over between threads, and
+encoding a cold batch of 512 spans in slices took dozens of them (docs/export.md).
 """
 
 from __future__ import annotations

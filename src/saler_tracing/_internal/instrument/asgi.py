@@ -128,7 +128,7 @@ def _trace_headers(span: Span) -> list[tuple[bytes, bytes]]:
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return []
-    # Bytes formatting: half the cost of an f-string and an ``encode()`` on every response.
+    # Bytes formatting: cheaper than an f-string and an ``encode()`` on every response.
     value = b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)
     return [(b"traceresponse", value), (b"server-timing", b'traceparent;desc="%s"' % value)]
 

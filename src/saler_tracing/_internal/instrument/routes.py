@@ -17,9 +17,8 @@ class RouteResolver:
     Matching happens before the application runs, because head sampling rules are decided
     when the span starts and need ``http.route``. It runs on every request, so the app's
     routes are read once into a plan of bound regex matches (read again when the route list
-    changes): about 1 µs a request for a small app, against 7 µs for walking the routes with
-    ``isinstance`` and attribute reads each time, behind an LRU of concrete paths that
-    parameterised paths (``/items/123``) never hit.
+    changes), instead of walking the routes with ``isinstance`` and attribute reads each time
+    behind an LRU of concrete paths, which parameterised paths (``/items/123``) never hit.
     """
 
     def __init__(self, routes_owner: Any) -> None:
