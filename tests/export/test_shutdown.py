@@ -27,26 +27,32 @@ def test_shutdown_returns_within_its_deadline_when_the_receiver_hangs() -> None:
         assert wait_until(lambda: drops(monitor)["shutdown"] == 50, 10)
 
 
+def _exit_after_spans(endpoint: str, options: str) -> subprocess.CompletedProcess[bytes]:
+    """A child process that traces into ``endpoint`` (``options``: more ``ExportOptions``
+    arguments), ends 20 spans and exits through the exit hook."""
+    code = textwrap.dedent(
+        f"""
+        from opentelemetry import trace
+        import saler_tracing
+        saler_tracing.configure(
+            service_name="exit",
+            export=saler_tracing.ExportOptions(
+                traces_endpoint={endpoint!r}, schedule_delay_ms=10, {options}
+            ),
+        )
+        for i in range(20):
+            with trace.get_tracer("t").start_as_current_span(f"held-{{i}}"):
+                pass
+        """
+    )
+    return subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True)
+
+
 def test_process_exit_does_not_hang_on_a_hanging_receiver() -> None:
     with OtlpHttpReceiver(mode="hang") as rx:
-        code = textwrap.dedent(
-            f"""
-            from opentelemetry import trace
-            import saler_tracing
-            saler_tracing.configure(
-                service_name="exit",
-                export=saler_tracing.ExportOptions(
-                    traces_endpoint={rx.endpoint!r}, shutdown_timeout_s=1.0, schedule_delay_ms=10
-                ),
-            )
-            for i in range(20):
-                with trace.get_tracer("t").start_as_current_span("s"):
-                    pass
-            """
-        )
         start = time.monotonic()
         # The receiver holds requests for 30 s: a process that waited on it would time out.
-        proc = subprocess.run([sys.executable, "-c", code], timeout=20, capture_output=True)
+        proc = _exit_after_spans(rx.endpoint, "shutdown_timeout_s=1.0")
         assert proc.returncode == 0, proc.stderr.decode()
         assert time.monotonic() - start < 15
 
@@ -56,23 +62,8 @@ def test_process_exit_spools_a_batch_stuck_on_a_receiver_that_never_answers(
 ) -> None:
     spool = tmp_path / "spool"
     with OtlpHttpReceiver(mode="hang") as rx:
-        code = textwrap.dedent(
-            f"""
-            from opentelemetry import trace
-            import saler_tracing
-            saler_tracing.configure(
-                service_name="exit",
-                export=saler_tracing.ExportOptions(
-                    traces_endpoint={rx.endpoint!r}, shutdown_timeout_s=2.0,
-                    schedule_delay_ms=10, timeout_ms=30_000, spool_dir={str(spool)!r},
-                ),
-            )
-            for i in range(20):
-                with trace.get_tracer("t").start_as_current_span(f"held-{{i}}"):
-                    pass
-            """
-        )
-        proc = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True)
+        options = f"shutdown_timeout_s=2.0, timeout_ms=30_000, spool_dir={str(spool)!r}"
+        proc = _exit_after_spans(rx.endpoint, options)
         assert proc.returncode == 0, proc.stderr.decode()
         assert rx.arrived.is_set(), "the batch was never sent"
     # The send the receiver held was cut at the deadline and its batch spooled before exit.

@@ -70,7 +70,6 @@ class OtlpSink:
         self._failures = 0  # consecutive failed attempts, for the backoff
         self._rescan_at = 0.0
         self._in_transit = 0
-        self._in_transit_roots = 0
         self._inflight: Batch | SpooledBatch | None = None
         self._inflight_count = 0
         self._sent_at = 0.0
@@ -145,14 +144,14 @@ class OtlpSink:
             return False
         items: list[Prepared] = queue.take(self.max_batch)
         self._in_transit = len(items)  # taken from the queue, not yet in the backlog
-        self._in_transit_roots = roots = sum(map(self.is_root, items))
+        roots = sum(map(self.is_root, items))
         try:
             started = time.perf_counter()
             body = encode_request([item[0] for item in items]) if items else b""
             encode_s = time.perf_counter() - started + sum(item[2] for item in items)
             self._add(Batch(body, len(items), roots=roots, encode_s=encode_s))
         finally:
-            self._in_transit = self._in_transit_roots = 0
+            self._in_transit = 0
         return True
 
     def _add(self, batch: Batch) -> None:
@@ -318,9 +317,6 @@ class OtlpSink:
 
     def pending(self) -> int:
         return self.backlog.spans + self._in_transit
-
-    def pending_roots(self) -> int:
-        return sum(batch.roots for batch in list(self.backlog.batches)) + self._in_transit_roots
 
     def healthy(self) -> bool:
         """The receiver takes what we send: no failed attempt since the last success, nothing

@@ -11,9 +11,9 @@ overflow (see ``backpressure.py``). One daemon export thread does the rest throu
 request thread GIL hand-overs), with instrumentation suppressed so exporting never traces
 itself.
 
-Deadlines: ``force_flush(timeout)`` and ``shutdown()`` wait at most their deadline; the
-export thread is given the same deadline so a send never runs past it, and whatever is still
-unsent at shutdown is spooled (when the spool is on) or counted as dropped (``shutdown``).
+Deadlines: ``force_flush(timeout)`` and ``shutdown()`` wait at most their deadline; a send
+started under a deadline is given only the time left, and whatever is still unsent at
+shutdown is spooled (when the spool is on) or counted as dropped (``shutdown``).
 A receiver that hangs cannot hold shutdown: at the deadline the request it holds is cut
 short, and the export thread spools (or counts) what is left; should it still not finish,
 it is a daemon and is left behind, and ``shutdown`` has the sink spool (or count) what it
@@ -266,7 +266,7 @@ class ExportProcessor(SpanProcessor):
             self.sink.abort()
             self._thread.join(ABORT_GRACE_S)
         if self._thread.is_alive() and not self._done:
-            # Stuck on a receiver that does not answer: what is left is lost, and counted.
+            # Still stuck after the cut: spool (or count) what the sink holds from here.
             self._done = True
             self.fold_drops()
             left = self.queue.take(len(self.queue) + 1)

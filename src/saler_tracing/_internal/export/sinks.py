@@ -47,8 +47,6 @@ class Sink(Protocol):
 
     def pending(self) -> int: ...
 
-    def pending_roots(self) -> int: ...
-
     def healthy(self) -> bool: ...
 
     def pending_bytes(self) -> int: ...
@@ -93,9 +91,6 @@ class GenericSink:
         return True
 
     def pending(self) -> int:
-        return 0
-
-    def pending_roots(self) -> int:
         return 0
 
     def healthy(self) -> bool:
