@@ -38,10 +38,13 @@ exports nothing) and prints the top functions by cumulative time.
 ``--instructions`` counts instead of timing: each variant's process runs under valgrind's
 callgrind twice, with ``--requests`` more requests the second time, and the difference of
 the two totals (instructions executed by every thread) divided by ``--requests`` is what a
-request costs. Instruction counts repeat from run to run whatever the neighbours do (the
-hash seed is fixed), where this machine's wall-clock figures swing by a third; they weigh
+request costs. Instruction counts hardly move with what the neighbours do (the hash seed is
+fixed), where this machine's wall-clock figures swing by a third; they weigh
 every instruction alike (a cache miss costs nothing), so they complement the timings rather
-than replace them. Needs ``valgrind`` on the PATH; ``--requests 2000`` takes a few minutes.
+than replace them. The threads of a variant still hand over the GIL by the clock (every
+5 ms), so its count moves by a percent or two from run to run: ``--repeat`` runs each
+variant that many times and reports the median. Needs ``valgrind`` on the PATH; a variant
+takes about a minute a repeat with ``--requests 2000``.
 """
 
 from __future__ import annotations
@@ -283,12 +286,6 @@ async def drive(app: Any, requests: int) -> None:
 def child(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> None:
     app, flush = build_app(variant, endpoint, db)
     if rounds == 0:  # --instructions: run once, untimed; the count is callgrind's
-        # Under callgrind everything runs about 50 times slower, so the interpreter's 5 ms
-        # switch interval would hand the GIL between threads about 50 times as often per
-        # instruction as it does natively, and as often as the machine's timing says:
-        # the counts then moved by 2 % from run to run. Scaled by the slowdown, the
-        # hand-overs per instruction stay near the native ones.
-        sys.setswitchinterval(0.25)
         loop = asyncio.new_event_loop()
         loop.run_until_complete(drive(app, 200))
         flush()
@@ -366,26 +363,20 @@ def main() -> None:
             endpoint = f"http://127.0.0.1:{port_file.read_text()}/v1/traces"
             if args.instructions:
                 report_instructions(
-                    {v: instructions(v, endpoint, args.requests, args.db) for v in variants}
+                    {
+                        v: statistics.median(
+                            instructions(v, endpoint, args.requests, args.db)
+                            for _ in range(args.repeat)
+                        )
+                        for v in variants
+                    }
                 )
                 return
             samples: dict[str, list[float]] = {v: [] for v in variants}
             for _ in range(args.repeat):
                 for variant in variants:  # interleaved, so drift hits every variant alike
                     out = subprocess.run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "benchmarks.bench_http",
-                            "--child",
-                            variant,
-                            endpoint,
-                            "--requests",
-                            str(args.requests),
-                            "--rounds",
-                            str(args.rounds),
-                            *(["--db"] if args.db else []),
-                        ],
+                        child_command(variant, endpoint, args.requests, args.rounds, args.db),
                         capture_output=True,
                         text=True,
                         check=True,
@@ -398,6 +389,23 @@ def main() -> None:
     report(samples)
 
 
+def child_command(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> list[str]:
+    """The command line of one variant's process (``rounds`` 0: one untimed run)."""
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_http",
+        "--child",
+        variant,
+        endpoint,
+        "--requests",
+        str(requests),
+        "--rounds",
+        str(rounds),
+        *(["--db"] if db else []),
+    ]
+
+
 def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
     """Instructions a request of ``variant``: callgrind's totals for ``requests`` more
     requests, less the process's start and warm-up (the same run with none)."""
@@ -406,23 +414,9 @@ def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
     totals = []
     for extra in (0, requests):
         with tempfile.TemporaryDirectory() as tmp:
+            callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
             out = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    f"--callgrind-out-file={tmp}/out",
-                    sys.executable,
-                    "-m",
-                    "benchmarks.bench_http",
-                    "--child",
-                    variant,
-                    endpoint,
-                    "--requests",
-                    str(extra),
-                    "--rounds",
-                    "0",
-                    *(["--db"] if db else []),
-                ],
+                [*callgrind, *child_command(variant, endpoint, extra, 0, db)],
                 capture_output=True,
                 text=True,
                 check=True,
