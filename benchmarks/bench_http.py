@@ -34,6 +34,17 @@ peer's and of the cheapest peer's. Run:
 [--db]``. ``--profile VARIANT`` runs one variant in this process under cProfile instead (no
 receiver: nothing listens at the endpoint, so use ``saler_noexport`` or a variant that
 exports nothing) and prints the top functions by cumulative time.
+
+``--instructions`` counts instead of timing: each variant's process runs under valgrind's
+callgrind twice, with ``--requests`` more requests the second time, and the difference of
+the two totals (instructions executed by every thread) divided by ``--requests`` is what a
+request costs. Instruction counts hardly move with what the neighbours do (the hash seed is
+fixed), where this machine's wall-clock figures swing by a third; they weigh
+every instruction alike (a cache miss costs nothing), so they complement the timings rather
+than replace them. The threads of a variant still hand over the GIL by the clock (every
+5 ms), so its count moves by a percent or two from run to run: ``--repeat`` runs each
+variant that many times and reports the median. Needs ``valgrind`` on the PATH; a variant
+takes about a minute a repeat with ``--requests 2000``.
 """
 
 from __future__ import annotations
@@ -42,6 +53,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -272,6 +285,13 @@ async def drive(app: Any, requests: int) -> None:
 
 def child(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> None:
     app, flush = build_app(variant, endpoint, db)
+    if rounds == 0:  # --instructions: run once, untimed; the count is callgrind's
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(drive(app, 200))
+        flush()
+        loop.run_until_complete(drive(app, requests))
+        flush()
+        return
     loop = asyncio.new_event_loop()
     loop.run_until_complete(drive(app, 200))  # warm-up: imports, caches, connections
     flush()
@@ -315,6 +335,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ENDPOINT"))
     parser.add_argument("--db", action="store_true", help="two SQLAlchemy statements a request")
     parser.add_argument("--profile", metavar="VARIANT", help="cProfile one variant in-process")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind"
+    )
     args = parser.parse_args()
     if args.profile:
         profile(args.profile, args.requests, args.db)
@@ -338,23 +361,22 @@ def main() -> None:
                     raise SystemExit("benchmark receiver did not start")
                 time.sleep(0.02)
             endpoint = f"http://127.0.0.1:{port_file.read_text()}/v1/traces"
+            if args.instructions:
+                report_instructions(
+                    {
+                        v: statistics.median(
+                            instructions(v, endpoint, args.requests, args.db)
+                            for _ in range(args.repeat)
+                        )
+                        for v in variants
+                    }
+                )
+                return
             samples: dict[str, list[float]] = {v: [] for v in variants}
             for _ in range(args.repeat):
                 for variant in variants:  # interleaved, so drift hits every variant alike
                     out = subprocess.run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "benchmarks.bench_http",
-                            "--child",
-                            variant,
-                            endpoint,
-                            "--requests",
-                            str(args.requests),
-                            "--rounds",
-                            str(args.rounds),
-                            *(["--db"] if args.db else []),
-                        ],
+                        child_command(variant, endpoint, args.requests, args.rounds, args.db),
                         capture_output=True,
                         text=True,
                         check=True,
@@ -365,6 +387,62 @@ def main() -> None:
             receiver.terminate()
             receiver.wait(5)
     report(samples)
+
+
+def child_command(variant: str, endpoint: str, requests: int, rounds: int, db: bool) -> list[str]:
+    """The command line of one variant's process (``rounds`` 0: one untimed run)."""
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_http",
+        "--child",
+        variant,
+        endpoint,
+        "--requests",
+        str(requests),
+        "--rounds",
+        str(rounds),
+        *(["--db"] if db else []),
+    ]
+
+
+def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
+    """Instructions a request of ``variant``: callgrind's totals for ``requests`` more
+    requests, less the process's start and warm-up (the same run with none)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
+    totals = []
+    for extra in (0, requests):
+        with tempfile.TemporaryDirectory() as tmp:
+            callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
+            out = subprocess.run(
+                [*callgrind, *child_command(variant, endpoint, extra, 0, db)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "OTEL_SDK_DISABLED": "false", "PYTHONHASHSEED": "0"},
+            )
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        if found is None:
+            raise SystemExit(f"callgrind printed no total for {variant}:\n{out.stderr[-2000:]}")
+        totals.append(int(found.group(1)))
+    return (totals[1] - totals[0]) / requests
+
+
+def report_instructions(counts: dict[str, float]) -> None:
+    bare = counts["bare"]
+    print(f"{'variant':<20}{'instructions/request':>22}{'added':>12}")
+    for variant, value in counts.items():
+        print(f"{variant:<20}{value:>22,.0f}{value - bare:>12,.0f}")
+    added = {v: c - bare for v, c in counts.items()}
+    for peer in PEERS:
+        if peer in added and "saler" in added:
+            print(f"saler added / {peer} added: {added['saler'] / added[peer]:.2f}")
+    if "sdk_span" in added:
+        for peer in ("native_lean", "contrib_lean"):
+            if peer in added:
+                floor = added["sdk_span"] / added[peer]
+                print(f"floor (sdk_span) added / {peer} added: {floor:.2f}")
 
 
 def report(samples: dict[str, list[float]]) -> None:

@@ -107,6 +107,77 @@ def test_root_fields_are_read_where_the_sdk_keeps_them() -> None:
     assert private.root_fields(child) == ()
 
 
+def _public_flags(span: ReadableSpan) -> int:
+    ctx, parent = span.context, span.parent
+    assert ctx is not None
+    root = parent is None or parent.is_remote
+    return (private.SAMPLED if ctx.trace_flags.sampled else 0) | (private.LOCAL_ROOT if root else 0)
+
+
+class _Overriding(ReadableSpan):
+    """A subclass: its properties may say otherwise than its fields, so they are asked."""
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return None
+
+
+def test_span_flags_are_read_where_the_sdk_keeps_them() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    seen: list[tuple[str, int]] = []
+
+    class Record(SimpleSpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            # What on_start is handed: the live span, whose class the fast path knows.
+            assert type(span) is private._LIVE_SPAN
+            # The fields the fast path reads (else it would fall back, slower, unseen).
+            assert span._context is span.context and span._parent is span.parent
+            seen.append((f"start {span.name}", private.span_flags(span)))
+
+        def on_end(self, span: ReadableSpan) -> None:
+            assert type(span) is ReadableSpan
+            assert private.span_flags(span) == _public_flags(span)
+            seen.append((f"end {span.name}", private.span_flags(span)))
+
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    for provider in (TracerProvider(), TracerProvider(sampler=ALWAYS_OFF)):
+        provider.add_span_processor(Record(InMemorySpanExporter()))
+        tracer = provider.get_tracer("private-reads")
+        remote_parent = set_span_in_context(NonRecordingSpan(remote))
+        with (
+            tracer.start_as_current_span("continued", context=remote_parent),
+            tracer.start_as_current_span("child"),
+        ):
+            pass
+        with tracer.start_as_current_span("root"):
+            pass
+        provider.shutdown()
+    root, sampled = private.LOCAL_ROOT, private.SAMPLED
+    # Sampled: a remote parent's child and a new trace are local roots, the child is not.
+    # ALWAYS_OFF records nothing: no span reaches the processors.
+    assert seen == [
+        ("start continued", root | sampled),
+        ("start child", sampled),
+        ("end child", sampled),
+        ("end continued", root | sampled),
+        ("start root", root | sampled),
+        ("end root", root | sampled),
+    ]
+    # A subclass goes the public way (its ``parent`` says root where its field does not).
+    child = ReadableSpan(
+        "child",
+        context=SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(0)),
+        parent=SpanContext(1, 3, is_remote=False),
+    )
+    assert private.span_flags(child) == 0
+    subclassed = _Overriding(
+        "child", context=child.context, parent=SpanContext(1, 3, is_remote=False)
+    )
+    assert private.span_flags(subclassed) == private.LOCAL_ROOT
+    assert private.span_flags(ReadableSpan("no context")) == -1
+
+
 def test_the_suppression_key_is_the_one_the_instrumentations_read() -> None:
     from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 

@@ -5,6 +5,7 @@ spool can keep."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -57,3 +58,28 @@ def test_shutdown_spools_what_a_send_stuck_on_a_hanging_receiver_holds(tmp_path:
         configure_to(healthy.endpoint, spool_dir=str(spool))
         spans = healthy.store.wait_for(50, 30)
         assert {s.name for s in spans} >= {f"held-{i}" for i in range(50)}
+
+
+def test_the_schedule_sends_one_partial_batch_a_tick_while_spans_keep_coming() -> None:
+    """A steady trickle of spans, far below a full batch a tick: each tick of the schedule
+    sends what is queued once. It used to chain sends, taking what arrived during each one,
+    until the queue happened to be empty: a request of a few spans after another, each as
+    costly to the application's process as a full one."""
+    with OtlpHttpReceiver() as rx:
+        configure_to(rx.endpoint, schedule_delay_ms=50, max_export_batch_size=512)
+        assert setup.force_flush(10)
+        before = rx.store.requests
+        started = time.monotonic()
+        produced = 0
+        while time.monotonic() - started < 1.0:  # ~20 ticks, ~100 spans each
+            make_spans(10, prefix=f"s{produced}")
+            produced += 10
+            time.sleep(0.005)  # the application's own work between requests
+        elapsed = time.monotonic() - started
+        assert setup.force_flush(10)
+        assert len(rx.store.wait_for(produced, 10)) >= produced
+        requests = rx.store.requests - before
+        ticks = elapsed / 0.05
+        # One request a tick (a late tick sends more at once), the flush's, and a full batch
+        # wherever a starved export thread let 512 spans gather.
+        assert requests <= ticks + 2 + produced // 512, (requests, ticks, produced)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import random
 import threading
+from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
 from saler_tracing._internal.metrics import prom
-from saler_tracing._internal.metrics.aggregate import Aggregate
+from saler_tracing._internal.metrics.aggregate import Aggregate, AggregatedHistogram
 from saler_tracing._internal.sdk.private import histogram_layout_ok
 
 
@@ -96,3 +98,80 @@ def test_a_forked_child_starts_from_zero_and_the_parent_keeps_its_counts() -> No
     assert os.read(read, 16) == b"0"
     aggregate.publish()
     assert registry.get_sample_value("fh_count") == 10
+
+
+def _aggregated_pair(registry: CollectorRegistry, name: str) -> tuple[Histogram, Any]:
+    """A directly observed histogram, and the same one of ours through AggregatedHistogram
+    (with a counter of the same observations, as the dependency map keeps)."""
+    direct = Histogram(
+        f"{name}_direct", "d", ["peer"], registry=registry, buckets=prom.LATENCY_BUCKETS
+    )
+
+    def histogram() -> Histogram:
+        return prom.histogram(f"{name}_seconds", "h", ("peer",))
+
+    def calls() -> Any:
+        return prom.counter(f"{name}_calls", "c", ("peer",))
+
+    return direct, AggregatedHistogram(histogram, (calls,))
+
+
+def test_aggregated_histogram_reads_as_observing_each_value(
+    metrics_registry: CollectorRegistry,
+) -> None:
+    direct, ours = _aggregated_pair(metrics_registry, "t_exact")
+    rng = random.Random(5)
+    values = [*prom.LATENCY_BUCKETS, 0.0, 60.0] + [rng.uniform(0, 3) for _ in range(300)]
+
+    def observe(part: list[float]) -> None:
+        for value in part:
+            ours.observe(value, "db")
+
+    workers = [threading.Thread(target=observe, args=(values[i::4],)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for value in values:
+        direct.labels("db").observe(value)
+    # Read the way a scrape reads: the collection publishes first.
+    get = metrics_registry.get_sample_value
+    assert get("t_exact_calls_total", {"peer": "db"}) == len(values)
+    assert get("t_exact_seconds_count", {"peer": "db"}) == len(values)
+    for bound in ("0.001", "0.1", "2.5", "30.0", "+Inf"):
+        want = get("t_exact_direct_bucket", {"peer": "db", "le": bound})
+        assert get("t_exact_seconds_bucket", {"peer": "db", "le": bound}) == want, bound
+    assert get("t_exact_seconds_sum", {"peer": "db"}) == pytest.approx(sum(values))
+
+
+def test_aggregated_histogram_follows_a_registry_switch(
+    metrics_registry: CollectorRegistry,
+) -> None:
+    _, ours = _aggregated_pair(metrics_registry, "t_switch")
+    ours.observe(0.2, "db")  # not yet published when the registry changes
+    fresh = CollectorRegistry()
+    previous = prom.use_registry(fresh)
+    try:
+        ours.observe(0.4, "db")
+        # What was observed before the switch stays on the registry it was observed under.
+        assert metrics_registry.get_sample_value("t_switch_seconds_count", {"peer": "db"}) == 1
+        assert fresh.get_sample_value("t_switch_seconds_count", {"peer": "db"}) == 1
+        assert fresh.get_sample_value("t_switch_seconds_sum", {"peer": "db"}) == pytest.approx(0.4)
+    finally:
+        prom.use_registry(previous)
+
+
+def test_aggregated_histogram_observes_each_value_on_an_unknown_layout(
+    metrics_registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from saler_tracing._internal.metrics import aggregate
+
+    monkeypatch.setattr(aggregate, "histogram_layout_ok", lambda child, n: False)
+    _, ours = _aggregated_pair(metrics_registry, "t_layout")
+    assert ours.slot("db") is None  # nothing to add to: prometheus_client observes each
+    for value in (0.003, 0.3, 3.0):
+        ours.observe(value, "db")
+    get = metrics_registry.get_sample_value
+    assert get("t_layout_seconds_count", {"peer": "db"}) == 3
+    assert get("t_layout_calls_total", {"peer": "db"}) == 3
+    assert get("t_layout_seconds_bucket", {"peer": "db", "le": "0.005"}) == 1

@@ -63,7 +63,9 @@ class KeyValues(dict[tuple[str, Any], bytes]):
     def __missing__(self, pair: tuple[str, Any]) -> bytes:
         key, value = pair
         if type(value) is not str:
-            return self._typed(key, value)
+            # A kept int or bool without another call: a server span has three of them.
+            enc = self.typed.get((key, type(value), value))
+            return enc if enc is not None else self._typed(key, value)
         try:
             enc = str_pair(self.tag, key, value)
         except Exception as exc:  # a key that is not a string

@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from saler_tracing._internal.export.caches import KeyValues, TagLengths, Texts
-from saler_tracing._internal.export.fields import event_fields, span_fields
+from saler_tracing._internal.export.fields import event_fields, public_span_fields
 from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.wire import (
     SMALL,
@@ -44,6 +44,7 @@ from saler_tracing._internal.export.wire import (
     text,
     varint,
 )
+from saler_tracing._internal.sdk.private import span_fields as private_span_fields
 
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
@@ -75,8 +76,11 @@ def encode(span: ReadableSpan) -> EncodedSpan:
     """``span`` ready for :func:`.request.encode_request`: its resource and scope, for
     grouping, and its ``ScopeSpans.spans`` field: tag, length, then the ``Span`` message with
     its fields in number order, as protobuf writes them. A batch is then a plain join."""
+    # The SDK's own fields in one call, else the public way (``fields.span_fields`` in
+    # full, one call less for every span).
+    fields = private_span_fields(span)
     (ctx, parent, name, kind, start, end, attributes, rare, code, description, resource,
-     scope) = span_fields(span)  # fmt: skip
+     scope) = fields if fields is not None else public_span_fields(span)  # fmt: skip
     trace_id, span_id, _, _, state, _ = ctx  # private: SpanContext is a 6-tuple
     cached = _trace_states.get(id(state))
     state_field = cached[1] if cached is not None else _trace_state(state)

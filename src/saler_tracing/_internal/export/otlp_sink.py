@@ -23,7 +23,7 @@ from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export import retry
 from saler_tracing._internal.export.encode import encode
 from saler_tracing._internal.export.monitor import ExportMonitor
-from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue, is_local_root
+from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
 from saler_tracing._internal.export.request import EncodedSpan, encode_request
 from saler_tracing._internal.export.retry import Backoff, Outcome, Verdict
 from saler_tracing._internal.export.spool import Spool, SpooledBatch
@@ -80,10 +80,9 @@ class OtlpSink:
 
     # -- the request thread ---------------------------------------------------------------------
 
-    def prepare(self, span: Any) -> Prepared | None:
-        """Encode ``span`` for the queue (the thread that ended it); ``None`` when it cannot
-        be sent (counted)."""
-        root = is_local_root(span)
+    def prepare(self, span: Any, root: bool) -> Prepared | None:
+        """Encode ``span`` (a local root when ``root``) for the queue, on the thread that
+        ended it; ``None`` when it cannot be sent (counted)."""
         started = time.perf_counter()
         try:
             item = encode(span)

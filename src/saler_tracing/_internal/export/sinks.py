@@ -29,7 +29,7 @@ from saler_tracing._internal.export.queue import SpanQueue, is_local_root
 
 
 class Sink(Protocol):
-    def prepare(self, span: ReadableSpan) -> Any: ...
+    def prepare(self, span: ReadableSpan, root: bool) -> Any: ...
 
     def is_root(self, item: Any) -> bool: ...
 
@@ -63,7 +63,7 @@ class GenericSink:
         self.exporter = MonitoredExporter(exporter, monitor)
         self.max_batch = max_batch
 
-    def prepare(self, span: ReadableSpan) -> ReadableSpan:
+    def prepare(self, span: ReadableSpan, root: bool) -> ReadableSpan:
         return span
 
     is_root = staticmethod(is_local_root)

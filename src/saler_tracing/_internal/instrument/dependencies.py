@@ -17,10 +17,12 @@ not, so the map stays true at any sampling rate. They are served in ``/api/v1/tr
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from typing import Any
 
 from saler_tracing._internal import process, stats
 from saler_tracing._internal.metrics import prom
+from saler_tracing._internal.metrics.aggregate import AggregatedHistogram
 
 MAX_EDGES = 1000
 """Past this many distinct edges, new ones are counted under peer ``_other`` (bounded labels)."""
@@ -34,10 +36,8 @@ class Edge:
     """Counters of one edge; :meth:`record` is called on the application's hot path."""
 
     __slots__ = (
-        "_calls",
-        "_duration",
         "_errors",
-        "_lock",
+        "_slot",
         "calls",
         "errors",
         "kind",
@@ -55,31 +55,35 @@ class Edge:
         self.errors = 0
         self.total_s = 0.0
         self.max_s = 0.0
-        self._lock = threading.Lock()
         self.bind_metrics()
 
     def bind_metrics(self) -> None:
         """Its Prometheus children, again after the registry changed (``prom.on_switch``)."""
         labels = (self.kind, self.system, self.peer)
-        self._calls = _calls_metric().labels(*labels)
         self._errors = _errors_metric().labels(*labels)
-        self._duration = _duration_metric().labels(*labels)
+        # Calls and latency go through an in-process slot, published when read.
+        self._slot = _DURATIONS.slot(*labels)
 
     def record(self, duration_s: float, error: bool) -> None:
-        with self._lock:
+        slot = self._slot
+        # One lock for the edge's figures and its slot: the aggregate's (new after a fork).
+        with _DURATIONS.aggregate.lock:
             self.calls += 1
             self.total_s += duration_s
             if duration_s > self.max_s:
                 self.max_s = duration_s
             if error:
                 self.errors += 1
-        self._calls.inc()
-        self._duration.observe(duration_s)
+            if slot is not None:
+                slot.sum += duration_s
+                slot.buckets[bisect_left(_BOUNDS, duration_s)] += 1
+        if slot is None:  # a histogram layout we cannot add to: observed one by one
+            _DURATIONS.observe(duration_s, self.kind, self.system, self.peer)
         if error:
             self._errors.inc()
 
     def as_dict(self) -> dict[str, Any]:
-        with self._lock:
+        with _DURATIONS.aggregate.lock:
             calls, errors, total, peak = self.calls, self.errors, self.total_s, self.max_s
         return {
             "kind": self.kind,
@@ -114,6 +118,12 @@ def _duration_metric() -> Any:
         ("kind", "system", "peer"),
     )
 
+
+# Calls and latency of every edge: counted in the process, handed to prometheus_client when
+# it is read (``metrics/aggregate.py``), instead of a counter increment and a histogram
+# observation (four locks, a loop over the buckets) on every statement, command and call.
+_DURATIONS = AggregatedHistogram(_duration_metric, (_calls_metric,))
+_BOUNDS = _DURATIONS.bounds
 
 _lock = threading.Lock()
 _edges: dict[tuple[str, str, str], Edge] = {}

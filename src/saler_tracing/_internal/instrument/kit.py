@@ -120,19 +120,36 @@ class Patches:
 
 
 class PerObject(Generic[V]):
-    """``make(obj)`` computed once per live object (weakly keyed), under a lock only on a miss:
-    every hook of a busy client reads it, so a hit takes no lock."""
+    """``make(obj)`` computed once per live object (weakly held), under a lock only on a miss:
+    every hook of a busy client reads it, so a hit takes no lock.
+
+    Kept by ``id(obj)`` with a weak reference to check it, not in a ``WeakKeyDictionary``:
+    its ``get`` is a Python call that makes a new weak reference on every lookup, which
+    each database statement paid twice. Here a hit is a dict lookup and a call of the
+    reference, all in C. The reference's callback drops the entry when ``obj`` dies, so no
+    other object can be taken for it under a reused ``id``."""
 
     def __init__(self, make: Callable[[Any], V]) -> None:
         self._make = make
         self._lock = threading.Lock()
-        self._found: weakref.WeakKeyDictionary[Any, V] = weakref.WeakKeyDictionary()
+        self._found: dict[int, tuple[weakref.ref[Any], V]] = {}
 
     def __call__(self, obj: Any) -> V:
-        found = self._found.get(obj)
-        if found is None:
-            with self._lock:
-                found = self._found.get(obj)
-                if found is None:
-                    found = self._found[obj] = self._make(obj)
-        return found
+        entry = self._found.get(id(obj))
+        if entry is not None and entry[0]() is obj:
+            return entry[1]
+        with self._lock:
+            entry = self._found.get(id(obj))
+            if entry is not None and entry[0]() is obj:
+                return entry[1]
+            value = self._make(obj)
+            key = id(obj)
+            found = self._found
+
+            def forget(ref: weakref.ref[Any], key: int = key) -> None:
+                # Only this object's entry: a new object may hold the id by now.
+                if found.get(key, (None,))[0] is ref:
+                    found.pop(key, None)
+
+            found[key] = (weakref.ref(obj, forget), value)
+            return value

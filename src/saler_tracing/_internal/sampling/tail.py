@@ -42,7 +42,7 @@ from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
 from saler_tracing._internal.sampling.snapshot import as_sampled
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
-from saler_tracing._internal.sdk.private import attributes_of
+from saler_tracing._internal.sdk.private import LOCAL_ROOT, SAMPLED, attributes_of, span_flags
 
 LOG_ERROR_ATTR = "saler.log.error"
 """Set on a span that logged at ERROR (``logs/shipper.py``): its trace is kept as an error."""
@@ -54,10 +54,6 @@ class _Trace:
     open_roots: int = 0
     reason: str | None = None
     never: bool = False
-
-
-def _is_local_root(span: ReadableSpan) -> bool:
-    return span.parent is None or span.parent.is_remote
 
 
 class TailStage(Stage):
@@ -102,12 +98,13 @@ class TailStage(Stage):
 
     # -- the SpanProcessor interface -------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        ctx = span.context
-        if ctx.trace_flags.sampled:
+        flags = span_flags(span)
+        if flags & SAMPLED:
             self.next.on_start(span, parent_context)
             return
-        if not self.buffer or not _is_local_root(span):
+        if not self.buffer or not flags & LOCAL_ROOT:
             return
+        ctx = span.context
         forward: list[ReadableSpan] = []
         with self._lock:
             entry = self._traces.get(ctx.trace_id)
@@ -123,11 +120,11 @@ class TailStage(Stage):
             self._forward(forward)
 
     def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.context
-        if ctx is None:
+        flags = span_flags(span)
+        if flags < 0:  # no context
             return
-        root = _is_local_root(span)
-        if ctx.trace_flags.sampled:
+        root = bool(flags & LOCAL_ROOT)
+        if flags & SAMPLED:
             if root:
                 self.telemetry.tail_outcome(True, "head")
             self.next.on_end(span)
@@ -139,6 +136,8 @@ class TailStage(Stage):
             self.telemetry.tail_event("spans_dropped")
             return
         reason = self._promotion(span, root)
+        ctx = span.context
+        assert ctx is not None  # span_flags said so
         forward: list[ReadableSpan] = []
         with self._lock:
             entry = self._traces.get(ctx.trace_id)

@@ -8,9 +8,10 @@ httpx); CONTRIBUTING.md says how to move a bound. Everywhere else ruff's SLF001 
 private reads.
 
 * OpenTelemetry SDK: the fields behind ``ReadableSpan``/``Event``/``Status`` properties and
-  inside ``BoundedAttributes``/``BoundedList``, and ``SpanContext.is_remote`` as the tuple
-  item it returns. The public properties cost more than the encoding itself (copies under
-  a lock, ``MappingProxyType`` iterated through the ``Mapping`` ABC): see docs/export.md.
+  inside ``BoundedAttributes``/``BoundedList``, and ``SpanContext``'s ``is_remote`` and
+  ``trace_flags`` as the tuple items they return. The public properties cost more than the
+  encoding itself (copies under a lock, ``MappingProxyType`` iterated through the
+  ``Mapping`` ABC): see docs/export.md.
   Read without the SDK's locks, which is safe on an ended span.
   And written once: :data:`readable_copy` sets a new span's fields directly (half the cost
   of ``ReadableSpan``'s keyword ``__init__``, on every span the scrub stage copies), only
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
@@ -118,6 +120,40 @@ def span_fields(span: ReadableSpan) -> SpanFields | None:
         )
     except AttributeError:
         return None
+
+
+# The class of the SDK's live spans (``on_start`` is handed one): a private subclass of
+# ``Span`` in the releases we support.
+_LIVE_SPAN: type = getattr(sdk_trace, "_Span", sdk_trace.Span)  # private
+
+SAMPLED = 1
+"""In :func:`span_flags`: the span's sampled flag is set."""
+LOCAL_ROOT = 2
+"""In :func:`span_flags`: the span has no parent in this process (none, or a remote one)."""
+
+
+def span_flags(span: ReadableSpan) -> int:
+    """:data:`SAMPLED` and :data:`LOCAL_ROOT`, or'ed, of a started span; ``-1`` when it has
+    no context. Three stages ask both of every span: through the properties that is five
+    Python calls (``context``, ``trace_flags``, ``sampled``, ``parent``, ``is_remote``)
+    where this is one. For the SDK's own types only (a subclass may override a property)."""
+    kind = type(span)
+    if kind is ReadableSpan or kind is _LIVE_SPAN:
+        try:
+            ctx = span._context  # private
+            parent = span._parent  # private
+            # private: ``SpanContext`` is a tuple of (trace id, span id, is_remote, flags, …).
+            if ctx is None:
+                return -1
+            return (ctx[3] & 1) | (LOCAL_ROOT if parent is None or parent[2] else 0)
+        except (AttributeError, IndexError, TypeError):
+            pass
+    context = span.context
+    if context is None:
+        return -1
+    parent_ctx = span.parent
+    local_root = parent_ctx is None or parent_ctx.is_remote
+    return (SAMPLED if context.trace_flags.sampled else 0) | (LOCAL_ROOT if local_root else 0)
 
 
 RootFields = tuple[

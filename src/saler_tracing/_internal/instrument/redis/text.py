@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
+from prometheus_client import Histogram
 
 from saler_tracing._internal.instrument import dependencies
 from saler_tracing._internal.instrument.dependencies import Edge
 from saler_tracing._internal.instrument.kit import PerObject
 from saler_tracing._internal.metrics import prom
+from saler_tracing._internal.metrics.aggregate import AggregatedHistogram
 
 _MAX_SHOWN_ARGS = 10
 _MAX_KEY_CHARS = 128
@@ -70,12 +72,23 @@ class PoolInfo:
 pool_info: PerObject[PoolInfo] = PerObject(PoolInfo)
 
 
+def _duration_histogram() -> Histogram:
+    return prom.histogram(
+        "saler_tracing_redis_command_duration_seconds",
+        "Latency of Redis commands (and pipelines) by command",
+        ("command",),
+    )
+
+
 class CommandMetrics:
     """``saler_tracing_redis_command_duration_seconds{command}`` and
-    ``saler_tracing_redis_command_errors_total{command}``; label children cached by name."""
+    ``saler_tracing_redis_command_errors_total{command}``; labels and the error child cached
+    by command name, latency counted in the process and published when read
+    (``metrics/aggregate.py``)."""
 
     def __init__(self) -> None:
-        self._children: dict[str, tuple[Any, Any]] = {}
+        self._durations = AggregatedHistogram(_duration_histogram)
+        self._children: dict[str, tuple[str, Any]] = {}
         prom.on_switch(self._children.clear)
 
     def record(self, name: str, duration_s: float, error: bool) -> None:
@@ -83,11 +96,7 @@ class CommandMetrics:
         if children is None:
             label = name if len(self._children) < _MAX_COMMAND_LABELS else "_other"
             children = (
-                prom.histogram(
-                    "saler_tracing_redis_command_duration_seconds",
-                    "Latency of Redis commands (and pipelines) by command",
-                    ("command",),
-                ).labels(label),
+                label,
                 prom.counter(
                     "saler_tracing_redis_command_errors",
                     "Redis commands that failed, by command",
@@ -96,7 +105,7 @@ class CommandMetrics:
             )
             if len(self._children) < _MAX_COMMAND_LABELS:
                 self._children[name] = children
-        children[0].observe(duration_s)
+        self._durations.observe(duration_s, children[0])
         if error:
             children[1].inc()
 

@@ -1,6 +1,6 @@
 """N+1 detection: the same normalized statement run N or more times under one parent span.
 
-Counts are kept per parent span object in a weak dictionary, so nothing outlives the span.
+Counts are kept per parent span object, held weakly, so nothing outlives the span.
 When a statement reaches the threshold the parent is marked, and its figures are updated as
 further repetitions come in:
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 
 from opentelemetry.trace import Span
 from prometheus_client import Counter
@@ -42,14 +43,22 @@ class Detector:
     def __init__(self, threshold: int) -> None:
         self.threshold = threshold
         self._lock = threading.Lock()
-        self._parents: weakref.WeakKeyDictionary[Span, _Repeats] = weakref.WeakKeyDictionary()
+        # By ``id()`` with a weak reference to check it (as ``kit.PerObject``): a
+        # ``WeakKeyDictionary`` lookup is a Python call making a new weak reference, on
+        # every statement. The reference's callback drops the entry when the span goes; it
+        # takes no lock, as it may run inside this one (a collection during ``observe``).
+        self._parents: dict[int, tuple[weakref.ref[Span], _Repeats]] = {}
 
     def observe(self, parent: Span, statement: str, system: str, duration_s: float) -> None:
         """One run of ``statement`` (normalized) that took ``duration_s`` under ``parent``."""
+        key = id(parent)
         with self._lock:
-            repeats = self._parents.get(parent)
-            if repeats is None:
-                repeats = self._parents[parent] = _Repeats()
+            entry = self._parents.get(key)
+            if entry is not None and entry[0]() is parent:
+                repeats = entry[1]
+            else:
+                repeats = _Repeats()
+                self._parents[key] = (weakref.ref(parent, self._forget(key)), repeats)
             count = repeats.counts.get(statement, 0) + 1
             repeats.counts[statement] = count
             total = repeats.totals.get(statement, 0.0) + duration_s
@@ -69,6 +78,16 @@ class Detector:
             parent.set_attributes(
                 {STATEMENT: statement, COUNT: count, TOTAL_MS: round(total * 1000, 3)}
             )
+
+    def _forget(self, key: int) -> Callable[[weakref.ref[Span]], None]:
+        parents = self._parents
+
+        def forget(ref: weakref.ref[Span]) -> None:
+            # Only this span's entry: another may hold the id by now.
+            if parents.get(key, (None,))[0] is ref:
+                parents.pop(key, None)
+
+        return forget
 
 
 def _counter() -> Counter:

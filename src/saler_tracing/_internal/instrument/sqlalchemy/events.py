@@ -16,16 +16,17 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
-from saler_tracing._internal.instrument.kit import error_type, guard, suppressed
+from saler_tracing._internal.instrument.kit import error_type, guard
 from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 from saler_tracing._internal.instrument.sql.nplusone import Detector
 from saler_tracing._internal.instrument.sql.text import SqlShape, analyse
 from saler_tracing._internal.instrument.sqlalchemy.engine import EngineInfo, engine_info
 from saler_tracing._internal.instrument.sqlalchemy.transactions import READS, TransactionTracer
+from saler_tracing._internal.sdk.private import SPAN_KEY, SUPPRESS_KEY, current_context
 
 _PENDING = "_saler_tracing_pending"
 _MAX_PARAM_CHARS = 256
@@ -72,19 +73,31 @@ class StatementTracer:
     def before(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if context is None or suppressed() or _PENDING in context.__dict__:
+        # The current context read once, for the suppression key and as the parent (each
+        # through the API is three Python calls, on every statement).
+        parent_ctx = current_context()
+        if context is None or parent_ctx.get(SUPPRESS_KEY) or _PENDING in context.__dict__:
             return
         # Inline try rather than ``with guard()``: a generator a statement, twice, adds up.
         try:
-            self._before(conn, statement, params, context, many)
+            self._before(conn, statement, params, context, many, parent_ctx)
         except Exception as exc:
             handle_internal_error("sqlalchemy before_cursor_execute", exc)
 
-    def _before(self, conn: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def _before(
+        self,
+        conn: Any,
+        statement: str,
+        params: Any,
+        context: Any,
+        many: bool,
+        parent_ctx: otel_context.Context,
+    ) -> None:
         info = engine_info(conn.engine)
         shape = analyse(statement)
-        parent_ctx = otel_context.get_current()
-        parent = trace.get_current_span(parent_ctx)
+        parent = parent_ctx.get(SPAN_KEY)
+        if not isinstance(parent, Span):  # as ``trace.get_current_span`` reads it
+            parent = INVALID_SPAN
         start = clock.now_ns()
         span = None
         if not self.options.export_only_slow:

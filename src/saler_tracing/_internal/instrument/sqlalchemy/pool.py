@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
+from saler_tracing._internal.metrics.aggregate import AggregatedHistogram
 
 _lock = threading.Lock()
 _pools: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -69,12 +70,19 @@ def _wait_histogram() -> Any:
     )
 
 
+# Observed in the process, published when read (``metrics/aggregate.py``): a checkout a
+# request at least.
+_WAITS = AggregatedHistogram(_wait_histogram)
+
+
 def watch(engine: Any) -> None:
     """Start reporting ``engine``'s pool (idempotent; a pool recreated by ``dispose()`` is
     picked up on the next connection)."""
     global _collector_registered
     pool = engine.pool
-    if pool in _pools:
+    # Every new connection asks (``engine_connect``): a watched pool answers from its own
+    # ``__dict__``, in C, before any weakly keyed lookup.
+    if hasattr(pool.__dict__.get("connect"), "__saler_tracing_wrapped__") or pool in _pools:
         return
     peer = engine_info(engine).peer
     with _lock:
@@ -84,15 +92,16 @@ def watch(engine: Any) -> None:
         if not _collector_registered:
             prom.register_collector(_PoolCollector())
             _collector_registered = True
-    child = _wait_histogram().labels(peer)
+    _WAITS.slot(peer)  # the series exists from here on, at zero until a checkout
     original: Callable[[], Any] = pool.connect
+    observe = _WAITS.observe
 
     def connect() -> Any:
         start = time.perf_counter()
         try:
             return original()
         finally:
-            child.observe(time.perf_counter() - start)
+            observe(time.perf_counter() - start, peer)
 
     connect.__saler_tracing_wrapped__ = original  # type: ignore[attr-defined]
     pool.connect = connect

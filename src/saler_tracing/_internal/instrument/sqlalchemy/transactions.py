@@ -9,7 +9,6 @@ each read-only request's routine rollback would be noise and cost.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -18,10 +17,13 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
 from saler_tracing._internal import clock
-from saler_tracing._internal.instrument.kit import guard, suppressed
+from saler_tracing._internal.errors import handle_internal_error
+from saler_tracing._internal.instrument.kit import suppressed
 from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
+from saler_tracing._internal.metrics.aggregate import AggregatedHistogram
 
+_OPEN = "_saler_tracing_transaction"
 READS = frozenset({"SELECT", "SHOW", "EXPLAIN", ""})
 """Operations that leave a transaction unchanged."""
 
@@ -37,17 +39,23 @@ class _Transaction:
 
 
 class TransactionTracer:
+    """Keeps the open transaction on the connection itself (``_OPEN`` in its ``__dict__``),
+    as the statement handlers keep a pending span on the execution context: a dict read
+    in C where a weakly keyed dict made a weak reference in Python on every event, and
+    two tracers of one engine (class-wide and the engine's own) share it, so a
+    transaction is timed and traced once."""
+
     def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
-        self._open: weakref.WeakKeyDictionary[Any, _Transaction] = weakref.WeakKeyDictionary()
 
     def begin(self, conn: Any) -> None:
-        if suppressed() or conn in self._open:
+        state = conn.__dict__
+        if _OPEN in state or suppressed():
             return
-        self._open[conn] = _Transaction(clock.now_ns(), otel_context.get_current())
+        state[_OPEN] = _Transaction(clock.now_ns(), otel_context.get_current())
 
     def mark_changed(self, conn: Any) -> None:
-        transaction = self._open.get(conn)
+        transaction = conn.__dict__.get(_OPEN)
         if transaction is not None:
             transaction.changed = True
 
@@ -58,26 +66,33 @@ class TransactionTracer:
         self._end(conn, "rollback")
 
     def _end(self, conn: Any, outcome: str) -> None:
-        transaction = self._open.pop(conn, None)
+        transaction = conn.__dict__.pop(_OPEN, None)
         if transaction is None:
             return
-        with guard("sqlalchemy transaction end"):
-            start, parent_ctx = transaction.start, transaction.parent_ctx
-            end = clock.now_ns()
-            info = engine_info(conn.engine)
-            _histogram().labels(info.system, outcome).observe((end - start) / 1e9)
-            if outcome == "rollback" and not transaction.changed:
-                return
-            if not trace.get_current_span(parent_ctx).is_recording():
-                return  # a transaction outside any trace does not start one
-            span = self.tracer.start_span(
-                "TRANSACTION",
-                context=parent_ctx,
-                kind=SpanKind.CLIENT,
-                attributes={**info.attributes, "saler.db.transaction.outcome": outcome},
-                start_time=start,
-            )
-            span.end(end_time=end)
+        # Inline try rather than ``with guard()``: every request that used the database
+        # ends a transaction.
+        try:
+            self._ended(conn, transaction, outcome)
+        except Exception as exc:
+            handle_internal_error("sqlalchemy transaction end", exc)
+
+    def _ended(self, conn: Any, transaction: _Transaction, outcome: str) -> None:
+        start, parent_ctx = transaction.start, transaction.parent_ctx
+        end = clock.now_ns()
+        info = engine_info(conn.engine)
+        _DURATIONS.observe((end - start) / 1e9, info.system, outcome)
+        if outcome == "rollback" and not transaction.changed:
+            return
+        if not trace.get_current_span(parent_ctx).is_recording():
+            return  # a transaction outside any trace does not start one
+        span = self.tracer.start_span(
+            "TRANSACTION",
+            context=parent_ctx,
+            kind=SpanKind.CLIENT,
+            attributes={**info.attributes, "saler.db.transaction.outcome": outcome},
+            start_time=start,
+        )
+        span.end(end_time=end)
 
 
 def _histogram() -> Histogram:
@@ -86,3 +101,8 @@ def _histogram() -> Histogram:
         "Database transactions from begin to commit or rollback",
         ("db_system", "outcome"),
     )
+
+
+# Observed in the process, published when read (``metrics/aggregate.py``): every request
+# that touches the database ends a transaction.
+_DURATIONS = AggregatedHistogram(_histogram)
