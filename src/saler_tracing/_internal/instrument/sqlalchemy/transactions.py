@@ -49,10 +49,13 @@ class TransactionTracer:
         self.tracer = tracer
 
     def begin(self, conn: Any) -> None:
-        state = conn.__dict__
-        if _OPEN in state or suppressed():
-            return
-        state[_OPEN] = _Transaction(clock.now_ns(), otel_context.get_current())
+        try:
+            state = conn.__dict__
+            if _OPEN in state or suppressed():
+                return
+            state[_OPEN] = _Transaction(clock.now_ns(), otel_context.get_current())
+        except Exception as exc:  # inline: every request that uses the database begins one
+            handle_internal_error("sqlalchemy transaction begin", exc)
 
     def mark_changed(self, conn: Any) -> None:
         transaction = conn.__dict__.get(_OPEN)
@@ -66,13 +69,12 @@ class TransactionTracer:
         self._end(conn, "rollback")
 
     def _end(self, conn: Any, outcome: str) -> None:
-        transaction = conn.__dict__.pop(_OPEN, None)
-        if transaction is None:
-            return
         # Inline try rather than ``with guard()``: every request that used the database
         # ends a transaction.
         try:
-            self._ended(conn, transaction, outcome)
+            transaction = conn.__dict__.pop(_OPEN, None)
+            if transaction is not None:
+                self._ended(conn, transaction, outcome)
         except Exception as exc:
             handle_internal_error("sqlalchemy transaction end", exc)
 
