@@ -212,10 +212,10 @@ class ExportProcessor(SpanProcessor):
                 self.backpressure.moved(len(self.queue))
                 # The schedule sends one partial batch a tick: what arrived during its send
                 # waits for a full batch or the next tick. Taking it at once chained a send
-                # of a few dozen spans after another while the application kept producing
-                # (41 partial requests for 20 full ones in ``bench_http --db``), each a
-                # request's worth of work for the export thread. A flush or shutdown
-                # (``deadline``) still drains everything.
+                # of a few dozen spans after another while the application kept producing,
+                # each a request's worth of work for the export thread
+                # (``tests/export/test_threads.py``). A flush or shutdown (``deadline``) still
+                # drains everything.
                 partial = partial and deadline is not None
             sent = self.sink.send_due(time.monotonic(), deadline)
             if not moved and not sent:
