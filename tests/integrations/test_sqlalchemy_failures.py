@@ -37,7 +37,7 @@ async def test_async_engine_spans_once_and_ends_cancelled_statements(
                     await conn.execute(sleep_statement(suffix, 5))
 
             task = asyncio.create_task(sleeper())
-            await _wait_running(suffix)
+            await _wait_running(suffix, task)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -58,11 +58,16 @@ async def test_async_engine_spans_once_and_ends_cancelled_statements(
     assert cancelled.end_time is not None
 
 
-async def _wait_running(marker: str) -> None:
-    """Until PostgreSQL runs the statement carrying ``marker`` (bounded)."""
+async def _wait_running(marker: str, task: asyncio.Task[None]) -> None:
+    """Until PostgreSQL runs the statement carrying ``marker`` (bounded); a task that ended
+    first fails the test with its own error, not with a timeout."""
     deadline = time.monotonic() + 10
     async with await psycopg.AsyncConnection.connect(PG_SYNC_URL.replace("+psycopg", "")) as c:
         while time.monotonic() < deadline:
+            if task.done():
+                raise AssertionError(
+                    f"the statement's task ended before PostgreSQL ran it: {task.exception()!r}"
+                )
             cur = await c.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
                 " AND pid <> pg_backend_pid()",
