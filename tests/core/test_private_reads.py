@@ -255,3 +255,19 @@ def test_a_readable_copy_has_the_fields_and_answers_of_a_readable_span() -> None
         assert getattr(fast, name) == getattr(public, name), name
     assert (fast.status.status_code, fast.status.description) == (StatusCode.OK, None)
     assert fast.to_json() == public.to_json()
+
+
+def test_current_span_answers_as_the_api_does() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("private-reads")
+    assert private.current_span() is trace.INVALID_SPAN
+    with tracer.start_as_current_span("s") as span:
+        assert private.current_span() is span is trace.get_current_span()
+        remote = NonRecordingSpan(SpanContext(1, 2, is_remote=True))
+        given = set_span_in_context(remote)
+        assert private.current_span(given) is remote is trace.get_current_span(given)
+    # Something that is no span under the key reads as none, as through the API.
+    odd = otel_context.set_value(private.SPAN_KEY, "not a span")
+    assert private.current_span(odd) is trace.INVALID_SPAN is trace.get_current_span(odd)

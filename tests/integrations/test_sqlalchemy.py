@@ -314,3 +314,35 @@ def test_transactions_and_pool_metrics(
         assert rolled_back == 2  # the read-only one is counted, though it has no span
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("scope", ["engine", "class-wide"])
+def test_a_pool_replaced_by_dispose_is_still_reported(
+    metrics_registry: CollectorRegistry, span_capture: SpanCapture, pg: None, scope: str
+) -> None:
+    engine = sa.create_engine(PG_SYNC_URL, pool_size=2)
+    target = engine if scope == "engine" else None
+    saler_tracing.instrument_sqlalchemy(target)
+    peer = "postgresql://127.0.0.1:5432/test"
+    try:
+        for _ in range(2):
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        engine.dispose()  # a new pool from here on
+        for _ in range(2):
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+                in_use = metrics_registry.get_sample_value(
+                    "saler_tracing_db_pool_connections", {"peer": peer, "state": "in_use"}
+                )
+        waits = metrics_registry.get_sample_value(
+            "saler_tracing_db_pool_checkout_wait_seconds_count", {"peer": peer}
+        )
+        # One engine's pools are watched as soon as they exist: every checkout is timed.
+        # Class-wide, a pool is found on its first connection, which it has handed out by
+        # then: each pool's first checkout goes untimed, the rest are timed.
+        assert in_use == 1  # the closed pool's connections are gone; the new one is reported
+        assert waits == (4 if scope == "engine" else 2)
+    finally:
+        saler_tracing.uninstrument_sqlalchemy(target)
+        engine.dispose()

@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
-from saler_tracing._internal.sdk.private import SUPPRESS_KEY
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY, current_context, current_span
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -162,11 +162,15 @@ class TracingMiddleware:
             scope["type"] not in ("http", "websocket")
             or SCOPE_KEY in scope
             or scope.get("path") in self.excluded
-            or otel_context.get_value(_SUPPRESS)
         ):
             await self.app(scope, receive, send)
             return
-        outer = trace.get_current_span()
+        # The current context read once, for the suppression key and the outer span.
+        current = current_context()
+        if current.get(_SUPPRESS):
+            await self.app(scope, receive, send)
+            return
+        outer = current_span(current)
         if outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER:
             await self._decorate(outer, scope, receive, send)
             return
@@ -185,7 +189,8 @@ class TracingMiddleware:
             handle_internal_error("asgi request headers", exc)
         await self.app(scope, receive, self._wrap_send(span, send, None, scope))
 
-    def _start(self, scope: Scope) -> tuple[Span, object]:
+    def _start(self, scope: Scope) -> tuple[Span, object, bool]:
+        """The span, the context token, and whether the route was known at the start."""
         request = _read_headers(scope.get("headers") or (), self.request_headers)
         parent = propagate.extract(request.carrier, getter=_GETTER) if request.carrier else None
         route = self.resolver.template(scope) if self.resolver else None
@@ -206,16 +211,16 @@ class TracingMiddleware:
         scope[SCOPE_KEY] = span
         scope.setdefault(_FASTAPI_MARK, None)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
-        return span, token
+        return span, token, bool(route)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            span, token = self._start(scope)
+            span, token, routed = self._start(scope)
         except Exception as exc:
             handle_internal_error("asgi span start", exc)
             await self.app(scope, receive, send)
             return
-        state: dict[str, Any] = {"status": 0}
+        state: dict[str, Any] = {"status": 0, "routed": routed}
         try:
             await self.app(scope, receive, self._wrap_send(span, send, state, scope))
         except BaseException as exc:
@@ -270,7 +275,9 @@ class TracingMiddleware:
         return attrs
 
     def _finish(self, span: Span, scope: Scope, state: dict[str, Any]) -> None:
-        route_obj = scope.get("route")
+        # A route resolved at the start is on the span already (asking the span's
+        # attributes costs a copy-free but ABC-driven ``Mapping`` lookup on every request).
+        route_obj = None if state["routed"] else scope.get("route")
         if route_obj is not None and "http.route" not in getattr(span, "attributes", {}):
             template = getattr(route_obj, "path", None)
             if template:

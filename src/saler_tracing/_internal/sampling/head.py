@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceState, get_current_span
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 
 from saler_tracing._internal.sampling import consistent as cp
@@ -34,6 +34,7 @@ from saler_tracing._internal.sampling.adaptive import AdaptiveController
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, CompiledRule, RouteSet
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
+from saler_tracing._internal.sdk.private import current_span
 
 NEVER_ATTR = "saler.sampling.never"
 _EMPTY = TraceState()
@@ -88,7 +89,7 @@ class HeadSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        parent = get_current_span(parent_context)
+        parent = current_span(parent_context)  # the API's answer, in one call
         pctx = parent.get_span_context()
         if pctx.is_valid and not pctx.is_remote:
             # A local child follows its parent: recorded when the parent is, sampled when

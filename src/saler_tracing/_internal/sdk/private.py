@@ -21,7 +21,8 @@ private reads.
 * OpenTelemetry API: the current-span key and the runtime context's ``get_current``, read by
   the log ids wrapper of ``makeRecord`` on every log record: ``trace.get_current_span()``
   goes through four calls and an ABC ``isinstance`` check, most of the wrapper's cost
-  (``bench_logs.py``).
+  (``bench_logs.py``); :func:`current_span` answers the same in one call for the hooks that
+  run on every request or statement (the server span, the sampler, the statement handlers).
 * prometheus_client: a histogram child's bucket and sum values, to add aggregated
   observations in one call (``metrics/aggregate.py``) instead of ``observe()`` per request.
 * FastAPI: ``app._telemetry``, its built-in telemetry settings, which have no public setter.
@@ -41,7 +42,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace import propagation as trace_propagation
 from opentelemetry.util.types import AttributeValue
 
@@ -58,6 +59,21 @@ current_context: Callable[[], otel_context.Context] = (
     otel_context._RUNTIME_CONTEXT.get_current  # private
 )
 """The current context, one call instead of ``context.get_current()``'s two."""
+
+# The class of the SDK's live spans (``on_start`` is handed one): a private subclass of
+# ``Span`` in the releases we support.
+_LIVE_SPAN: type = getattr(sdk_trace, "_Span", sdk_trace.Span)  # private
+
+
+def current_span(context: otel_context.Context | None = None) -> Span:
+    """What ``trace.get_current_span(context)`` returns, in one call: the span under the API's
+    key when it is one, else ``INVALID_SPAN``. The SDK's live span class is checked by identity
+    first, the ``Span`` ABC's ``isinstance`` (the slow part of the API's path) only otherwise."""
+    span = (current_context() if context is None else context).get(SPAN_KEY)
+    if type(span) is _LIVE_SPAN or isinstance(span, Span):
+        return span  # type: ignore[return-value]  # a _LIVE_SPAN is a Span
+    return INVALID_SPAN
+
 
 Rare = tuple[int, Iterable[Any], int, Iterable[Any], int]
 """Dropped attributes, events, dropped events, links, dropped links."""
@@ -121,10 +137,6 @@ def span_fields(span: ReadableSpan) -> SpanFields | None:
     except AttributeError:
         return None
 
-
-# The class of the SDK's live spans (``on_start`` is handed one): a private subclass of
-# ``Span`` in the releases we support.
-_LIVE_SPAN: type = getattr(sdk_trace, "_Span", sdk_trace.Span)  # private
 
 SAMPLED = 1
 """In :func:`span_flags`: the span's sampled flag is set."""

@@ -64,10 +64,6 @@ def instrument_sqlalchemy(
         if target in _targets:
             return
         tracer = StatementTracer(options)
-
-        def watch_pool(conn: Any) -> None:
-            sqlalchemy_pool.watch(conn.engine)
-
         listeners: list[tuple[str, Any]] = [
             ("before_cursor_execute", tracer.before),
             ("after_cursor_execute", tracer.after),
@@ -75,10 +71,18 @@ def instrument_sqlalchemy(
             ("begin", tracer.transactions.begin),
             ("commit", tracer.transactions.commit),
             ("rollback", tracer.transactions.rollback),
-            ("engine_connect", watch_pool),
         ]
+        # Pools to report: one engine's is watched below and again whenever ``dispose()``
+        # replaces it; class-wide, an engine's pool is found on its first connection (an
+        # engine created later has no other event of ours before it), asked on every one.
+        if target is Engine:
+            listeners.append(("engine_connect", _watch_connection_pool))
+        else:
+            listeners.append(("engine_disposed", sqlalchemy_pool.watch))
         for name, fn in listeners:
-            event.listen(target, name, fn)
+            # ``before`` returns the statement and parameters itself (``retval``), sparing
+            # the wrapper SQLAlchemy puts around a listener that returns nothing.
+            event.listen(target, name, fn, retval=name == "before_cursor_execute")
         _targets[target] = (tracer, listeners)
     if target is not Engine:
         sqlalchemy_pool.watch(target)
@@ -107,6 +111,10 @@ def uninstrument_sqlalchemy(engine: Engine | AsyncEngine | None = None) -> None:
         event.remove(target, name, fn)
     if not remaining:
         sqlalchemy_pool.unwatch_all()
+
+
+def _watch_connection_pool(conn: Any) -> None:
+    sqlalchemy_pool.watch(conn.engine)
 
 
 def _sync_engine(engine: Any) -> Any:

@@ -9,6 +9,10 @@ from opentelemetry.util.types import AttributeValue
 from saler_tracing._internal.instrument import dependencies
 from saler_tracing._internal.instrument.dependencies import Edge
 from saler_tracing._internal.instrument.kit import PerObject
+from saler_tracing._internal.instrument.sql.text import SqlShape
+
+Described = tuple[SqlShape, str, dict[str, AttributeValue]]
+"""A statement as its span shows it: its shape, the span name, the attributes it starts with."""
 
 # SQLAlchemy dialect name → ``db.system.name`` (semantic conventions' well-known values).
 _SYSTEMS = {
@@ -23,7 +27,7 @@ _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1
 
 
 class EngineInfo:
-    __slots__ = ("attributes", "edge", "namespace", "peer", "system")
+    __slots__ = ("attributes", "edge", "namespace", "peer", "statements", "system")
 
     def __init__(self, engine: Any) -> None:
         url = engine.url
@@ -43,6 +47,10 @@ class EngineInfo:
             self.peer = f"{self.system}://{self.namespace or ':memory:'}"
         self.attributes = attrs
         self.edge: Edge = dependencies.edge(dependencies.DATABASE, self.system, self.peer)
+        # Raw statement → how its span looks (``events.describe``): an application runs a
+        # few dozen statements over and over, and the name and attributes are the same each
+        # time. Read and written without a lock (single dict operations); bounded there.
+        self.statements: dict[str, Described] = {}
 
 
 engine_info: PerObject[EngineInfo] = PerObject(EngineInfo)

@@ -16,17 +16,17 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.kit import error_type, guard
 from saler_tracing._internal.instrument.sql import statement_figures as db_statements
 from saler_tracing._internal.instrument.sql.nplusone import Detector
-from saler_tracing._internal.instrument.sql.text import SqlShape, analyse
-from saler_tracing._internal.instrument.sqlalchemy.engine import EngineInfo, engine_info
+from saler_tracing._internal.instrument.sql.text import analyse
+from saler_tracing._internal.instrument.sqlalchemy.engine import Described, EngineInfo, engine_info
 from saler_tracing._internal.instrument.sqlalchemy.transactions import READS, TransactionTracer
-from saler_tracing._internal.sdk.private import SPAN_KEY, SUPPRESS_KEY, current_context
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY, current_context, current_span
 
 _PENDING = "_saler_tracing_pending"
 _MAX_PARAM_CHARS = 256
@@ -40,26 +40,37 @@ class Options:
     capture_parameters: bool
 
 
-class _Pending:
-    __slots__ = ("info", "owner", "parent", "parent_ctx", "shape", "span", "start")
+# A statement in flight, on its execution context: (owner, span, start, described, info,
+# parent, parent context). A tuple, built and unpacked in C, where a slotted class cost an
+# ``__init__`` call a statement. ``owner`` is the tracer that started it, so its options
+# finish it whichever listener (class-wide or the engine's own) SQLAlchemy calls first.
+_Pending = tuple[
+    "StatementTracer", "Span | None", int, Described, EngineInfo, Span, otel_context.Context
+]
+_MAX_DESCRIBED = 1000
 
-    def __init__(
-        self,
-        span: Span | None,
-        start: int,
-        shape: SqlShape,
-        info: EngineInfo,
-        parent: Span,
-        parent_ctx: otel_context.Context,
-        owner: StatementTracer,
-    ) -> None:
-        self.owner = owner
-        self.span = span
-        self.start = start
-        self.shape = shape
-        self.info = info
-        self.parent = parent
-        self.parent_ctx = parent_ctx
+
+def describe(info: EngineInfo, statement: str) -> Described:
+    """Shape, span name and start attributes of ``statement`` on ``info``'s engine, kept
+    per engine (the same few statements run over and over)."""
+    found = info.statements.get(statement)
+    if found is not None:
+        return found
+    shape = analyse(statement)
+    name = shape.operation or info.system
+    target = shape.collection or info.namespace
+    if shape.operation and target:
+        name = f"{shape.operation} {target}"
+    attrs = dict(info.attributes)
+    attrs["db.query.text"] = shape.text
+    if shape.operation:
+        attrs["db.operation.name"] = shape.operation
+    if shape.collection:
+        attrs["db.collection.name"] = shape.collection
+    if len(info.statements) >= _MAX_DESCRIBED:
+        info.statements.clear()  # a real application has far fewer; this bounds odd ones
+    found = info.statements[statement] = (shape, name, attrs)
+    return found
 
 
 class StatementTracer:
@@ -72,17 +83,20 @@ class StatementTracer:
     # -- statements ---------------------------------------------------------------------
     def before(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
+    ) -> tuple[str, Any]:
+        """Registered with ``retval=True``: SQLAlchemy then calls it directly rather than
+        through a wrapper frame that returns the statement and parameters for it."""
         # The current context read once, for the suppression key and as the parent (each
         # through the API is three Python calls, on every statement).
         parent_ctx = current_context()
         if context is None or parent_ctx.get(SUPPRESS_KEY) or _PENDING in context.__dict__:
-            return
+            return statement, params
         # Inline try rather than ``with guard()``: a generator a statement, twice, adds up.
         try:
             self._before(conn, statement, params, context, many, parent_ctx)
         except Exception as exc:
             handle_internal_error("sqlalchemy before_cursor_execute", exc)
+        return statement, params
 
     def _before(
         self,
@@ -94,21 +108,19 @@ class StatementTracer:
         parent_ctx: otel_context.Context,
     ) -> None:
         info = engine_info(conn.engine)
-        shape = analyse(statement)
-        parent = parent_ctx.get(SPAN_KEY)
-        if not isinstance(parent, Span):  # as ``trace.get_current_span`` reads it
-            parent = INVALID_SPAN
+        described = describe(info, statement)
+        parent = current_span(parent_ctx)
         start = clock.now_ns()
         span = None
         if not self.options.export_only_slow:
-            span = self._start(info, shape, parent_ctx, start)
+            span = self._start(described, parent_ctx, start)
         # Stored at once: from here on after_cursor_execute or handle_error ends the span,
         # even if what follows fails.
-        context.__dict__[_PENDING] = _Pending(span, start, shape, info, parent, parent_ctx, self)
+        context.__dict__[_PENDING] = (self, span, start, described, info, parent, parent_ctx)
         wanted = self.options.capture_parameters and not many
         if wanted and span is not None and span.is_recording():
             span.set_attributes(_parameters(params))
-        if shape.operation not in READS:
+        if described[0].operation not in READS:
             self.transactions.mark_changed(conn)
 
     def after(
@@ -117,9 +129,7 @@ class StatementTracer:
         pending = context.__dict__.pop(_PENDING, None) if context is not None else None
         if pending is not None:
             try:
-                # The tracer that started it finishes it (its options), whichever listener
-                # (class-wide or the engine's own) SQLAlchemy called first.
-                pending.owner.finish(pending, None, False)
+                pending[0].finish(pending, None, False)
             except Exception as exc:
                 handle_internal_error("sqlalchemy after_cursor_execute", exc)
 
@@ -130,28 +140,16 @@ class StatementTracer:
             self.transactions.mark_changed(exc_context.connection)
         if pending is not None:
             with guard("sqlalchemy handle_error"):
-                pending.owner.finish(
+                pending[0].finish(
                     pending, exc_context.original_exception, exc_context.is_disconnect
                 )
 
-    def _start(
-        self, info: EngineInfo, shape: SqlShape, parent_ctx: otel_context.Context, start: int
-    ) -> Span:
-        name = shape.operation or info.system
-        target = shape.collection or info.namespace
-        if shape.operation and target:
-            name = f"{shape.operation} {target}"
-        attrs = dict(info.attributes)
-        attrs["db.query.text"] = shape.text
-        if shape.operation:
-            attrs["db.operation.name"] = shape.operation
-        if shape.collection:
-            attrs["db.collection.name"] = shape.collection
+    def _start(self, described: Described, parent_ctx: otel_context.Context, start: int) -> Span:
         return self.tracer.start_span(
-            name,
+            described[1],
             context=parent_ctx,
             kind=SpanKind.CLIENT,
-            attributes=attrs,
+            attributes=described[2],  # copied by the SDK's span, never changed by it
             start_time=start,
             record_exception=False,
             set_status_on_exception=False,
@@ -159,18 +157,18 @@ class StatementTracer:
 
     def finish(self, pending: _Pending, exc: BaseException | None, disconnect: bool) -> None:
         end = clock.now_ns()
-        duration = (end - pending.start) / 1e9
+        _, span, start, described, info, parent, parent_ctx = pending
+        duration = (end - start) / 1e9
         slow = duration >= self.options.slow_threshold_s
-        info, shape = pending.info, pending.shape
+        text = described[0].text
         info.edge.record(duration, exc is not None)
-        db_statements.record(shape.text, info.system, duration, slow)
-        if pending.parent.get_span_context().is_valid:
-            self.detector.observe(pending.parent, shape.text, info.system, duration)
-        span = pending.span
+        db_statements.record(text, info.system, duration, slow)
+        if parent.get_span_context().is_valid:
+            self.detector.observe(parent, text, info.system, duration)
         if span is None:
             if not slow:
                 return
-            span = self._start(info, shape, pending.parent_ctx, pending.start)
+            span = self._start(described, parent_ctx, start)
         if span.is_recording():
             if slow:
                 span.set_attribute("saler.db.slow", True)

@@ -76,11 +76,12 @@ _WAITS = AggregatedHistogram(_wait_histogram)
 
 
 def watch(engine: Any) -> None:
-    """Start reporting ``engine``'s pool (idempotent; a pool recreated by ``dispose()`` is
-    picked up on the next connection)."""
+    """Start reporting ``engine``'s pool (idempotent). Called again with the engine when
+    ``dispose()`` has replaced its pool (``engine_disposed``), and, for the class-wide
+    instrumentation, on every connection (``engine_connect``)."""
     global _collector_registered
     pool = engine.pool
-    # Every new connection asks (``engine_connect``): a watched pool answers from its own
+    # Class-wide, every new connection asks: a watched pool answers from its own
     # ``__dict__``, in C, before any weakly keyed lookup.
     if hasattr(pool.__dict__.get("connect"), "__saler_tracing_wrapped__") or pool in _pools:
         return

@@ -18,10 +18,10 @@ from prometheus_client import Histogram
 
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
-from saler_tracing._internal.instrument.kit import suppressed
 from saler_tracing._internal.instrument.sqlalchemy.engine import engine_info
 from saler_tracing._internal.metrics import prom
 from saler_tracing._internal.metrics.aggregate import AggregatedHistogram
+from saler_tracing._internal.sdk.private import SUPPRESS_KEY, current_context, current_span
 
 _OPEN = "_saler_tracing_transaction"
 READS = frozenset({"SELECT", "SHOW", "EXPLAIN", ""})
@@ -51,9 +51,13 @@ class TransactionTracer:
     def begin(self, conn: Any) -> None:
         try:
             state = conn.__dict__
-            if _OPEN in state or suppressed():
+            if _OPEN in state:
                 return
-            state[_OPEN] = _Transaction(clock.now_ns(), otel_context.get_current())
+            # Read once, for the suppression key and as the parent.
+            current = current_context()
+            if current.get(SUPPRESS_KEY):
+                return
+            state[_OPEN] = _Transaction(clock.now_ns(), current)
         except Exception as exc:  # inline: every request that uses the database begins one
             handle_internal_error("sqlalchemy transaction begin", exc)
 
@@ -85,7 +89,7 @@ class TransactionTracer:
         _DURATIONS.observe((end - start) / 1e9, info.system, outcome)
         if outcome == "rollback" and not transaction.changed:
             return
-        if not trace.get_current_span(parent_ctx).is_recording():
+        if not current_span(parent_ctx).is_recording():
             return  # a transaction outside any trace does not start one
         span = self.tracer.start_span(
             "TRANSACTION",
