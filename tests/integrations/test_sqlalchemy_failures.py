@@ -65,9 +65,8 @@ async def _wait_running(marker: str, task: asyncio.Task[None]) -> None:
     async with await psycopg.AsyncConnection.connect(PG_SYNC_URL.replace("+psycopg", "")) as c:
         while time.monotonic() < deadline:
             if task.done():
-                raise AssertionError(
-                    f"the statement's task ended before PostgreSQL ran it: {task.exception()!r}"
-                )
+                why = "cancelled" if task.cancelled() else repr(task.exception())
+                raise AssertionError(f"the statement's task ended before PostgreSQL ran it: {why}")
             cur = await c.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
                 " AND pid <> pg_backend_pid()",
