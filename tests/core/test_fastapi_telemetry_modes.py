@@ -3,6 +3,11 @@ contrib instrumentor, a second instrument call. The user picks whether operation
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -11,6 +16,8 @@ from saler_tracing._internal.instrument.fastapi import has_native_telemetry
 from saler_tracing.testing import SpanCapture
 from tests.core.apps import make_app
 from tests.helpers.servers import serve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _servers(capture: SpanCapture) -> list[str]:
@@ -107,3 +114,33 @@ def test_instrumenting_after_the_app_served_works(
         assert "traceresponse" in httpx.get(base + "/items/2").headers
     if not operation_spans:
         assert _servers(span_capture) == ["GET /items/{item_id}"]
+
+
+def test_fastapi_metrics_start_when_a_meter_provider_is_set_after_instrumenting() -> None:
+    # FastAPI asks on every request whether its telemetry is on; for an app we trace that
+    # question is answered without the API's environment lookups (instrument/fastapi/native.py),
+    # and the answer must still turn to "on" once the application sets a meter provider.
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.core.native_metrics_script"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["statuses"] == [200, 200, 200]
+    assert report["fastapi_requests_counted"] == 2  # the two requests after the provider
+    assert report["servers"] == ["GET /items/{item_id}"] * 3  # still one server span each
+
+
+def test_fastapi_per_request_check_is_answered_for_a_traced_app_and_restored() -> None:
+    app = make_app()
+    own = app._native_telemetry.enabled
+    saler_tracing.instrument_fastapi(app)
+    assert app._native_telemetry.enabled() is False  # no meter or logger provider here
+    assert "enabled" in vars(app._native_telemetry)
+    saler_tracing.uninstrument_fastapi(app)
+    assert "enabled" not in vars(app._native_telemetry)
+    assert app._native_telemetry.enabled == own

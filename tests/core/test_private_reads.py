@@ -207,6 +207,23 @@ def test_fastapi_telemetry_config_is_where_fastapi_keeps_it() -> None:
     assert "exclude" in config
 
 
+def test_fastapi_native_telemetry_is_where_fastapi_keeps_it() -> None:
+    runner = private.fastapi_native_telemetry(FastAPI(telemetry={"tracing": False}))
+    assert runner is not None, "FastAPI moved its telemetry runner: update sdk/private.py"
+    assert runner.enabled() is False  # tracing off, and no meter or logger provider set
+
+
+def test_global_meter_and_logger_providers_are_where_the_api_keeps_them() -> None:
+    from opentelemetry import _logs, metrics
+
+    check = private.provider_set_check()
+    assert check is not None, "the OTel API moved its provider globals: update sdk/private.py"
+    # The test process never sets either: the check and the public API agree.
+    assert check() is False
+    assert type(metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"
+    assert type(_logs.get_logger_provider()).__name__ == "ProxyLoggerProvider"
+
+
 @pytest.mark.parametrize("client_type", [httpx.Client, httpx.AsyncClient])
 def test_httpx_transports_are_where_httpx_keeps_them(client_type: Any) -> None:
     mounted = httpx.HTTPTransport() if client_type is httpx.Client else httpx.AsyncHTTPTransport()

@@ -70,42 +70,66 @@ class _CarrierGetter(Getter[dict[str, list[str]]]):
 _GETTER = _CarrierGetter()
 
 
-class _Request:
-    """What one pass over the request headers found."""
-
-    __slots__ = ("captured", "carrier", "host", "user_agent")
-
-    def __init__(self) -> None:
-        self.carrier: dict[str, list[str]] = {}
-        self.host: str | None = None
-        self.user_agent: str | None = None
-        self.captured: dict[str, list[str]] = {}
+# What one pass over the request headers found: the host, the user agent, the propagation
+# headers (``None`` when there are none, as on most requests) and the captured headers
+# (``None`` when none are). A plain tuple: this runs on every request.
+_Request = tuple[
+    "str | None", "str | None", "dict[str, list[str]] | None", "dict[str, list[str]] | None"
+]
 
 
 def _read_headers(headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]) -> _Request:
-    found = _Request()
+    host: str | None = None
+    user_agent: str | None = None
+    carrier: dict[str, list[str]] | None = None
+    captured: dict[str, list[str]] | None = None
     for name, value in headers:
         low = name.lower()
         if low == b"host":
-            found.host = value.decode("latin-1")
+            host = value.decode("latin-1")
         elif low == b"user-agent":
-            found.user_agent = value[:_MAX_HEADER_VALUE].decode("latin-1")
+            user_agent = value[:_MAX_HEADER_VALUE].decode("latin-1")
         elif low in _PROPAGATION_HEADERS and (
             len(value) <= _MAX_HEADER_VALUE
             or (low == b"tracestate" and len(value) <= _MAX_TRACESTATE_LINE)
         ):
-            found.carrier.setdefault(low.decode(), []).append(value.decode("latin-1"))
+            if carrier is None:
+                carrier = {}
+            carrier.setdefault(low.decode(), []).append(value.decode("latin-1"))
         if wanted and low in wanted:
+            if captured is None:
+                captured = {}
             key = "http.request.header." + low.decode("latin-1")
-            found.captured.setdefault(key, []).append(value[:_MAX_HEADER_VALUE].decode("latin-1"))
-    carrier = found.carrier
-    if len(carrier.get("traceparent", ())) > 1:
-        # Repeated header lines mean the comma-joined value (RFC 9110), which is no valid
-        # traceparent: start a new trace rather than guess which one the caller meant.
-        del carrier["traceparent"]
-    for combined in ("baggage", "tracestate"):
-        if len(carrier.get(combined, ())) > 1:
-            carrier[combined] = [",".join(carrier[combined])]
+            captured.setdefault(key, []).append(value[:_MAX_HEADER_VALUE].decode("latin-1"))
+    if carrier is not None:
+        if len(carrier.get("traceparent", ())) > 1:
+            # Repeated header lines mean the comma-joined value (RFC 9110), which is no valid
+            # traceparent: start a new trace rather than guess which one the caller meant.
+            del carrier["traceparent"]
+        for combined in ("baggage", "tracestate"):
+            if len(carrier.get(combined, ())) > 1:
+                carrier[combined] = [",".join(carrier[combined])]
+    return host, user_agent, carrier, captured
+
+
+_MAX_HOSTS = 256
+_HOSTS: dict[str, tuple[str, int | None]] = {}
+
+
+def _server(host: str) -> tuple[str, int | None]:
+    """``server.address`` and ``server.port`` of a Host header; most requests of a service
+    repeat one or two, so they are parsed once (bounded: the header is the client's)."""
+    found = _HOSTS.get(host)
+    if found is not None:
+        return found
+    address, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and not host.endswith("]"):
+        found = (address.strip("[]"), int(port))
+    else:
+        found = (host.strip("[]"), None)
+    if len(_HOSTS) >= _MAX_HOSTS:
+        _HOSTS.clear()
+    _HOSTS[host] = found
     return found
 
 
@@ -192,7 +216,8 @@ class TracingMiddleware:
     def _start(self, scope: Scope) -> tuple[Span, object, bool]:
         """The span, the context token, and whether the route was known at the start."""
         request = _read_headers(scope.get("headers") or (), self.request_headers)
-        parent = propagate.extract(request.carrier, getter=_GETTER) if request.carrier else None
+        carrier = request[2]
+        parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
         route = self.resolver.template(scope) if self.resolver else None
         attrs = self._attributes(scope, request, route)
         if scope["type"] == "websocket":
@@ -258,20 +283,18 @@ class TracingMiddleware:
         if client:
             attrs["client.address"] = client[0]
             attrs["client.port"] = client[1]
-        if request.user_agent is not None:
-            attrs["user_agent.original"] = request.user_agent
-        host = request.host
+        host, user_agent, _, captured = request
+        if user_agent is not None:
+            attrs["user_agent.original"] = user_agent
         if host:
-            address, sep, port = host.rpartition(":")
-            if sep and port.isdigit() and not host.endswith("]"):
-                attrs["server.address"] = address.strip("[]")
-                attrs["server.port"] = int(port)
-            else:
-                attrs["server.address"] = host.strip("[]")
+            address, port = _server(host)
+            attrs["server.address"] = address
+            if port is not None:
+                attrs["server.port"] = port
         elif scope.get("server"):
             attrs["server.address"], attrs["server.port"] = scope["server"][0], scope["server"][1]
-        if request.captured:
-            attrs.update(request.captured)
+        if captured:
+            attrs.update(captured)
         return attrs
 
     def _finish(self, span: Span, scope: Scope, state: dict[str, Any]) -> None:
@@ -324,8 +347,9 @@ class TracingMiddleware:
         if state is not None:
             state["status"] = status
             span.set_attribute("http.response.status_code", status)
-        for key, values in _collect(headers, self.response_headers, "response").items():
-            span.set_attribute(key, values)
+        if self.response_headers:
+            for key, values in _collect(headers, self.response_headers, "response").items():
+                span.set_attribute(key, values)
         if self.response_trace_headers:
             message["headers"] = [*headers, *_trace_headers(span)]
 

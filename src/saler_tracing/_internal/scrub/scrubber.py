@@ -48,6 +48,7 @@ _CARD_MIN = 10**12  # ``number_rule``: smaller integers are never card numbers
 
 class Scrubber:
     _MAX_PLANS = 4096
+    _MAX_KEY_SETS = 1024  # key tuples hold up to the attribute limit (128) of keys each
 
     def __init__(
         self,
@@ -66,12 +67,18 @@ class Scrubber:
         self.redact_ip = redact_ip
         self.callback = callback
         self._plans: dict[str, Plan] = {}
+        # By the key tuple of an attribute mapping (spans of one instrumentation repeat it):
+        # its keys whose plan is not ``safe``, so the loop skips the allow-listed ones without
+        # a lookup each (the server span's ten attributes have three to look at).
+        self._to_check: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}
         self._clean: dict[str, set[str]] = {"text": set(), "statement": set(), "query": set()}
         self.clean_text = self._clean["text"]  # read only; cleared in place, never replaced
         # Digit shapes (``prefilter.digit_shape``) of ``text`` values the prefilter passed:
         # kept apart from the values the detectors cleared, as ids and paths would churn
         # that set, and by shape, as such values differ from span to span by a number.
         self._harmless: set[bytes] = set()
+        # What ``attributes`` reads on every call, in one tuple (one load, not six).
+        self._hot = (self.clean_text, self._harmless, redact_ip, text.mark, callback is None)
 
     def plan(self, key: str) -> Plan:
         try:
@@ -105,20 +112,18 @@ class Scrubber:
     ) -> dict[str, AttributeValue] | None:
         """A scrubbed copy of ``attrs``, or ``None`` when nothing needed scrubbing."""
         out: dict[str, AttributeValue] | None = None
-        plans = self._plans
-        clean = self._clean["text"]
+        keys = tuple(attrs)
+        to_check = self._to_check.get(keys)
+        if to_check is None:
+            to_check = self._keys_to_check(keys)
+        if not to_check:
+            return None
+        clean, harmless, redact_ip, mark, no_callback = self._hot
         families = self.text.families
-        harmless = self._harmless
-        redact_ip = self.redact_ip
-        mark = self.text.mark
-        no_callback = self.callback is None
-        for key, value in attrs.items():
-            # The hot path, inlined: a known key; a string that is short, already seen clean
-            # or whose digit shape passed the prefilter; a number that cannot be a card.
-            plan = plans.get(key) or self.plan(key)
-            kind = plan[0]
-            if kind == "safe":
-                continue
+        for key, kind, rule in to_check:
+            value = attrs[key]
+            # The hot path, inlined: a string that is short, already seen clean or whose
+            # digit shape passed the prefilter; a number that cannot be a card.
             if kind == "text":
                 vtype = type(value)
                 if vtype is str:
@@ -152,7 +157,6 @@ class Scrubber:
                     new = self.value(key, value, report)
             elif kind == "key" and type(value) is str and no_callback:
                 # A sensitive key's string: ``value`` → ``_markers`` → ``_decided``, inlined.
-                rule = plan[1]
                 new = mark(rule, value)  # type: ignore[arg-type]
                 if new == value:
                     new = None
@@ -165,6 +169,16 @@ class Scrubber:
                     out = dict(attrs)
                 out[key] = new
         return out
+
+    def _keys_to_check(self, keys: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+        """The keys of ``keys`` whose plan is not ``safe``, each with its plan (plans never
+        change for a scrubber: they follow from its settings alone)."""
+        plans = ((key, *self.plan(key)) for key in keys)
+        to_check = tuple(entry for entry in plans if entry[1] != "safe")
+        if len(self._to_check) >= self._MAX_KEY_SETS:
+            self._to_check.clear()  # bounded: spans with ever-new key sets must not grow memory
+        self._to_check[keys] = to_check
+        return to_check
 
     def _text(self, key: str, value: str, mask: int, report: list[str]) -> AttributeValue | None:
         """``search`` and ``_decided`` for a ``text`` string whose families are known

@@ -25,7 +25,12 @@ private reads.
   run on every request or statement (the server span, the sampler, the statement handlers).
 * prometheus_client: a histogram child's bucket and sum values, to add aggregated
   observations in one call (``metrics/aggregate.py``) instead of ``observe()`` per request.
-* FastAPI: ``app._telemetry``, its built-in telemetry settings, which have no public setter.
+* FastAPI: ``app._telemetry``, its built-in telemetry settings, which have no public setter;
+  and ``app._native_telemetry.enabled``, the question FastAPI asks on every request (see
+  ``instrument/fastapi/native.py``).
+* OpenTelemetry API: whether a global meter or logger provider was set
+  (``metrics._internal._METER_PROVIDER``, ``_logs._internal._LOGGER_PROVIDER``), read without
+  ``get_*_provider()``'s environment lookup, which FastAPI's question pays on every request.
 * httpx: a client's transports, which have no public accessor.
 """
 
@@ -378,6 +383,34 @@ def fastapi_telemetry(app: Any) -> dict[str, Any] | None:
     and written as its documented ``TelemetryConfig`` keys; ``None`` for a FastAPI without."""
     config = getattr(app, "_telemetry", None)  # private
     return config if isinstance(config, dict) else None
+
+
+def fastapi_native_telemetry(app: Any) -> Any:
+    """FastAPI's per-app telemetry runner, whose ``enabled()`` FastAPI asks on every request;
+    ``None`` when it is not where FastAPI 0.16x keeps it."""
+    runner = getattr(app, "_native_telemetry", None)  # private
+    return runner if callable(getattr(runner, "enabled", None)) else None
+
+
+def provider_set_check() -> Callable[[], bool] | None:
+    """A check of whether ``set_meter_provider`` or ``set_logger_provider`` has run, reading
+    the API's module globals; ``None`` when the API no longer keeps them there."""
+    from opentelemetry._logs import _internal as logs_internal
+    from opentelemetry.metrics import _internal as metrics_internal
+
+    if not (
+        hasattr(metrics_internal, "_METER_PROVIDER")  # private
+        and hasattr(logs_internal, "_LOGGER_PROVIDER")  # private
+    ):
+        return None
+
+    def provider_set() -> bool:
+        return (
+            metrics_internal._METER_PROVIDER is not None  # private
+            or logs_internal._LOGGER_PROVIDER is not None  # private
+        )
+
+    return provider_set
 
 
 def httpx_transports(client: httpx.Client | httpx.AsyncClient) -> list[Any]:

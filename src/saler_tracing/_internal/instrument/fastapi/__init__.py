@@ -2,8 +2,9 @@
 
 How the server span is made (decided with ``benchmarks/bench_http.py``): our pure ASGI
 middleware, with FastAPI's built-in telemetry switched off for that app, is the cheapest path
-that still gives one complete SERVER span. A user who wants FastAPI's operation spans
-(``fastapi.dependencies``, ``fastapi.endpoint``, ``fastapi.serialization``) passes
+that still gives one complete SERVER span; FastAPI's per-request check of whether its own
+telemetry is on is answered cheaply for that app (``native.py``). A user who wants FastAPI's
+operation spans (``fastapi.dependencies``, ``fastapi.endpoint``, ``fastapi.serialization``) passes
 ``operation_spans=True``: FastAPI's own telemetry then makes the server span, and our
 middleware only decorates it. Either way there is exactly one server span a request, also
 for mounted FastAPI and Starlette sub-applications: the middleware marks the request as
@@ -18,10 +19,11 @@ the lean way (this middleware), apps created later and mounted ones included.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from saler_tracing._internal.instrument.asgi import DEFAULT_EXCLUDED, TracingMiddleware
+from saler_tracing._internal.instrument.fastapi import native
 from saler_tracing._internal.instrument.kit import require
 from saler_tracing._internal.sdk import private
 from saler_tracing._internal.sdk.provider import recording_provider
@@ -62,6 +64,7 @@ def instrument_fastapi(
         return
     excluded = tuple(excluded_paths)
     saved: dict[str, Any] | None = None
+    undo_native: Callable[[], None] | None = None
     config = private.fastapi_telemetry(app)
     if config is not None:
         # Read and written as the documented TelemetryConfig keys; covered by tests against
@@ -87,6 +90,7 @@ def instrument_fastapi(
             config["exclude"] = exclude
         else:
             config["tracing"] = False
+            undo_native = native.install(app, config)
     middleware = Middleware(
         TracingMiddleware,
         routes_owner=app.router,
@@ -98,7 +102,7 @@ def instrument_fastapi(
     app.user_middleware.insert(0, middleware)
     # Rebuilt on the next request, so instrumenting an app that already served works too.
     app.middleware_stack = None
-    setattr(app, _STATE_ATTR, {"middleware": middleware, "saved": saved})
+    setattr(app, _STATE_ATTR, {"middleware": middleware, "saved": saved, "undo": undo_native})
 
 
 def uninstrument_fastapi(app: FastAPI) -> None:
@@ -111,5 +115,7 @@ def uninstrument_fastapi(app: FastAPI) -> None:
     config = private.fastapi_telemetry(app)
     if state["saved"] is not None and config is not None:
         config.update(state["saved"])
+    if state["undo"] is not None:
+        state["undo"]()
     app.middleware_stack = None
     setattr(app, _STATE_ATTR, None)
