@@ -13,6 +13,21 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from saler_tracing._internal.errors import guard, handle_internal_error
 
 
+def start_target(processor: SpanProcessor) -> SpanProcessor | None:
+    """The first processor from ``processor`` on whose ``on_start`` does something, or ``None``.
+
+    Most stages only act when a span ends; forwarding ``on_start`` through each of them costs
+    a Python call a stage on every span for nothing, so callers hand it straight to this one.
+    """
+    while True:
+        on_start = type(processor).on_start
+        if on_start is SpanProcessor.on_start:  # the SDK's, which does nothing
+            return None
+        if not (isinstance(processor, Stage) and on_start is Stage.on_start):
+            return processor
+        processor = processor.next
+
+
 class Stage(SpanProcessor):
     """One step of the pipeline; by default it forwards everything to ``next``."""
 
@@ -36,11 +51,25 @@ class GuardedRoot(Stage):
     """The processor registered with the SDK provider: no exception escapes it.
 
     Runs twice a span, so it catches inline; ``with guard()`` would cost a generator a call.
+    ``on_start`` goes straight to the first stage that acts on it (:func:`start_target`).
     """
 
+    @property  # type: ignore[override]
+    def next(self) -> SpanProcessor:
+        return self._next
+
+    @next.setter
+    def next(self, stage: SpanProcessor) -> None:
+        # A stage put in front later (tests wrap the chain) is reached at span start too.
+        self._next = stage
+        self._start = start_target(stage)
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        start = self._start
+        if start is None:
+            return
         try:
-            self.next.on_start(span, parent_context)
+            start.on_start(span, parent_context)
         except Exception as exc:
             handle_internal_error("span processor on_start", exc)
 

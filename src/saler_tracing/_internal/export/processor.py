@@ -32,8 +32,8 @@ import time
 import weakref
 from collections.abc import Callable
 
-from opentelemetry.context import Context, attach, set_value
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.context import attach, set_value
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export.backpressure import Backpressure
@@ -105,8 +105,8 @@ class ExportProcessor(SpanProcessor):
 
     # -- request thread -----------------------------------------------------------------------
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        pass
+    # ``on_start`` is the SDK's no-op, inherited: ``chain.start_target`` then knows that the
+    # export end needs no call when a span starts.
 
     def on_end(self, span: ReadableSpan) -> None:
         flags = span_flags(span)

@@ -34,7 +34,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from saler_tracing._internal.chain import Stage
+from saler_tracing._internal.chain import Stage, start_target
 from saler_tracing._internal.critical import CRITICAL_ATTR
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
 from saler_tracing._internal.sampling.head import NEVER_ATTR
@@ -70,6 +70,7 @@ class TailStage(Stage):
         buffer: bool = True,
     ) -> None:
         super().__init__(next_stage)
+        self._start_next = start_target(next_stage)
         self.buffer = buffer
         if max_traces < 1 or max_spans < 1:
             raise ValueError("tail buffer bounds must be at least 1")
@@ -100,7 +101,8 @@ class TailStage(Stage):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         flags = span_flags(span)
         if flags & SAMPLED:
-            self.next.on_start(span, parent_context)
+            if self._start_next is not None:
+                self._start_next.on_start(span, parent_context)
             return
         if not self.buffer or not flags & LOCAL_ROOT:
             return
