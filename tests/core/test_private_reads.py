@@ -207,6 +207,17 @@ def test_fastapi_telemetry_config_is_where_fastapi_keeps_it() -> None:
     assert "exclude" in config
 
 
+def test_traceparent_reads_the_context_where_the_api_keeps_it() -> None:
+    from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan
+
+    span = TracerProvider().get_tracer("private-reads").start_span("s")
+    ctx = span.get_span_context()
+    public = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}".encode()
+    assert private.traceparent(span) == public  # the SDK's span: read as the tuple
+    assert private.traceparent(NonRecordingSpan(ctx)) == public  # any other: the properties
+    assert private.traceparent(INVALID_SPAN) is None
+
+
 def test_fastapi_native_telemetry_is_where_fastapi_keeps_it() -> None:
     runner = private.fastapi_native_telemetry(FastAPI(telemetry={"tracing": False}))
     assert runner is not None, "FastAPI moved its telemetry runner: update sdk/private.py"

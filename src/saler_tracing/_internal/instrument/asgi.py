@@ -23,7 +23,12 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
-from saler_tracing._internal.sdk.private import SUPPRESS_KEY, current_context, current_span
+from saler_tracing._internal.sdk.private import (
+    SUPPRESS_KEY,
+    current_context,
+    current_span,
+    traceparent,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -149,12 +154,10 @@ def _collect(
 
 
 def _trace_headers(span: Span) -> list[tuple[bytes, bytes]]:
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
+    value = traceparent(span)
+    if value is None:
         return []
-    # Bytes formatting: cheaper than an f-string and an ``encode()`` on every response.
-    value = b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)
-    return [(b"traceresponse", value), (b"server-timing", b'traceparent;desc="%s"' % value)]
+    return [(b"traceresponse", value), (b"server-timing", b'traceparent;desc="' + value + b'"')]
 
 
 def _method(raw: str) -> str:

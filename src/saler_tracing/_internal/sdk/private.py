@@ -173,6 +173,25 @@ def span_flags(span: ReadableSpan) -> int:
     return (SAMPLED if context.trace_flags.sampled else 0) | (LOCAL_ROOT if local_root else 0)
 
 
+def traceparent(span: Span) -> bytes | None:
+    """The W3C ``traceparent`` of ``span`` as bytes, ``None`` when its context is invalid.
+
+    Every response carries it (``traceresponse``, ``Server-Timing``): read as the context's
+    tuple items for the SDK's own span, where ``get_span_context()`` and four properties are
+    five Python calls."""
+    try:
+        if type(span) is not _LIVE_SPAN:
+            raise TypeError
+        # private: (trace id, span id, is_remote, flags, trace state, is_valid)
+        trace_id, span_id, _, flags, _, valid = span._context  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        ctx = span.get_span_context()
+        trace_id, span_id, flags, valid = ctx.trace_id, ctx.span_id, ctx.trace_flags, ctx.is_valid
+    if not valid:
+        return None
+    return b"00-%032x-%016x-%02x" % (trace_id, span_id, flags)
+
+
 RootFields = tuple[
     SpanKind,
     StatusCode,
