@@ -101,9 +101,26 @@ SpanFields = tuple[
 _EMPTY: Mapping[str, AttributeValue] = MappingProxyType({})
 
 
+# The last span :func:`span_fields` read, with its fields: the scrub stage and the encoder
+# both read every span, one after the other on the thread that ends it, and a span the
+# scrub stage passes on unchanged is the same object. Read and replaced as one tuple (atomic
+# under the GIL), and holding the span keeps its identity from being reused by another.
+_last_fields: tuple[object, SpanFields | None] = (None, None)
+
+
 def span_fields(span: ReadableSpan) -> SpanFields | None:
     """The encoder's fields of an SDK ``ReadableSpan`` (exactly that type: a subclass may
     override any property), or ``None`` when the fields are not where this SDK keeps them."""
+    global _last_fields
+    last = _last_fields
+    if last[0] is span:
+        return last[1]
+    fields = _span_fields(span)
+    _last_fields = (span, fields)
+    return fields
+
+
+def _span_fields(span: ReadableSpan) -> SpanFields | None:
     if type(span) is not ReadableSpan:
         return None
     try:
