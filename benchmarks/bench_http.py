@@ -60,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +410,14 @@ def child_command(variant: str, endpoint: str, requests: int, rounds: int, db: b
 def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
     """Instructions a request of ``variant``: callgrind's totals for ``requests`` more
     requests, less the process's start and warm-up (the same run with none)."""
+    return per_request(
+        lambda extra: child_command(variant, endpoint, extra, 0, db), requests, variant
+    )
+
+
+def per_request(command: Callable[[int], list[str]], requests: int, label: str) -> float:
+    """``command(requests)`` and ``command(0)`` under callgrind: the difference of the two
+    totals (every thread's instructions) a request, with the hash seed fixed."""
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
     totals = []
@@ -416,7 +425,7 @@ def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
             out = subprocess.run(
-                [*callgrind, *child_command(variant, endpoint, extra, 0, db)],
+                [*callgrind, *command(extra)],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -424,7 +433,7 @@ def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
             )
         found = re.search(r"Collected : (\d+)", out.stderr)
         if found is None:
-            raise SystemExit(f"callgrind printed no total for {variant}:\n{out.stderr[-2000:]}")
+            raise SystemExit(f"callgrind printed no total for {label}:\n{out.stderr[-2000:]}")
         totals.append(int(found.group(1)))
     return (totals[1] - totals[0]) / requests
 

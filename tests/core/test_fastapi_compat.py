@@ -3,29 +3,17 @@ the second virtual environment that ``make test`` builds (``.venv-compat``)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.scripts import ROOT, run_report
+
 PYTHON = ROOT / ".venv-compat" / "bin" / "python"
 
 
 def test_fastapi_without_builtin_telemetry_gets_one_server_span_each() -> None:
     if not PYTHON.exists():
         pytest.fail(f"{PYTHON.relative_to(ROOT)} is missing: run `make test`, which builds it")
-    result = subprocess.run(
-        [str(PYTHON), "-m", "tests.core.compat_script"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_report(PYTHON, "tests.core.compat_script")
     assert report["fastapi"].startswith("0.140")
     assert report["native"] is False
     assert report["statuses"] == [200, 500, 200, 200]

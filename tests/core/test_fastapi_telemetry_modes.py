@@ -3,10 +3,7 @@ contrib instrumentor, a second instrument call. The user picks whether operation
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,9 +12,8 @@ import saler_tracing
 from saler_tracing._internal.instrument.fastapi import has_native_telemetry
 from saler_tracing.testing import SpanCapture
 from tests.core.apps import make_app
+from tests.helpers.scripts import run_report
 from tests.helpers.servers import serve
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _servers(capture: SpanCapture) -> list[str]:
@@ -120,16 +116,7 @@ def test_fastapi_metrics_start_when_a_meter_provider_is_set_after_instrumenting(
     # FastAPI asks on every request whether its telemetry is on; for an app we trace that
     # question is answered without the API's environment lookups (instrument/fastapi/native.py),
     # and the answer must still turn to "on" once the application sets a meter provider.
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.core.native_metrics_script"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_report(sys.executable, "tests.core.native_metrics_script")
     assert report["statuses"] == [200, 200, 200]
     assert report["fastapi_requests_counted"] == 2  # the two requests after the provider
     assert report["servers"] == ["GET /items/{item_id}"] * 3  # still one server span each

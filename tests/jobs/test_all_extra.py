@@ -5,16 +5,12 @@ accept; ``[all]`` pins kombu < 5.7)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from saler_tracing._internal.instrument.celery.broker import transport_problem
+from tests.helpers.scripts import ROOT, run_report
 from tests.jobs.conftest import REDIS_HOST, REDIS_PORT, reachable
 
-ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv-all" / "bin" / "python"
 
 
@@ -24,16 +20,7 @@ def test_celery_on_redis_and_arq_work_in_an_all_environment() -> None:
         pytest.fail(f"{PYTHON.relative_to(ROOT)} is missing: run `make test`, which builds it")
     if not reachable(REDIS_HOST, REDIS_PORT):
         pytest.fail("needs Redis at 127.0.0.1:6379 (scripts/services.sh starts it)")
-    result = subprocess.run(
-        [str(PYTHON), "-m", "tests.jobs.all_extra_check"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_report(PYTHON, "tests.jobs.all_extra_check", timeout=180)
     assert report["celery"] == {"value": 5, "same_trace": True}, report
     assert report["arq"] == {"same_trace": True}, report
     kombu = tuple(int(p) for p in report["versions"]["kombu"].split(".")[:2])
