@@ -4,8 +4,8 @@
 middleware stack (ours included) runs. With its tracing switched off for an app we trace, the
 answer rests on the metrics and logs branches, and each calls the OpenTelemetry API's
 ``get_meter_provider()`` / ``get_logger_provider()``, which look the provider variable up in
-``os.environ`` while no provider is set: about 21,700 instructions a request, as much as
-scrubbing the server span (docs/export.md, "Where a traced request's instructions go"). A
+``os.environ`` while no provider is set: about 20,000 instructions a request, as much as
+scrubbing the server span (``benchmarks/bench_parts.py --parts fastapi_check``). A
 traced app that has no meter or logger provider
 anywhere gets the same ``False`` from a few dictionary reads; everything else (a provider given
 in the app's settings or set globally later, FastAPI's tracing turned back on) still goes to
