@@ -5,11 +5,11 @@ middleware stack (ours included) runs. With its tracing switched off for an app 
 answer rests on the metrics and logs branches, and each calls the OpenTelemetry API's
 ``get_meter_provider()`` / ``get_logger_provider()``, which look the provider variable up in
 ``os.environ`` while no provider is set: about 20,000 instructions a request, as much as
-scrubbing the server span (``benchmarks/bench_parts.py --parts fastapi_check``). A
-traced app that has no meter or logger provider
-anywhere gets the same ``False`` from a few dictionary reads; everything else (a provider given
-in the app's settings or set globally later, FastAPI's tracing turned back on) still goes to
-FastAPI's own ``enabled()``, so its metrics and logs start as soon as a provider exists.
+scrubbing the server span (``benchmarks/bench_parts.py --parts fastapi_check``). A traced
+app that has no meter or logger provider anywhere gets the same ``False`` from a few
+dictionary reads; everything else (a provider given in the app's settings or set globally
+later, FastAPI's tracing turned back on) still goes to FastAPI's own ``enabled()``, so its
+metrics and logs start as soon as a provider exists.
 
 The one case this does not follow: ``OTEL_PYTHON_METER_PROVIDER`` or
 ``OTEL_PYTHON_LOGGER_PROVIDER`` put into ``os.environ`` after the app was instrumented (read
