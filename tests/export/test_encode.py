@@ -1,4 +1,7 @@
-"""Our encoder against the official one: same bytes, and field by field the same message."""
+"""Our encoder against the official one: same bytes, and field by field the same message.
+
+Every test runs twice: with the compiled common case (``_speedups``) and with the Python
+path alone (as where the extension was not built)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
+from saler_tracing._internal.export import encode as encode_module
 from saler_tracing._internal.export.encode import encode_spans
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "python":
+        monkeypatch.setattr(encode_module, "_compiled", None)
+    elif encode_module._compiled is None:
+        pytest.fail(
+            "saler_tracing._internal.export._speedups is not built: reinstall with a C "
+            "compiler present (make .venv/.installed, or pip install -e .)"
+        )
+    return str(request.param)
 
 
 def _fields(message: Any, path: str = "") -> dict[str, Any]:
