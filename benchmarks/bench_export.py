@@ -12,8 +12,9 @@ so a busy machine shifts both sides alike:
   receiver has it. Stock: SDK ``BatchSpanProcessor`` + official ``OTLPSpanExporter``
   (HTTP), default settings. Ours: ``saler_tracing.configure()`` defaults. The receiver is a
   separate process (keep-alive HTTP/1.1, decodes with opentelemetry-proto) on loopback.
-* encoding — µs a span, official ``encode_spans(...).SerializeToString()`` vs ours, over the
-  same 1,000 spans (:func:`encoder_spans`): both warmed up, then ``--calls`` calls of each,
+* encoding — µs a span, official ``encode_spans(...).SerializeToString()`` vs ours (and ours
+  with its Python path alone, as where the ``_speedups`` C module was not built), over the
+  same 1,000 spans (:func:`encoder_spans`): each warmed up, then ``--calls`` calls of each,
   alternating so that a busy moment of the machine hits both alike; per repeat the median
   call of each, and the figure is the median of the repeats.
 * export-thread CPU — its share of the process's CPU during our throughput run (Linux
@@ -216,12 +217,16 @@ def encoder_spans(n: int = 1000) -> list[Any]:
     return list(exporter.get_finished_spans())
 
 
-def encoding_us(spans: list[Any], calls: int) -> tuple[float, float]:
-    """Median µs a span of the official encoder and of ours over ``spans``, ``calls`` calls
-    each, alternating, after one warm-up call each (both cache: ours its key/value bytes)."""
+def encoding_us(spans: list[Any], calls: int) -> tuple[float, float, float]:
+    """Median µs a span of the official encoder, of ours and of ours with its Python path
+    alone (as where ``_speedups`` was not built) over ``spans``, ``calls`` calls each,
+    alternating, after one warm-up call each (all cache: ours its key/value bytes)."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
 
+    from saler_tracing._internal.export import encode as encode_module
     from saler_tracing._internal.export.encode import encode_spans as ours
+
+    compiled = encode_module._compiled
 
     def run_official() -> bytes:
         return official(spans).SerializeToString()  # type: ignore[no-any-return]
@@ -229,22 +234,35 @@ def encoding_us(spans: list[Any], calls: int) -> tuple[float, float]:
     def run_ours() -> bytes:
         return ours(spans)
 
-    assert run_official() == run_ours()  # the warm-up, and the same work on both sides
-    times: tuple[list[float], list[float]] = ([], [])
+    def run_python() -> bytes:
+        encode_module._compiled = None
+        try:
+            return ours(spans)
+        finally:
+            encode_module._compiled = compiled
+
+    # The warm-up, and the same work on every side.
+    assert run_official() == run_ours() == run_python()
+    times: tuple[list[float], list[float], list[float]] = ([], [], [])
     for _ in range(calls):
-        for fn, out in ((run_official, times[0]), (run_ours, times[1])):
+        for fn, out in zip((run_official, run_ours, run_python), times, strict=True):
             start = time.perf_counter()
             fn()
             out.append((time.perf_counter() - start) / len(spans) * 1e6)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(times[2])
 
 
-def print_encoding(runs: list[tuple[float, float]]) -> None:
+def print_encoding(runs: list[tuple[float, float, float]]) -> None:
+    from saler_tracing._internal.export import encode as encode_module
+
     eo = statistics.median(r[0] for r in runs)
     eu = statistics.median(r[1] for r in runs)
+    ep = statistics.median(r[2] for r in runs)
+    built = "compiled common case" if encode_module._compiled else "NOT BUILT: Python alone"
     print(
-        f"encoding µs/span: official {eo:.1f}  ours {eu:.2f}  "
-        f"ratio 1/{eo / eu:.1f} (target <= 1/10)"
+        f"encoding µs/span: official {eo:.1f}  ours {eu:.2f} ({built})  ratio 1/{eo / eu:.1f} "
+        f"(target <= 1/10); ours in Python alone {ep:.2f} (1/{eo / ep:.1f}; compiled ÷ Python "
+        f"{eu / ep:.2f})"
     )
 
 
@@ -312,7 +330,7 @@ def main() -> None:
     parser.add_argument("--encoder-only", action="store_true", help="only the encoding line")
     args = parser.parse_args()
     spans = encoder_spans()
-    encoding: list[tuple[float, float]] = []
+    encoding: list[tuple[float, float, float]] = []
     if args.encoder_only:
         for _ in range(args.repeats):
             encoding.append(encoding_us(spans, args.calls))
