@@ -95,6 +95,20 @@ def test_every_fixed_field_shape_matches(change: dict[str, Any]) -> None:
     assert ours == reference
 
 
+def test_lists_and_tuples_of_scalars_take_the_compiled_path() -> None:
+    ours, reference = both(
+        {
+            "http.request.header.accept": ["text/html", "application/json"],
+            "empty": [],
+            "ints": (1, -2, 2**63 - 1),
+            "mixed": ("a", True, 1.5, None, b"\x00", 0),
+            "long": ["x" * 300] * 3,  # two-byte lengths inside the array
+        }
+    )
+    assert ours is not None
+    assert ours == reference
+
+
 def test_large_attributes_grow_the_buffer_and_match() -> None:
     statement = "SELECT " + ", ".join(f"column_{i}" for i in range(20_000))
     ours, reference = both({"db.query.text": statement, "blob": b"\x00" * 70_000, "n": -1})
@@ -111,8 +125,9 @@ class _Text(str):
     [
         {"big": 2**63},  # outside int64: the Python path decides (the official encoder refuses)
         {"small": -(2**63) - 1},
-        {"list": ["a", "b"]},
-        {"tuple": (1, 2)},
+        {"nested": [["a"], ["b"]]},
+        {"list_of_a_subclass": ["a", _Text("b")]},
+        {"tuple_past_int64": (1, 2**64)},
         {"subclass": _Text("x")},
         {"surrogate": "\udc80"},
         {"\udc80": "key with a lone surrogate"},
@@ -182,7 +197,11 @@ handled = (
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.dictionaries(st.text(max_size=140), handled, max_size=12),
+    st.dictionaries(
+        st.text(max_size=140),
+        handled | st.lists(handled, max_size=5) | st.tuples(handled, handled),
+        max_size=12,
+    ),
     st.integers(min_value=0, max_value=2**128 - 1),
     st.integers(min_value=0, max_value=2**64 - 1),
     st.none() | st.integers(min_value=0, max_value=2**64 - 1),
@@ -211,9 +230,10 @@ def test_random_spans_match_the_python_path(
         start=start,
         end=end,
     )
-    surrogates = any(
-        isinstance(s, str) and _has_surrogate(s) for s in (name, *attributes, *attributes.values())
-    )
+    texts = [name, *attributes]
+    for value in attributes.values():
+        texts.extend(value if isinstance(value, list | tuple) else [value])
+    surrogates = any(isinstance(s, str) and _has_surrogate(s) for s in texts)
     if surrogates:  # not UTF-8: the Python path decides (it drops the attribute and logs)
         assert ours is None
     else:

@@ -13,7 +13,8 @@
  *
  * Contract with encode.py: ``span_field`` returns the bytes the Python path returns for the
  * same arguments, or ``None`` for anything it does not handle (an attribute value that is not
- * exactly str, bool, int within int64, float, bytes or None; a key that is not exactly str; a
+ * exactly str, bool, int within int64, float, bytes or None, or a list or tuple of those; a
+ * key that is not exactly str; a
  * string that is not valid UTF-8; an id out of range), and the Python path then encodes the
  * span, with its own error handling. It never raises for such input (only MemoryError).
  * tests/export/test_encode.py compares the two byte for byte.
@@ -191,41 +192,38 @@ utf8_of(PyObject *s, const char **data, Py_ssize_t *n)
     return OK;
 }
 
-/* One attribute as a ``tag``-ged KeyValue field, the bytes caches.KeyValues writes. */
-static int
-put_attribute(Buf *b, unsigned char tag, PyObject *key, PyObject *value)
-{
-    const char *k;
-    Py_ssize_t nk;
-    if (utf8_of(key, &k, &nk) != OK) {
-        return DECLINE;
-    }
-    /* The AnyValue's one member: its tag, then either a varint, 8 bytes, or a length and
-     * ``data``. */
-    unsigned char vtag = 0;
-    uint64_t number = 0; /* varint members */
-    unsigned char fixed[8];
-    const char *data = NULL;
-    Py_ssize_t n = 0;
-    Py_ssize_t any; /* the AnyValue's length */
+/* An AnyValue holding a scalar: its one member's tag, then a varint, 8 bytes, or a length
+ * and ``data``; ``any`` is the AnyValue's length (0 for None: an empty AnyValue). */
+typedef struct {
     enum { NONE, VARINT, FIXED, BYTES } shape;
+    unsigned char tag;
+    uint64_t number;
+    unsigned char fixed[8];
+    const char *data;
+    Py_ssize_t n;
+    Py_ssize_t any;
+} Scalar;
+
+static int
+scalar_of(PyObject *value, Scalar *v)
+{
     if (value == Py_None) {
-        shape = NONE;
-        any = 0;
+        v->shape = NONE;
+        v->any = 0;
     }
     else if (PyUnicode_CheckExact(value)) {
-        if (utf8_of(value, &data, &n) != OK) {
+        if (utf8_of(value, &v->data, &v->n) != OK) {
             return DECLINE;
         }
-        shape = BYTES;
-        vtag = 0x0a;
-        any = 1 + varint_size((uint64_t)n) + n;
+        v->shape = BYTES;
+        v->tag = 0x0a;
+        v->any = 1 + varint_size((uint64_t)v->n) + v->n;
     }
     else if (PyBool_Check(value)) {
-        shape = VARINT;
-        vtag = 0x10;
-        number = value == Py_True;
-        any = 2;
+        v->shape = VARINT;
+        v->tag = 0x10;
+        v->number = value == Py_True;
+        v->any = 2;
     }
     else if (PyLong_CheckExact(value)) {
         int overflow;
@@ -234,29 +232,90 @@ put_attribute(Buf *b, unsigned char tag, PyObject *key, PyObject *value)
             PyErr_Clear();
             return DECLINE;
         }
-        shape = VARINT;
-        vtag = 0x18;
-        number = (uint64_t)x; /* int64: two's complement, ten bytes when negative */
-        any = 1 + varint_size(number);
+        v->shape = VARINT;
+        v->tag = 0x18;
+        v->number = (uint64_t)x; /* int64: two's complement, ten bytes when negative */
+        v->any = 1 + varint_size(v->number);
     }
     else if (PyFloat_CheckExact(value)) {
-        if (PyFloat_Pack8(PyFloat_AS_DOUBLE(value), (char *)fixed, 1) < 0) {
+        if (PyFloat_Pack8(PyFloat_AS_DOUBLE(value), (char *)v->fixed, 1) < 0) {
             PyErr_Clear();
             return DECLINE;
         }
-        shape = FIXED;
-        vtag = 0x21;
-        any = 9;
+        v->shape = FIXED;
+        v->tag = 0x21;
+        v->any = 9;
     }
     else if (PyBytes_CheckExact(value)) {
-        shape = BYTES;
-        vtag = 0x3a;
-        data = PyBytes_AS_STRING(value);
-        n = PyBytes_GET_SIZE(value);
-        any = 1 + varint_size((uint64_t)n) + n;
+        v->shape = BYTES;
+        v->tag = 0x3a;
+        v->data = PyBytes_AS_STRING(value);
+        v->n = PyBytes_GET_SIZE(value);
+        v->any = 1 + varint_size((uint64_t)v->n) + v->n;
     }
     else {
-        return DECLINE; /* sequences, mappings, subclasses: the Python path */
+        return DECLINE; /* nested sequences, mappings, subclasses: the Python path */
+    }
+    return OK;
+}
+
+/* The AnyValue's content (room reserved by the caller). */
+static void
+put_scalar(Buf *b, const Scalar *v)
+{
+    switch (v->shape) {
+    case NONE:
+        break;
+    case VARINT:
+        b->p[b->n++] = v->tag;
+        put_varint(b, v->number);
+        break;
+    case FIXED:
+        b->p[b->n++] = v->tag;
+        put_raw(b, v->fixed, 8);
+        break;
+    case BYTES:
+        b->p[b->n++] = v->tag;
+        put_varint(b, (uint64_t)v->n);
+        put_raw(b, v->data, v->n);
+        break;
+    }
+}
+
+/* One attribute as a ``tag``-ged KeyValue field, the bytes caches.KeyValues writes. A list
+ * or tuple of scalars is an ArrayValue (AnyValue field 5) of one AnyValue (field 1) each,
+ * as wire.encode_any writes it: sized in a first pass, written in a second (an element's
+ * encoding is cheap to work out again, and nothing is allocated). */
+static int
+put_attribute(Buf *b, unsigned char tag, PyObject *key, PyObject *value)
+{
+    const char *k;
+    Py_ssize_t nk;
+    if (utf8_of(key, &k, &nk) != OK) {
+        return DECLINE;
+    }
+    Scalar v;
+    Py_ssize_t any; /* the AnyValue's length */
+    Py_ssize_t array = -1; /* the ArrayValue's length, for a list or tuple */
+    PyObject **items = NULL;
+    Py_ssize_t count = 0;
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        items = PySequence_Fast_ITEMS(value);
+        count = PySequence_Fast_GET_SIZE(value);
+        array = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (scalar_of(items[i], &v) != OK) {
+                return DECLINE;
+            }
+            array += 1 + varint_size((uint64_t)v.any) + v.any;
+        }
+        any = 1 + varint_size((uint64_t)array) + array;
+    }
+    else {
+        if (scalar_of(value, &v) != OK) {
+            return DECLINE;
+        }
+        any = v.any;
     }
     Py_ssize_t kv = 1 + varint_size((uint64_t)nk) + nk + 1 + varint_size((uint64_t)any) + any;
     if (buf_grow(b, 1 + 10 + kv) < 0) {
@@ -269,22 +328,18 @@ put_attribute(Buf *b, unsigned char tag, PyObject *key, PyObject *value)
     put_raw(b, k, nk);
     b->p[b->n++] = 0x12;
     put_varint(b, (uint64_t)any);
-    switch (shape) {
-    case NONE:
-        break;
-    case VARINT:
-        b->p[b->n++] = vtag;
-        put_varint(b, number);
-        break;
-    case FIXED:
-        b->p[b->n++] = vtag;
-        put_raw(b, fixed, 8);
-        break;
-    case BYTES:
-        b->p[b->n++] = vtag;
-        put_varint(b, (uint64_t)n);
-        put_raw(b, data, n);
-        break;
+    if (array < 0) {
+        put_scalar(b, &v);
+        return OK;
+    }
+    b->p[b->n++] = 0x2a;
+    put_varint(b, (uint64_t)array);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        /* The same objects as in the first pass: nothing ran in between. */
+        (void)scalar_of(items[i], &v);
+        b->p[b->n++] = 0x0a;
+        put_varint(b, (uint64_t)v.any);
+        put_scalar(b, &v);
     }
     return OK;
 }

@@ -19,11 +19,12 @@ step costs about as much as a field's bytes, so the common case takes the fewest
 
 The common case has a compiled twin, ``_speedups.span_field`` (C, built at install when a
 compiler is there): it writes the same bytes for spans whose attribute values are strings,
-booleans, int64 integers, floats, bytes or ``None``, and hands anything else back to the
-Python path below, which stays the reference (``tests/export/test_encode.py`` checks that
-both give the same bytes). Most of the Python path's cost is the interpreter's dispatch, not
-the bytes: with the compiled case, the export end of a one-span request went from 59,756 to
-28,758 instructions (``bench_http --instructions``; docs/export.md, "A compiled encoder").
+booleans, int64 integers, floats, bytes or ``None`` (or lists and tuples of those), and
+hands anything else back to the Python path below, which stays the reference
+(``tests/export/test_encode.py`` checks that both give the same bytes). Most of the Python
+path's cost is the interpreter's dispatch, not the bytes: with the compiled case, the export
+end of a one-span request went from 59,756 to 28,758 instructions (``bench_http
+--instructions``; docs/export.md, "A compiled encoder").
 
 Quirks of the official encoder that we keep on purpose, so receivers see the same thing:
 ``status`` is always present (empty when unset); ``flags`` carries only the
