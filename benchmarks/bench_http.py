@@ -14,8 +14,11 @@ Variants, each in its own process, interleaved over several rounds (medians repo
 * ``native_lean``   FastAPI's own telemetry with ``operation_spans=False``: the server span only;
 * ``sdk_span``      the floor, not a peer: a bare ASGI middleware that starts and ends one SERVER
                     span with the attributes ours records, on an SDK ``TracerProvider`` with no
-                    processor (nothing exported). No tracer built on the SDK's ``Span`` adds
-                    less than this to a request; with ``--db``, two CLIENT spans as well;
+                    processor (nothing exported); with ``--db``, two CLIENT spans as well. No
+                    tracer that hands the SDK's ``Span`` its attributes through the API adds
+                    less than this to a request; ours writes its own start attributes, already
+                    clean, into the span directly (``sdk/start_attributes.py``) where the
+                    SDK cleans the floor's one by one, so in that part ours costs less;
 * ``untraced``      a FastAPI app with default settings that nobody instruments, no
                     ``configure()``; ``untraced_configured``: the same app after ``configure()``
                     (it must cost what it cost before);

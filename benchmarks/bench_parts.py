@@ -9,7 +9,9 @@ below switched off; a part's cost is the whole count minus the count without it:
 * ``stages``: all three left out (the chain is the export end alone);
 * ``trace_headers``: ``instrument_fastapi(app, response_trace_headers=False)``;
 * ``sampler``: the SDK's ``ParentBased(ALWAYS_ON)`` in place of our head sampler (no rate
-  cap, no decision counts, no consistent-probability thresholds);
+  cap, no decision counts, no consistent-probability thresholds; but it hands our start
+  attributes to the SDK to clean one by one, which ours leaves to the instrumentation:
+  ``sdk/start_attributes.py``, so this part can come out below zero);
 * ``fastapi_check``: FastAPI's own per-request check of whether its telemetry is on, as
   FastAPI asks it (``instrument/fastapi/native.py`` answers it cheaply otherwise): this part
   is what that saves, with the sign turned (the count *with* FastAPI's check, minus ours).

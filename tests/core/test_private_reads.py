@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import (
@@ -315,3 +315,66 @@ def test_current_span_answers_as_the_api_does() -> None:
     # Something that is no span under the key reads as none, as through the API.
     odd = otel_context.set_value(private.SPAN_KEY, "not a span")
     assert private.current_span(odd) is trace.INVALID_SPAN is trace.get_current_span(odd)
+
+
+def test_add_attributes_writes_where_the_sdk_keeps_them() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("private-reads").start_span("s", attributes={"first": 1})
+
+    def refuse(attributes: Any) -> None:
+        raise AssertionError("the public path was taken: the SDK's span fields moved")
+
+    span.set_attributes = refuse  # type: ignore[method-assign]
+    private.add_attributes(span, {"url.path": "/a", "server.port": 8000, "ok": True})
+    span.end()
+    (ended,) = exporter.get_finished_spans()
+    # Same content, order and count as the SDK's own path would give.
+    assert list(ended.attributes or {}) == ["first", "url.path", "server.port", "ok"]
+    assert ended.attributes == {"first": 1, "url.path": "/a", "server.port": 8000, "ok": True}
+    assert ended.dropped_attributes == 0
+
+
+def test_the_direct_processor_list_calls_one_processor_without_the_loops() -> None:
+    calls: list[str] = []
+
+    class Record(SpanProcessor):  # like the chain's root: no ``_on_ending`` of its own
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            calls.append(f"{self.name} start {span.name}")
+
+        def on_end(self, span: ReadableSpan) -> None:
+            calls.append(f"{self.name} end {span.name}")
+
+    first, second = Record("first"), Record("second")
+    direct = private.DirectMultiSpanProcessor()
+    provider = TracerProvider(active_span_processor=direct)
+    provider.add_span_processor(first)
+    # Bound straight to the one processor: the SDK reaches it without its loops.
+    assert direct.on_start == first.on_start and direct.on_end == first.on_end
+    assert direct._on_ending is id  # type: ignore[comparison-overlap]
+    provider.get_tracer("t").start_span("one").end()
+    provider.add_span_processor(second)  # a second one brings the SDK's loops back
+    assert "on_start" not in vars(direct) and "on_end" not in vars(direct)
+    provider.get_tracer("t").start_span("two").end()
+    assert calls == [
+        "first start one",
+        "first end one",
+        "first start two",
+        "second start two",
+        "first end two",
+        "second end two",
+    ]
+
+    class Ending(SpanProcessor):
+        def _on_ending(self, span: Any) -> None:
+            calls.append(f"ending {span.name}")
+
+    provider.add_span_processor(Ending())
+    assert "_on_ending" not in vars(direct)  # a processor that implements it is called
+    calls.clear()
+    provider.get_tracer("t").start_span("three").end()
+    assert "ending three" in calls

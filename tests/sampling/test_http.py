@@ -86,6 +86,35 @@ def test_errors_and_critical_routes_kept_at_zero_and_route_rules_apply(pipeline:
     assert head["unsampled"] == {"probability": 21, "rule0": 20}
 
 
+def test_rules_see_the_server_spans_start_attributes_and_spans_keep_them(pipeline: Make) -> None:
+    # Our middleware adds its start attributes to the span itself, after the sampler read
+    # them (sdk/start_attributes.py): a rule on one still decides, and both the sampled and
+    # the unsampled (kept by the tail for its error) spans carry every attribute.
+    p = pipeline(
+        sampler="traceidratio",
+        ratio=0.0,
+        rules=[SamplingRule(attributes={"user_agent.original": "probe/1"}, always=True)],
+    )
+    with serve(_app()) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/items/1", headers={"user-agent": "probe/1"}).status_code == 200
+        assert client.get("/items/2", headers={"user-agent": "other/1"}).status_code == 200
+        assert client.get("/boom", headers={"user-agent": "other/1"}).status_code == 500
+    by_path = {s.attributes["url.path"]: s for s in p.spans() if s.attributes}
+    assert sorted(by_path) == ["/boom", "/items/1"]
+    for path, span in by_path.items():
+        attrs = dict(span.attributes or {})
+        assert attrs["http.route"] in ("/items/{item_id}", "/boom")
+        assert attrs["http.request.method"] == "GET" and attrs["url.scheme"] == "http"
+        assert attrs["server.address"] == "127.0.0.1" and isinstance(attrs["server.port"], int)
+        assert attrs["client.address"] == "127.0.0.1" and isinstance(attrs["client.port"], int)
+        assert attrs["http.response.status_code"] == (500 if path == "/boom" else 200)
+        assert span.dropped_attributes == 0
+    assert by_path["/items/1"].context.trace_flags.sampled  # type: ignore[union-attr]
+    head = p.sampling.telemetry.snapshot()["head"]
+    assert head["sampled"] == {"rule0": 1}
+    assert head["unsampled"] == {"probability": 2}
+
+
 def test_stats_and_prometheus_show_probabilities_limiter_and_counts(pipeline: Make) -> None:
     pipeline(target_traces_per_s=5, adaptive_period_s=0.2, rate_limit=50)
     with serve(_app()) as url, httpx.Client(base_url=url) as client:

@@ -35,6 +35,7 @@ from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
 from saler_tracing._internal.propagation import TraceContextPropagator
 from saler_tracing._internal.sampling import build_sampling
+from saler_tracing._internal.sdk.private import DirectMultiSpanProcessor
 from saler_tracing._internal.sdk.provider import install_global_proxy, proxy
 from saler_tracing._internal.sdk.resource import build_resource
 from saler_tracing._internal.stages import Parts, build_chain
@@ -146,6 +147,7 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
     root = GuardedRoot(build_chain(parts))
     provider = TracerProvider(
         sampler=parts.sampling.sampler,
+        active_span_processor=DirectMultiSpanProcessor(),
         resource=build_resource(cfg),
         id_generator=id_generator,
         shutdown_on_exit=False,

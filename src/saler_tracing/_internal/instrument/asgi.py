@@ -25,10 +25,12 @@ from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
 from saler_tracing._internal.sdk.private import (
     SUPPRESS_KEY,
+    add_attributes,
     current_context,
     current_span,
     traceparent,
 )
+from saler_tracing._internal.sdk.start_attributes import StartAttributes
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -247,7 +249,7 @@ class TracingMiddleware:
         if scope["type"] == "websocket":
             name = f"WEBSOCKET {route}" if route else "WEBSOCKET"
         else:
-            method = attrs["http.request.method"]
+            method: str = attrs["http.request.method"]  # type: ignore[assignment]  # a str
             name = f"{method} {route}" if route else method
         span = self.tracer.start_span(
             name,
@@ -257,18 +259,21 @@ class TracingMiddleware:
             record_exception=False,
             set_status_on_exception=False,
         )
+        add_attributes(span, attrs)  # already clean: not one by one by the SDK
         scope[SCOPE_KEY] = span
         scope.setdefault(_FASTAPI_MARK, None)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return span, token, bool(route)
 
     @staticmethod
-    def _attributes(scope: Scope, request: _Request, route: str | None) -> dict[str, Any]:
-        attrs: dict[str, Any] = {
-            "url.path": scope.get("path", ""),
-            "url.scheme": scope.get("scheme", "http"),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
+    def _attributes(scope: Scope, request: _Request, route: str | None) -> StartAttributes:
+        attrs = StartAttributes(
+            {
+                "url.path": scope.get("path", ""),
+                "url.scheme": scope.get("scheme", "http"),
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            }
+        )
         if scope["type"] == "http":
             raw_method = scope.get("method", "GET")
             method = _method(raw_method)
@@ -347,7 +352,7 @@ class TracingMiddleware:
         headers = message.get("headers") or []
         if state is not None:
             state["status"] = status
-            span.set_attribute("http.response.status_code", status)
+            add_attributes(span, {"http.response.status_code": status})
         if self.response_headers:
             for key, values in _collect(headers, self.response_headers, "response").items():
                 span.set_attribute(key, values)

@@ -35,6 +35,7 @@ from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, CompiledRule, RouteSet
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
 from saler_tracing._internal.sdk.private import current_span
+from saler_tracing._internal.sdk.start_attributes import StartAttributes
 
 NEVER_ATTR = "saler.sampling.never"
 _EMPTY = TraceState()
@@ -100,8 +101,9 @@ class HeadSampler(Sampler):
                 decision = Decision.RECORD_ONLY
             else:
                 decision = Decision.DROP
-            if attributes:
+            if attributes and type(attributes) is not StartAttributes:
                 return SamplingResult(decision, attributes, pctx.trace_state)
+            # None, or our instrumentation's, which it adds itself (``StartAttributes``).
             return self._child_result(decision, pctx.trace_state)
         return self._local_root(pctx, trace_id, name, attributes)
 
@@ -214,6 +216,10 @@ class HeadSampler(Sampler):
             state = cp.with_threshold(state, ot, th)
         elif "th" in ot:
             state = cp.with_threshold(state, ot, 0)  # kept for sure: adjusted count 1
+        # Not our instrumentation's start attributes: it adds them to the started span
+        # itself, already clean (``sdk/start_attributes.py``); the SDK would clean each.
+        if type(attributes) is StartAttributes:
+            attributes = None
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
 
     def _drop(
@@ -223,6 +229,8 @@ class HeadSampler(Sampler):
         state = cp.with_threshold(state, ot, None)
         if self.unsampled_root is Decision.DROP:
             return SamplingResult(Decision.DROP, None, state)
+        if type(attributes) is StartAttributes:  # added by the instrumentation (``_keep``)
+            attributes = None
         return SamplingResult(Decision.RECORD_ONLY, attributes, state)
 
     def get_description(self) -> str:

@@ -16,6 +16,9 @@ private reads.
   And written once: :data:`readable_copy` sets a new span's fields directly (half the cost
   of ``ReadableSpan``'s keyword ``__init__``, on every span the scrub stage copies), only
   while they are the ones this module was written against.
+* OpenTelemetry SDK: the provider's processor list (``SynchronousMultiSpanProcessor``'s
+  tuple, and the ``_on_ending`` hook it calls on every span), to call our one processor
+  without the SDK's three loops a span (:class:`DirectMultiSpanProcessor`).
 * OpenTelemetry API: the suppression key, by which every instrumentation and exporter agrees
   that a call must not be traced (``opentelemetry.context._SUPPRESS_INSTRUMENTATION_KEY``).
 * OpenTelemetry API: the current-span key and the runtime context's ``get_current``, read by
@@ -453,3 +456,65 @@ def httpx_transports(client: httpx.Client | httpx.AsyncClient) -> list[Any]:
     """The default transport of ``client`` and its mounted ones."""
     found = [client._transport, *client._mounts.values()]  # private
     return [transport for transport in found if transport is not None]
+
+
+class DirectMultiSpanProcessor(sdk_trace.SynchronousMultiSpanProcessor):
+    """The provider's processor list, without a Python loop a span while it holds one.
+
+    The SDK's ``SynchronousMultiSpanProcessor`` loops over its processors three times a span
+    (``on_start``, ``_on_ending``, ``on_end``), and ``_on_ending`` calls each processor's
+    default, which does nothing. Our pipeline is one processor (the chain's guarded root):
+    while it is the only one, ``on_start``/``on_end`` are bound straight to its own and
+    ``_on_ending`` to a builtin that does nothing. Adding a processor (tests and users may
+    call ``provider.add_span_processor``) restores the loops, so every one is still called,
+    in order. The SDK calls these three by name on ``span._span_processor``; if a release
+    stopped doing so, the loops it inherits would simply run."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def add_span_processor(self, span_processor: sdk_trace.SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        for name in ("on_start", "on_end", "_on_ending"):
+            self.__dict__.pop(name, None)  # back to the class's loops
+        processors = self._span_processors  # private
+        if len(processors) == 1:
+            self.on_start = processors[0].on_start  # type: ignore[method-assign]
+            self.on_end = processors[0].on_end  # type: ignore[method-assign]
+        default = sdk_trace.SpanProcessor._on_ending  # private
+        if all(type(p)._on_ending is default for p in processors):  # private
+            # ``id``: one argument, no effect, and a C call (cheaper than any Python one).
+            self._on_ending = id  # type: ignore[assignment,method-assign]
+
+
+_PLAIN = frozenset((str, int, float, bool))
+
+
+def add_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
+    """``span.set_attributes(attributes)`` for attributes our instrumentation built, written
+    straight into the live span's attribute dict when nothing calls for the SDK's cleaning:
+    every value a ``str``, ``int``, ``float`` or ``bool`` (keys are ours: non-empty strings),
+    no value length limit, room under the attribute count limit, the span not ended. Any
+    other case takes the public path, which cleans, truncates and counts as always."""
+    if type(span) is _LIVE_SPAN:
+        try:
+            bounded = span._attributes  # type: ignore[attr-defined]  # private
+            if (
+                type(bounded) is BoundedAttributes
+                and span._end_time is None  # type: ignore[attr-defined]  # private
+                and not bounded._immutable  # private
+                and bounded.max_value_len is None
+                and (
+                    bounded.maxlen is None
+                    or len(bounded._dict) + len(attributes) <= bounded.maxlen  # private
+                )
+            ):
+                for value in attributes.values():
+                    if type(value) not in _PLAIN:
+                        break
+                else:
+                    bounded._dict.update(attributes)  # private
+                    return
+        except AttributeError:
+            pass
+    span.set_attributes(attributes)

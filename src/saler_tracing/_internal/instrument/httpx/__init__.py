@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from saler_tracing._internal import clock
 from saler_tracing._internal.config import settings as cfg
@@ -27,6 +28,7 @@ from saler_tracing._internal.instrument.httpx.attributes import (
 )
 from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
 from saler_tracing._internal.sdk import private
+from saler_tracing._internal.sdk.start_attributes import StartAttributes
 
 if TYPE_CHECKING:
     import httpx
@@ -43,7 +45,7 @@ class _Call:
         url = request.url
         self.target: Target = targets.get(url)
         method: str = request.method
-        attrs = method_attributes(method)
+        attrs = StartAttributes(method_attributes(method))
         attrs.update(self.target.attributes)
         attrs["url.full"] = scrubbed_url(url)
         self.start = clock.now_ns()
@@ -55,6 +57,7 @@ class _Call:
             record_exception=False,
             set_status_on_exception=False,
         )
+        private.add_attributes(self.span, attrs)  # already clean: not one by one by the SDK
 
     def end(self, response: Any, exc: BaseException | None) -> None:
         end = clock.now_ns()
@@ -65,12 +68,12 @@ class _Call:
         self.target.edge.record((end - self.start) / 1e9, exc is not None or status >= 500)
         if span.is_recording():
             if response is not None:
-                span.set_attribute("http.response.status_code", status)
+                response_attrs: dict[str, AttributeValue] = {"http.response.status_code": status}
                 version = response.extensions.get("http_version", b"")
                 if version:
-                    span.set_attribute(
-                        "network.protocol.version", version.decode().removeprefix("HTTP/")
-                    )
+                    protocol = version.decode().removeprefix("HTTP/")
+                    response_attrs["network.protocol.version"] = protocol
+                private.add_attributes(span, response_attrs)
                 if status >= 400:
                     span.set_attribute("error.type", str(status))
                     span.set_status(Status(StatusCode.ERROR))

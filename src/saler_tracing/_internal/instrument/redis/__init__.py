@@ -19,6 +19,8 @@ from saler_tracing._internal import clock
 from saler_tracing._internal.config import settings as cfg
 from saler_tracing._internal.instrument.kit import error_type, guard, option, require, suppressed
 from saler_tracing._internal.instrument.redis.text import command_name, masked, metrics, pool_info
+from saler_tracing._internal.sdk.private import add_attributes
+from saler_tracing._internal.sdk.start_attributes import StartAttributes
 
 if TYPE_CHECKING:
     import redis
@@ -40,19 +42,19 @@ class _Call:
         self.edge = info.edge
         self.name = name
         self.start = clock.now_ns()
+        attributes = StartAttributes(info.attributes)
+        attributes["db.operation.name"] = name
+        attributes["db.query.text"] = text
+        attributes.update(extra)
         self.span: Span = _tracer().start_span(
             name,
             kind=SpanKind.CLIENT,
-            attributes={
-                **info.attributes,
-                "db.operation.name": name,
-                "db.query.text": text,
-                **extra,
-            },
+            attributes=attributes,
             start_time=self.start,
             record_exception=False,
             set_status_on_exception=False,
         )
+        add_attributes(self.span, attributes)  # already clean: not one by one by the SDK
 
     def end(self, exc: BaseException | None) -> None:
         end = clock.now_ns()

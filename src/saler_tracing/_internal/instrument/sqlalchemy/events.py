@@ -26,7 +26,13 @@ from saler_tracing._internal.instrument.sql.nplusone import Detector
 from saler_tracing._internal.instrument.sql.text import analyse
 from saler_tracing._internal.instrument.sqlalchemy.engine import Described, EngineInfo, engine_info
 from saler_tracing._internal.instrument.sqlalchemy.transactions import READS, TransactionTracer
-from saler_tracing._internal.sdk.private import SUPPRESS_KEY, current_context, current_span
+from saler_tracing._internal.sdk.private import (
+    SUPPRESS_KEY,
+    add_attributes,
+    current_context,
+    current_span,
+)
+from saler_tracing._internal.sdk.start_attributes import StartAttributes
 
 _PENDING = "_saler_tracing_pending"
 _MAX_PARAM_CHARS = 256
@@ -61,7 +67,7 @@ def describe(info: EngineInfo, statement: str) -> Described:
     target = shape.collection or info.namespace
     if shape.operation and target:
         name = f"{shape.operation} {target}"
-    attrs = dict(info.attributes)
+    attrs = StartAttributes(info.attributes)
     attrs["db.query.text"] = shape.text
     if shape.operation:
         attrs["db.operation.name"] = shape.operation
@@ -119,7 +125,7 @@ class StatementTracer:
         context.__dict__[_PENDING] = (self, span, start, described, info, parent, parent_ctx)
         wanted = self.options.capture_parameters and not many
         if wanted and span is not None and span.is_recording():
-            span.set_attributes(_parameters(params))
+            add_attributes(span, _parameters(params))
         if described[0].operation not in READS:
             self.transactions.mark_changed(conn)
 
@@ -145,15 +151,18 @@ class StatementTracer:
                 )
 
     def _start(self, described: Described, parent_ctx: otel_context.Context, start: int) -> Span:
-        return self.tracer.start_span(
+        attributes = described[2]  # copied into the span, never changed by it
+        span = self.tracer.start_span(
             described[1],
             context=parent_ctx,
             kind=SpanKind.CLIENT,
-            attributes=described[2],  # copied by the SDK's span, never changed by it
+            attributes=attributes,
             start_time=start,
             record_exception=False,
             set_status_on_exception=False,
         )
+        add_attributes(span, attributes)  # already clean: not one by one by the SDK
+        return span
 
     def finish(self, pending: _Pending, exc: BaseException | None, disconnect: bool) -> None:
         end = clock.now_ns()

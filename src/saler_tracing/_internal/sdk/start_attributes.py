@@ -1,0 +1,22 @@
+"""Start attributes that our own instrumentation writes into its span itself.
+
+The SDK cleans every attribute a span starts with, one by one under a lock (about 0.45 µs
+each here, as much as a fifth of a span with ten of them); it does the same for each
+``set_attribute``. Attributes our instrumentation builds are already clean: non-empty string
+keys and plain values. So they travel to ``start_span`` as :class:`StartAttributes`, which
+samplers read as usual, our head sampler leaves out of its result (the span starts with no
+attributes to clean), and the instrumentation then adds them to the started span in one step
+with :func:`~saler_tracing._internal.sdk.private.add_attributes`, which falls back to the
+SDK's own cleaning whenever a span limit or a value calls for it. Under another sampler the
+SDK cleans them as always, and adding them again changes nothing.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.util.types import AttributeValue
+
+
+class StartAttributes(dict[str, AttributeValue]):
+    """A span's start attributes, built by our instrumentation, added after the start."""
+
+    __slots__ = ()
