@@ -78,7 +78,14 @@ class Scrubber:
         # that set, and by shape, as such values differ from span to span by a number.
         self._harmless: set[bytes] = set()
         # What ``attributes`` reads on every call, in one tuple (one load, not six).
-        self._hot = (self.clean_text, self._harmless, redact_ip, text.mark, callback is None)
+        self._hot = (
+            self.clean_text,
+            self._harmless,
+            redact_ip,
+            text.mark,
+            callback is None,
+            self._clean["statement"],
+        )
 
     def plan(self, key: str) -> Plan:
         try:
@@ -118,7 +125,7 @@ class Scrubber:
             to_check = self._keys_to_check(keys)
         if not to_check:
             return None
-        clean, harmless, redact_ip, mark, no_callback = self._hot
+        clean, harmless, redact_ip, mark, no_callback, clean_statements = self._hot
         families = self.text.families
         for key, kind, rule in to_check:
             value = attrs[key]
@@ -155,6 +162,10 @@ class Scrubber:
                     continue
                 else:
                     new = self.value(key, value, report)
+            elif kind == "statement" and type(value) is str and value in clean_statements:
+                # A statement seen clean before (``search``), as nearly all are: templated
+                # SQL repeats, and this skips three calls on every statement span.
+                continue
             elif kind == "key" and type(value) is str and no_callback:
                 # A sensitive key's string: ``value`` → ``_markers`` → ``_decided``, inlined.
                 new = mark(rule, value)  # type: ignore[arg-type]
