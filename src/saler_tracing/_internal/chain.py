@@ -75,7 +75,7 @@ class GuardedRoot(Stage):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            self.next.on_end(span)
+            self._next.on_end(span)  # not ``self.next``: a property is a Python call a span
         except Exception as exc:
             handle_internal_error("span processor on_end", exc)
 

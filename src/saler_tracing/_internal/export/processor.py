@@ -119,17 +119,17 @@ class ExportProcessor(SpanProcessor):
                 self._late_roots.add()
             return
         queue = self.queue
-        if len(queue) >= queue.capacity:  # refused before the sink spends anything on it
+        items = queue.items  # ``put`` inlined: the check below is its check
+        if len(items) >= queue.capacity:  # refused before the sink spends anything on it
             queue.refused.add()
             if root:
                 self._refused_roots.add()
             return
         item = self.sink.prepare(span, root)
-        if item is None or not queue.put(item):
-            if item is not None and root:
-                self._refused_roots.add()
+        if item is None:
             return
-        depth = len(queue)
+        items.append(item)
+        depth = len(items)
         if depth >= self.max_batch and self.sink.cut(queue):
             # This thread moved a full batch into the sink: the export thread only sends it.
             self._wake.set()

@@ -69,14 +69,17 @@ class HandOff(Generic[T]):
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: deque[T] = deque()
+        self.items: deque[T] = deque()
+        """The queue itself, for a producer that inlines :meth:`put` (the span processor:
+        each Python call costs a span measurably); always this one object, so it can be
+        held."""
         self.refused = Tally()
         """Items refused because the queue was full; the consumer thread moves the count to
         the monitor (``queue_full``), so the request thread takes no lock even then."""
 
     def put(self, item: T) -> bool:
         """Queue ``item``; ``False`` (and one more in :attr:`refused`) when full."""
-        items = self._items
+        items = self.items
         if len(items) >= self.capacity:
             self.refused.add()
             return False
@@ -86,7 +89,7 @@ class HandOff(Generic[T]):
     def take(self, limit: int) -> list[T]:
         """Up to ``limit`` items, oldest first (consumer thread only)."""
         out: list[T] = []
-        popleft = self._items.popleft
+        popleft = self.items.popleft
         try:
             for _ in range(limit):
                 out.append(popleft())
@@ -96,12 +99,12 @@ class HandOff(Generic[T]):
 
     def clear(self) -> int:
         """Forget everything queued (after fork); returns how many items that was."""
-        count = len(self._items)
-        self._items = deque()
+        count = len(self.items)
+        self.items.clear()  # in place: producers may hold the deque (:attr:`items`)
         return count
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
 
 class SpanQueue(HandOff[Any]):
