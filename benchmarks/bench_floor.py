@@ -25,6 +25,14 @@ flush, minus the ``sdk`` process's at the same points (the pipeline's own memory
 Export call latency: P50/P95 of one export call (encode + send, up to 512 spans), while
 paced (one request every 2 ms) and saturated (the burst).
 
+``--instructions``: each variant's spans counted in instructions instead (callgrind, every
+thread of the process, the receiver's process not counted): the count is repeatable where the
+wall clock swings with the machine's neighbours, and ``sdk ÷ variant`` is what the ratio above
+would be if every instruction took the same time. ``--simulate`` adds callgrind's cache and
+branch simulation (L1 misses and mispredicted branches a span): where the wall-clock ratio sits
+below the instruction ratio, these say whether the added instructions run slower than the
+SDK's own.
+
 ``--asgi N --down``: the same ASGI loop with nothing listening at the endpoint (the receiver is
 down): our pipeline's RSS over the bare app, against its bound (``max_queue_bytes`` + 10 MiB),
 and the spans it counted as dropped (the stock pipeline is left out: its exporter retries each
@@ -35,9 +43,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -200,6 +212,69 @@ def run_variant(variant: str, endpoint: str, requests: int, paced: int) -> dict[
         "saturated": saturated,
         "paced": list(calls),
     }
+
+
+def count_variant(variant: str, endpoint: str, requests: int) -> None:
+    """The child of ``--instructions``: set up, warm up, ``requests`` requests, flush (the
+    parent runs it with ``requests`` and with 0 and takes the difference)."""
+    tracer, flush, _ = _setup(variant, endpoint)
+    for _ in range(200):
+        request(tracer)
+    flush()
+    for _ in range(requests):
+        request(tracer)
+    flush()
+
+
+_EVENTS = re.compile(r"Events\s*:\s*(.+)\n.*Collected\s*:\s*([\d ]+)", re.DOTALL)
+
+
+def callgrind_totals(command: list[str], simulate: bool) -> dict[str, int]:
+    """Callgrind's totals (every thread) of ``command``, by event name."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ["--cache-sim=yes", "--branch-sim=yes"] if simulate else []
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", *options, *command],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+    found = _EVENTS.search(out.stderr)
+    if found is None:
+        raise SystemExit(f"callgrind printed no totals:\n{out.stderr[-2000:]}")
+    return dict(zip(found.group(1).split(), map(int, found.group(2).split()), strict=False))
+
+
+def instruction_report(endpoint: str, requests: int, simulate: bool) -> None:
+    per_span: dict[str, dict[str, float]] = {}
+    for variant in ("sdk", "ours", "stock"):
+        child = [sys.executable, __file__, "--count-variant", variant, "--endpoint", endpoint]
+        runs = [callgrind_totals([*child, "--requests", str(n)], simulate) for n in (0, requests)]
+        n_spans = requests * SPANS_PER_REQUEST
+        per_span[variant] = {k: (runs[1][k] - runs[0][k]) / n_spans for k in runs[1]}
+    print(f"a span, every thread, {requests} requests x {SPANS_PER_REQUEST} spans (callgrind)")
+    sdk = per_span["sdk"]
+    columns = [("Ir", "instructions")]
+    if simulate:
+        columns += [("I1mr", "L1i misses"), ("D1", "L1d misses"), ("Bm", "mispredicted")]
+        for counts in per_span.values():
+            counts["D1"] = counts.get("D1mr", 0) + counts.get("D1mw", 0)
+            counts["Bm"] = counts.get("Bcm", 0) + counts.get("Bim", 0)
+    print("  " + " " * 8 + "".join(f"{title:>16}" for _, title in columns))
+    for variant, counts in per_span.items():
+        print(f"  {variant:8s}" + "".join(f"{counts[key]:>16,.0f}" for key, _ in columns))
+    for variant in ("ours", "stock"):
+        counts = per_span[variant]
+        added = ", ".join(
+            f"{title} +{(counts[key] - sdk[key]) / sdk[key]:.0%}" for key, title in columns
+        )
+        print(
+            f"  SDK alone ÷ {variant}: {sdk['Ir'] / counts['Ir']:.2f} in instructions; "
+            f"added over the SDK's span: {added}"
+        )
 
 
 def profile_variant(variant: str, endpoint: str, requests: int, top: int) -> None:
@@ -450,7 +525,17 @@ def main() -> None:
     parser.add_argument("--asgi", type=int, metavar="N", help="no-loss run: N ASGI requests")
     parser.add_argument("--asgi-variant", help=argparse.SUPPRESS)
     parser.add_argument("--down", action="store_true", help="with --asgi: receiver down")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions a span (callgrind)"
+    )
+    parser.add_argument(
+        "--simulate", action="store_true", help="with --instructions: cache and branch misses"
+    )
+    parser.add_argument("--count-variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_variant:
+        count_variant(args.count_variant, args.endpoint, args.requests)
+        return
     if args.asgi_variant:
         print(json.dumps(run_asgi(args.asgi_variant, args.endpoint, args.asgi, args.down)))
         return
@@ -468,6 +553,9 @@ def main() -> None:
     try:
         if args.profile:
             profile_variant(args.profile, rx.endpoint, args.requests, args.top)
+            return
+        if args.instructions:
+            instruction_report(rx.endpoint, args.requests, args.simulate)
             return
         if args.asgi:
             variants = ("bare", "ours") if args.down else ASGI_VARIANTS
@@ -535,6 +623,13 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
             f"counted drops {med(variant, 'counted'):.0f}; process CPU "
             f"{med(variant, 'cpu_us'):.1f} µs/span (SDK alone {med('sdk', 'cpu_us'):.1f})"
         )
+    # Each round runs the variants one after the other: the ratio within a round is taken
+    # under one state of the machine, where the medians above may come from different ones.
+    paired = [o["rate"] / s["rate"] for s, o in zip(runs["sdk"], runs["ours"], strict=True)]
+    print(
+        f"  ours ÷ SDK alone within each round: {', '.join(f'{r:.2f}' for r in paired)} "
+        f"(median {statistics.median(paired):.2f})"
+    )
     print(f"  ours / stock delivered: {med('ours', 'rate') / med('stock', 'rate'):.2f}x")
     # CPU a span of the whole process (every thread): steadier than wall time on a machine
     # shared with other jobs, and the same bound (one GIL: the CPU is what a span costs).
