@@ -33,6 +33,9 @@ branch simulation (L1 misses and mispredicted branches a span): where the wall-c
 below the instruction ratio, these say whether the added instructions run slower than the
 SDK's own.
 
+``--keep DIR`` keeps callgrind's output files (``DIR/<variant>-<requests>.out``) for
+``callgrind_annotate``.
+
 ``--asgi N --down``: the same ASGI loop with nothing listening at the endpoint (the receiver is
 down): our pipeline's RSS over the bare app, against its bound (``max_queue_bytes`` + 10 MiB),
 and the spans it counted as dropped (the stock pipeline is left out: its exporter retries each
@@ -229,14 +232,16 @@ def count_variant(variant: str, endpoint: str, requests: int) -> None:
 _EVENTS = re.compile(r"Events\s*:\s*(.+)\n.*Collected\s*:\s*([\d ]+)", re.DOTALL)
 
 
-def callgrind_totals(command: list[str], simulate: bool) -> dict[str, int]:
-    """Callgrind's totals (every thread) of ``command``, by event name."""
+def callgrind_totals(command: list[str], simulate: bool, keep: str | None) -> dict[str, int]:
+    """Callgrind's totals (every thread) of ``command``, by event name; its output file is
+    kept at ``keep`` (for ``callgrind_annotate``) when given."""
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
     with tempfile.TemporaryDirectory() as tmp:
         options = ["--cache-sim=yes", "--branch-sim=yes"] if simulate else []
+        target = keep or f"{tmp}/out"
         out = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", *options, *command],
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={target}", *options, *command],
             capture_output=True,
             text=True,
             check=True,
@@ -248,11 +253,20 @@ def callgrind_totals(command: list[str], simulate: bool) -> dict[str, int]:
     return dict(zip(found.group(1).split(), map(int, found.group(2).split()), strict=False))
 
 
-def instruction_report(endpoint: str, requests: int, simulate: bool) -> None:
+def instruction_report(endpoint: str, requests: int, simulate: bool, keep: str | None) -> None:
     per_span: dict[str, dict[str, float]] = {}
+    if keep:
+        os.makedirs(keep, exist_ok=True)
     for variant in ("sdk", "ours", "stock"):
         child = [sys.executable, __file__, "--count-variant", variant, "--endpoint", endpoint]
-        runs = [callgrind_totals([*child, "--requests", str(n)], simulate) for n in (0, requests)]
+        runs = [
+            callgrind_totals(
+                [*child, "--requests", str(n)],
+                simulate,
+                os.path.join(keep, f"{variant}-{n}.out") if keep else None,
+            )
+            for n in (0, requests)
+        ]
         n_spans = requests * SPANS_PER_REQUEST
         per_span[variant] = {k: (runs[1][k] - runs[0][k]) / n_spans for k in runs[1]}
     print(f"a span, every thread, {requests} requests x {SPANS_PER_REQUEST} spans (callgrind)")
@@ -531,6 +545,9 @@ def main() -> None:
     parser.add_argument(
         "--simulate", action="store_true", help="with --instructions: cache and branch misses"
     )
+    parser.add_argument(
+        "--keep", metavar="DIR", help="with --instructions: keep callgrind's output files here"
+    )
     parser.add_argument("--count-variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count_variant:
@@ -555,7 +572,7 @@ def main() -> None:
             profile_variant(args.profile, rx.endpoint, args.requests, args.top)
             return
         if args.instructions:
-            instruction_report(rx.endpoint, args.requests, args.simulate)
+            instruction_report(rx.endpoint, args.requests, args.simulate, args.keep)
             return
         if args.asgi:
             variants = ("bare", "ours") if args.down else ASGI_VARIANTS
