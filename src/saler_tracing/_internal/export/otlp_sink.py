@@ -41,8 +41,8 @@ Prepared = tuple[EncodedSpan, bool, float]
 seconds its encoding took (the export-duration histogram counts them with the send, as other
 exporters' ``export()`` is timed)."""
 
-# A batch's fields read in C (``map`` over ``itemgetter``): a Python call or generator step
-# per span would cost each span about what the rest of the cut does.
+# A batch's fields read in C (``map`` over ``itemgetter``), not with a Python call or a
+# generator step per span.
 _encoded: Callable[[Prepared], EncodedSpan] = itemgetter(0)
 _root: Callable[[Prepared], bool] = itemgetter(1)
 _encode_s: Callable[[Prepared], float] = itemgetter(2)

@@ -70,9 +70,8 @@ class HandOff(Generic[T]):
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.items: deque[T] = deque()
-        """The queue itself, for a producer that inlines :meth:`put` (the span processor:
-        each Python call costs a span measurably); always this one object, so it can be
-        held."""
+        """The queue itself, for a producer that inlines :meth:`put` (the span processor,
+        one Python call less a span); always this one object, so it can be held."""
         self.refused = Tally()
         """Items refused because the queue was full; the consumer thread moves the count to
         the monitor (``queue_full``), so the request thread takes no lock even then."""
