@@ -47,12 +47,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -229,31 +226,9 @@ def count_variant(variant: str, endpoint: str, requests: int) -> None:
     flush()
 
 
-_EVENTS = re.compile(r"Events\s*:\s*(.+)\n.*Collected\s*:\s*([\d ]+)", re.DOTALL)
-
-
-def callgrind_totals(command: list[str], simulate: bool, keep: str | None) -> dict[str, int]:
-    """Callgrind's totals (every thread) of ``command``, by event name; its output file is
-    kept at ``keep`` (for ``callgrind_annotate``) when given."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
-    with tempfile.TemporaryDirectory() as tmp:
-        options = ["--cache-sim=yes", "--branch-sim=yes"] if simulate else []
-        target = keep or f"{tmp}/out"
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={target}", *options, *command],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-    found = _EVENTS.search(out.stderr)
-    if found is None:
-        raise SystemExit(f"callgrind printed no totals:\n{out.stderr[-2000:]}")
-    return dict(zip(found.group(1).split(), map(int, found.group(2).split()), strict=False))
-
-
 def instruction_report(endpoint: str, requests: int, simulate: bool, keep: str | None) -> None:
+    from bench_http import callgrind_totals  # type: ignore[import-not-found]
+
     per_span: dict[str, dict[str, float]] = {}
     if keep:
         os.makedirs(keep, exist_ok=True)
@@ -262,8 +237,9 @@ def instruction_report(endpoint: str, requests: int, simulate: bool, keep: str |
         runs = [
             callgrind_totals(
                 [*child, "--requests", str(n)],
-                simulate,
-                os.path.join(keep, f"{variant}-{n}.out") if keep else None,
+                variant,
+                simulate=simulate,
+                keep=os.path.join(keep, f"{variant}-{n}.out") if keep else None,
             )
             for n in (0, requests)
         ]

@@ -421,24 +421,41 @@ def instructions(variant: str, endpoint: str, requests: int, db: bool) -> float:
 def per_request(command: Callable[[int], list[str]], requests: int, label: str) -> float:
     """``command(requests)`` and ``command(0)`` under callgrind: the difference of the two
     totals (every thread's instructions) a request, with the hash seed fixed."""
+    env = {"OTEL_SDK_DISABLED": "false"}
+    totals = [callgrind_totals(command(extra), label, env=env)["Ir"] for extra in (0, requests)]
+    return (totals[1] - totals[0]) / requests
+
+
+_EVENTS = re.compile(r"Events\s*:\s*(.+)\n.*Collected\s*:\s*([\d ]+)", re.DOTALL)
+
+
+def callgrind_totals(
+    command: list[str],
+    label: str,
+    *,
+    simulate: bool = False,
+    keep: str | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Callgrind's totals of ``command`` (every thread), by event name (``Ir``: instructions;
+    with ``simulate``, cache and branch misses too), with the hash seed fixed; the output file
+    is kept at ``keep`` (for ``callgrind_annotate``) when given."""
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
-    totals = []
-    for extra in (0, requests):
-        with tempfile.TemporaryDirectory() as tmp:
-            callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
-            out = subprocess.run(
-                [*callgrind, *command(extra)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ, "OTEL_SDK_DISABLED": "false", "PYTHONHASHSEED": "0"},
-            )
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        if found is None:
-            raise SystemExit(f"callgrind printed no total for {label}:\n{out.stderr[-2000:]}")
-        totals.append(int(found.group(1)))
-    return (totals[1] - totals[0]) / requests
+    options = ["--cache-sim=yes", "--branch-sim=yes"] if simulate else []
+    with tempfile.TemporaryDirectory() as tmp:
+        target = keep or f"{tmp}/out"
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={target}", *options, *command],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, **(env or {}), "PYTHONHASHSEED": "0"},
+        )
+    found = _EVENTS.search(out.stderr)
+    if found is None:
+        raise SystemExit(f"callgrind printed no total for {label}:\n{out.stderr[-2000:]}")
+    return dict(zip(found.group(1).split(), map(int, found.group(2).split()), strict=False))
 
 
 def report_instructions(counts: dict[str, float]) -> None:
