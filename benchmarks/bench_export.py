@@ -17,6 +17,8 @@ so a busy machine shifts both sides alike:
   same 1,000 spans (:func:`encoder_spans`): each warmed up, then ``--calls`` calls of each,
   alternating so that a busy moment of the machine hits both alike; per repeat the median
   call of each, and the figure is the median of the repeats.
+* request — µs to wrap 512 encoded spans into one request (as a full batch is cut, on the
+  thread that ends its last span), against joining their bytes once (:func:`request_us`).
 * export-thread CPU — its share of the process's CPU during our throughput run (Linux
   ``/proc/self/task``), and the request thread's per-span cost with a healthy, a hanging and
   no receiver.
@@ -252,6 +254,35 @@ def encoding_us(spans: list[Any], calls: int) -> tuple[float, float, float]:
     return statistics.median(times[0]), statistics.median(times[1]), statistics.median(times[2])
 
 
+def request_us(spans: list[Any], calls: int) -> tuple[float, float]:
+    """Median µs of wrapping 512 already-encoded spans into one request
+    (``encode_request``, as a batch is cut), and of joining their bytes once, the least any
+    request of them can cost (``calls`` calls each, alternating)."""
+    from saler_tracing._internal.export.encode import encode
+    from saler_tracing._internal.export.request import encode_request
+
+    encoded = [encode(span) for span in spans[:512]]
+    bodies = [body for _, _, body in encoded]
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(calls):
+        for fn, out in zip(
+            (lambda: encode_request(encoded), lambda: b"".join(bodies)), times, strict=True
+        ):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1e6)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def print_request(runs: list[tuple[float, float]]) -> None:
+    wrap = statistics.median(r[0] for r in runs)
+    join = statistics.median(r[1] for r in runs)
+    print(
+        f"request of 512 encoded spans: {wrap:.0f} µs (their bytes joined once: {join:.0f} µs; "
+        f"{wrap / join:.1f}x that)"
+    )
+
+
 def print_encoding(runs: list[tuple[float, float, float]]) -> None:
     from saler_tracing._internal.export import encode as encode_module
 
@@ -331,11 +362,14 @@ def main() -> None:
     args = parser.parse_args()
     spans = encoder_spans()
     encoding: list[tuple[float, float, float]] = []
+    requests: list[tuple[float, float]] = []
     if args.encoder_only:
         for _ in range(args.repeats):
             encoding.append(encoding_us(spans, args.calls))
+            requests.append(request_us(spans, args.calls))
         print(f"{len(spans)} spans, {args.calls} calls each a repeat, medians of {args.repeats}")
         print_encoding(encoding)
+        print_request(requests)
         return
 
     rx = Receiver()
@@ -349,6 +383,7 @@ def main() -> None:
             our_runs.append(run_ours(rx, args.burst))
             sdk_alone.append(sdk_span_rate(args.burst))
             encoding.append(encoding_us(spans, args.calls))
+            requests.append(request_us(spans, args.calls))
             for name, endpoint in (
                 ("none", None),
                 ("healthy", rx.endpoint),
@@ -390,6 +425,7 @@ def main() -> None:
         f"{sdk_rate / stock_rate:.1f}x stock: the ceiling of any pipeline on the SDK's Span"
     )
     print_encoding(encoding)
+    print_request(requests)
     print(
         "export thread share of process CPU during our burst: "
         f"{med(our_runs, 'export_cpu_share'):.0%}"
