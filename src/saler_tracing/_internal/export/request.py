@@ -12,7 +12,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from saler_tracing._internal.export.caches import KeyValues
-from saler_tracing._internal.export.wire import ld, plain, text
+from saler_tracing._internal.export.wire import ld, plain, text, varint
 
 EncodedSpan = tuple[Resource, "InstrumentationScope | None", bytes]
 """A span ready for the wire: its resource and scope (for grouping) and its ``Span`` field."""
@@ -55,7 +55,13 @@ Groups = dict[int, tuple[Resource, dict[Any, tuple[Any, list[bytes]]]]]
 def encode_request(spans: Iterable[EncodedSpan]) -> bytes:
     """The ``ExportTraceServiceRequest`` bytes for already-encoded spans, grouped by resource
     then scope in order of first appearance, as the official encoder groups them: by
-    equality (``Resource.__hash__`` dumps JSON, so the groups are found by identity first)."""
+    equality (``Resource.__hash__`` dumps JSON, so the groups are found by identity first).
+
+    One join for the whole request: each enclosing message's tag and length are computed
+    from its parts' lengths, never by copying its body into a bigger one. A batch is hundreds
+    of KiB, and each level of nesting copied it again (then each join once more), on the
+    thread that cuts the batch (``benchmarks/bench_export.py --encoder-only``, "request of
+    512 encoded spans")."""
     groups: Groups = {}  # id of the first of equal resources -> it, and its scopes likewise
     # A batch is runs of spans sharing one resource object and one scope object: the group
     # is looked for once a run.
@@ -65,19 +71,30 @@ def encode_request(spans: Iterable[EncodedSpan]) -> bytes:
             bodies = _group(groups, resource, scope)
             last_resource, last_scope = resource, scope
         bodies.append(body)  # type: ignore[union-attr]
-    out = []
+    parts: list[bytes] = []
     for resource, by_scope in groups.values():
-        rs = [_cached(resource, _resource_header)]
+        at = len(parts)
+        parts.append(b"")  # the ResourceSpans field's tag and length, once its size is known
+        header = _cached(resource, _resource_header)
+        parts.append(header)
+        size = len(header)
         for scope, bodies in by_scope.values():
-            ss = [_cached(scope, _scope_header)]
-            ss += bodies
-            if scope is not None and scope.schema_url:
-                ss.append(text(b"\x1a", scope.schema_url))
-            rs.append(ld(b"\x12", b"".join(ss)))
+            header = _cached(scope, _scope_header)
+            schema = (
+                text(b"\x1a", scope.schema_url) if scope is not None and scope.schema_url else b""
+            )
+            inner = len(header) + sum(map(len, bodies)) + len(schema)
+            head = b"\x12" + varint(inner)  # the ScopeSpans field
+            parts += (head, header)
+            parts += bodies
+            parts.append(schema)
+            size += len(head) + inner
         if resource.schema_url:
-            rs.append(text(b"\x1a", resource.schema_url))
-        out.append(ld(b"\x0a", b"".join(rs)))
-    return b"".join(out)
+            schema = text(b"\x1a", resource.schema_url)
+            parts.append(schema)
+            size += len(schema)
+        parts[at] = b"\x0a" + varint(size)
+    return b"".join(parts)
 
 
 def _group(groups: Groups, resource: Resource, scope: InstrumentationScope | None) -> list[bytes]:
