@@ -28,6 +28,7 @@ from saler_tracing._internal.export.encode import encode_spans
 def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "python":
         monkeypatch.setattr(encode_module, "_compiled", None)
+        monkeypatch.setattr(encode_module, "_compiled_fields", None)
     elif encode_module._compiled is None:
         pytest.fail(
             "saler_tracing._internal.export._speedups is not built: reinstall with a C "

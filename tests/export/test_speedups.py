@@ -247,3 +247,119 @@ def _has_surrogate(s: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+# --- fields_field: the same field straight from a span's fields --------------------------------
+
+
+def _ended_spans() -> list[Any]:
+    """SDK spans as the export end sees them: a server span with a remote parent and a trace
+    state, its children (unset, ok and error status; every kind), one with an event."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
+    from opentelemetry.trace.span import TraceState
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t", "1.0")
+    remote = SpanContext(
+        0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, True,
+        TraceFlags(1), TraceState([("vendor", "x1")]),
+    )  # fmt: skip
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    with tracer.start_as_current_span("GET /a", context=parent, kind=SpanKind.SERVER) as server:
+        server.set_attributes(SERVER_SPAN)
+        for kind in SpanKind:
+            with tracer.start_as_current_span(f"child {kind.name}", kind=kind) as child:
+                child.set_attribute("n", kind.value)
+        with tracer.start_as_current_span("ok") as ok:
+            ok.set_status(Status(StatusCode.OK))
+        with tracer.start_as_current_span("error") as error:
+            error.set_status(Status(StatusCode.ERROR))
+        with tracer.start_as_current_span("described") as described:
+            described.set_status(Status(StatusCode.ERROR, "boom"))
+        with tracer.start_as_current_span("with an event") as evented:
+            evented.add_event("cache.miss")
+    return list(memory.get_finished_spans())
+
+
+def _python_encoding(span: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    with monkeypatch.context() as patch:
+        patch.setattr(encode_module, "_compiled", None)
+        patch.setattr(encode_module, "_compiled_fields", None)
+        return encode_module.encode(span)
+
+
+def test_sdk_spans_take_the_fields_path_with_the_python_paths_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saler_tracing._internal.sdk.private import span_fields
+
+    fields_field = encode_module._compiled_fields
+    assert fields_field is not None
+    taken = []
+    for span in _ended_spans():
+        encode_module.encode(span)  # the trace state is cached on the first span of a trace
+        fields = span_fields(span)
+        assert fields is not None
+        got = fields_field(
+            fields,
+            encode_module._trace_states,
+            encode_module._KIND_VALUES,
+            encode_module._TAIL_ROWS,
+        )
+        reference = _python_encoding(span, monkeypatch)
+        assert encode_module.encode(span) == reference
+        if got is not None:
+            assert got == reference[2], span.name
+            taken.append(span.name)
+    # Every kind, status code and parent shape; only the description and the event are not.
+    assert sorted(taken) == sorted(
+        ["GET /a", "ok", "error"] + [f"child {kind.name}" for kind in SpanKind]
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (),
+        ("not", "a", "span"),
+        tuple(range(12)),
+        [None] * 12,
+        None,
+    ],
+    ids=repr,
+)
+def test_fields_it_does_not_recognise_are_handed_back(fields: Any) -> None:
+    fields_field = encode_module._compiled_fields
+    assert fields_field is not None
+    got = fields_field(
+        fields, encode_module._trace_states, encode_module._KIND_VALUES, encode_module._TAIL_ROWS
+    )
+    assert got is None
+
+
+def test_a_trace_state_not_cached_yet_is_handed_back_then_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saler_tracing._internal.sdk.private import span_fields
+
+    fields_field = encode_module._compiled_fields
+    assert fields_field is not None
+    monkeypatch.setattr(encode_module, "_trace_states", {})
+    server = next(s for s in _ended_spans() if s.name == "GET /a")
+    fields = span_fields(server)
+    args = (
+        fields,
+        encode_module._trace_states,
+        encode_module._KIND_VALUES,
+        encode_module._TAIL_ROWS,
+    )
+    assert fields_field(*args) is None
+    assert encode_module.encode(server) == _python_encoding(server, monkeypatch)
+    assert fields_field(*args) == encode_module.encode(server)[2]

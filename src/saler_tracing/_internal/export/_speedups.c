@@ -17,7 +17,9 @@
  * key that is not exactly str; a
  * string that is not valid UTF-8; an id out of range), and the Python path then encodes the
  * span, with its own error handling. It never raises for such input (only MemoryError).
- * tests/export/test_encode.py compares the two byte for byte.
+ * tests/export/test_encode.py compares the two byte for byte. ``fields_field`` is the same
+ * from a span's fields as encode.py reads them, for the common span (see its doc), declining
+ * the rest to encode.py in the same way; tests/export/test_speedups.py compares it too.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -447,20 +449,10 @@ put_body(Buf *b, PyObject *const *args)
     return OK;
 }
 
-PyDoc_STRVAR(span_field_doc,
-"span_field(trace_id, span_id, state_field, parent_span_id, name, kind, start, end,\n"
-"           attributes, rare, tail) -> bytes | None\n\n"
-"A span's ``ScopeSpans.spans`` field, as encode.encode writes it; None when the Python\n"
-"path must encode this span.");
-
+/* The field for the 11 arguments of ``span_field``: bytes, None (declined) or NULL (error). */
 static PyObject *
-span_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+field_of(PyObject *const *args)
 {
-    (void)module;
-    if (nargs != 11) {
-        PyErr_Format(PyExc_TypeError, "span_field takes 11 arguments (%zd given)", nargs);
-        return NULL;
-    }
     Buf b;
     b.p = b.stack;
     b.n = 0;
@@ -489,8 +481,135 @@ span_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+PyDoc_STRVAR(span_field_doc,
+"span_field(trace_id, span_id, state_field, parent_span_id, name, kind, start, end,\n"
+"           attributes, rare, tail) -> bytes | None\n\n"
+"A span's ``ScopeSpans.spans`` field, as encode.encode writes it; None when the Python\n"
+"path must encode this span.");
+
+static PyObject *
+span_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 11) {
+        PyErr_Format(PyExc_TypeError, "span_field takes 11 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return field_of(args);
+}
+
+static PyObject *empty_bytes; /* b"": no rare fields */
+
+/* The object paired with ``key`` (by identity) in ``pairs``, a flat tuple of (key, value)
+ * pairs, or ``fallback``. */
+static PyObject *
+paired(PyObject *pairs, PyObject *key, PyObject *fallback)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(pairs);
+    for (Py_ssize_t i = 0; i + 1 < n; i += 2) {
+        if (PyTuple_GET_ITEM(pairs, i) == key) {
+            return PyTuple_GET_ITEM(pairs, i + 1);
+        }
+    }
+    return fallback;
+}
+
+PyDoc_STRVAR(fields_field_doc,
+"fields_field(fields, trace_states, kinds, tails) -> bytes | None\n\n"
+"The same field as ``span_field``, straight from the encoder's fields of a span\n"
+"(``sdk.private.SpanFields``), for its common case: no events, links or dropped counts, no\n"
+"status description, a trace state already in ``trace_states`` (by id: (state, field)), a\n"
+"kind in ``kinds`` and a status code in the row of ``tails`` for its parent (flat (object,\n"
+"value) pairs, by identity; a row's last item is the tail without a status). None for\n"
+"anything else: encode.py's path then encodes the span.");
+
+static PyObject *
+fields_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "fields_field takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *fields = args[0], *states = args[1], *kinds = args[2], *tails = args[3];
+    if (!PyTuple_CheckExact(fields) || PyTuple_GET_SIZE(fields) != 12 ||
+        !PyDict_CheckExact(states) || !PyTuple_CheckExact(kinds) ||
+        !PyTuple_CheckExact(tails) || PyTuple_GET_SIZE(tails) != 2) {
+        Py_RETURN_NONE;
+    }
+    PyObject *ctx = PyTuple_GET_ITEM(fields, 0), *parent = PyTuple_GET_ITEM(fields, 1);
+    PyObject *rare = PyTuple_GET_ITEM(fields, 7), *code = PyTuple_GET_ITEM(fields, 8);
+    PyObject *description = PyTuple_GET_ITEM(fields, 9);
+    if (rare != Py_None) {
+        Py_RETURN_NONE;
+    }
+    if (description != Py_None &&
+        !(PyUnicode_CheckExact(description) && PyUnicode_GET_LENGTH(description) == 0)) {
+        Py_RETURN_NONE;
+    }
+    /* ``SpanContext`` is a tuple: (trace id, span id, is_remote, flags, state, is_valid). */
+    if (!PyTuple_Check(ctx) || PyTuple_GET_SIZE(ctx) < 5) {
+        Py_RETURN_NONE;
+    }
+    PyObject *state = PyTuple_GET_ITEM(ctx, 4);
+    PyObject *key = PyLong_FromVoidPtr(state);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(states, key);
+    Py_DECREF(key);
+    if (entry == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE; /* a state not seen yet: encode.py encodes and caches it */
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
+        PyTuple_GET_ITEM(entry, 0) != state) {
+        Py_RETURN_NONE;
+    }
+    PyObject *parent_id = Py_None;
+    Py_ssize_t remote = 0;
+    if (parent != Py_None) {
+        if (!PyTuple_Check(parent) || PyTuple_GET_SIZE(parent) < 3) {
+            Py_RETURN_NONE;
+        }
+        parent_id = PyTuple_GET_ITEM(parent, 1);
+        PyObject *is_remote = PyTuple_GET_ITEM(parent, 2);
+        if (is_remote == Py_True) {
+            remote = 1;
+        }
+        else if (is_remote != Py_False) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *kind = paired(kinds, PyTuple_GET_ITEM(fields, 3), NULL);
+    PyObject *row = PyTuple_GET_ITEM(tails, remote);
+    if (kind == NULL || !PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) < 1) {
+        Py_RETURN_NONE;
+    }
+    PyObject *tail = paired(row, code, PyTuple_GET_ITEM(row, PyTuple_GET_SIZE(row) - 1));
+    /* Every object below is held by ``fields``, ``states``' entry or the constant tuples,
+     * and nothing until the bytes are written runs Python code, so borrowed is safe. */
+    PyObject *call[11] = {
+        PyTuple_GET_ITEM(ctx, 0),    /* trace id */
+        PyTuple_GET_ITEM(ctx, 1),    /* span id */
+        PyTuple_GET_ITEM(entry, 1),  /* trace state field */
+        parent_id,
+        PyTuple_GET_ITEM(fields, 2), /* name */
+        kind,
+        PyTuple_GET_ITEM(fields, 4), /* start */
+        PyTuple_GET_ITEM(fields, 5), /* end */
+        PyTuple_GET_ITEM(fields, 6), /* attributes */
+        empty_bytes,
+        tail,
+    };
+    return field_of(call);
+}
+
 static PyMethodDef methods[] = {
     {"span_field", (PyCFunction)(void (*)(void))span_field, METH_FASTCALL, span_field_doc},
+    {"fields_field", (PyCFunction)(void (*)(void))fields_field, METH_FASTCALL, fields_field_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -512,6 +631,12 @@ PyInit__speedups(void)
     if (sixty_four == NULL) {
         sixty_four = PyLong_FromLong(64);
         if (sixty_four == NULL) {
+            return NULL;
+        }
+    }
+    if (empty_bytes == NULL) {
+        empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
+        if (empty_bytes == NULL) {
             return NULL;
         }
     }

@@ -16,3 +16,10 @@ def span_field(
     tail: bytes,
     /,
 ) -> bytes | None: ...
+def fields_field(
+    fields: tuple[Any, ...],
+    trace_states: dict[int, tuple[object, bytes]],
+    kinds: tuple[Any, ...],
+    tails: tuple[tuple[Any, ...], tuple[Any, ...]],
+    /,
+) -> bytes | None: ...
