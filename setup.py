@@ -1,7 +1,8 @@
-"""The one compiled module: the OTLP encoder's common case (``encode.py`` says why).
+"""The compiled modules: the OTLP encoder's common case (``encode.py`` says why) and the
+scrubber's first checks (``scrubber.py``).
 
-``optional=True``: without a C compiler the install still succeeds, and the encoder runs in
-Python alone (same bytes, more instructions a span).
+``optional=True``: without a C compiler the install still succeeds, and both run in Python
+alone (same results, more instructions a span).
 """
 
 from setuptools import Extension, setup
@@ -12,6 +13,11 @@ setup(
             "saler_tracing._internal.export._speedups",
             ["src/saler_tracing/_internal/export/_speedups.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "saler_tracing._internal.scrub._quick",
+            ["src/saler_tracing/_internal/scrub/_quick.c"],
+            optional=True,
+        ),
     ]
 )

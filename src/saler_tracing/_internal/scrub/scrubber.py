@@ -20,6 +20,12 @@ from saler_tracing._internal.scrub.prefilter import DIGITS_TO_ZERO as _DIGITS
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing._internal.scrub.values import SHAPED, TextScrubber, marker, number_rule
 
+_quick_clean: Callable[..., bool] | None
+try:
+    from saler_tracing._internal.scrub._quick import clean as _quick_clean
+except ImportError:  # built without a compiler: the loop below decides alone
+    _quick_clean = None
+
 Callback = Callable[[ScrubMatch], Any]
 _STATEMENT_KEYS = frozenset({"db.query.text", "db.statement", "db.redis.command"})
 _QUERY_KEYS = frozenset({"url.query", "http.query"})
@@ -127,6 +133,12 @@ class Scrubber:
             return None
         clean, harmless, redact_ip, mark, no_callback, clean_statements = self._hot
         families = self.text.families
+        # The loop's first checks for every value at once, in C: nearly every mapping passes
+        # them all (``_quick.c``); the loop repeats them only when one value needs more.
+        if _quick_clean is not None and _quick_clean(
+            attrs, to_check, clean, None if families is None else harmless, clean_statements
+        ):
+            return None
         for key, kind, rule in to_check:
             value = attrs[key]
             # The hot path, inlined: a string that is short, already seen clean or whose

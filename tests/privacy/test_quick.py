@@ -1,0 +1,167 @@
+"""The scrubber's first checks in C (``_quick.clean``) against the Python loop they stand in
+for: a mapping is passed as clean only when the loop would leave it untouched and report
+nothing, whatever was cached before; everything else goes to the loop, which still finds
+what the privacy corpus finds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saler_tracing._internal.config.resolved import ScrubbingConfig
+from saler_tracing._internal.scrub import scrubber as scrubber_module
+from saler_tracing._internal.scrub.build import build_scrubber
+from saler_tracing._internal.scrub.scrubber import Scrubber
+
+quick = scrubber_module._quick_clean
+built = pytest.mark.skipif(
+    quick is None, reason="_quick is not built: test_the_compiled_check_is_built fails on it"
+)
+
+
+def test_the_compiled_check_is_built() -> None:
+    if quick is None:
+        pytest.fail(
+            "saler_tracing._internal.scrub._quick is not built: reinstall with a C compiler "
+            "present (make .venv/.installed, or pip install -e .)"
+        )
+
+
+def _quick_says(scrubber: Scrubber, attrs: dict[str, Any]) -> bool:
+    """What the compiled check answers for ``attrs`` with the scrubber's caches as they are."""
+    assert quick is not None
+    to_check = scrubber._keys_to_check(tuple(attrs))
+    clean, harmless, _, _, _, statements = scrubber._hot
+    families = scrubber.text.families
+    return quick(attrs, to_check, clean, None if families is None else harmless, statements)
+
+
+def _python_loop(
+    scrubber: Scrubber, attrs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any] | None, list[str]]:
+    report: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(scrubber_module, "_quick_clean", None)
+        return scrubber.attributes(attrs, report), report
+
+
+SPAN = {
+    "http.request.method": "GET",
+    "url.path": "/orders/1234",
+    "user_agent.original": "python-httpx/0.27",
+    "db.query.text": "SELECT id FROM orders WHERE id = $1",
+    "http.response.status_code": 200,
+    "server.port": 8000,
+    "ratio": 0.5,
+    "cached": True,
+}
+
+
+@built
+def test_a_mapping_seen_clean_is_passed_by_the_compiled_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scrubber = build_scrubber(ScrubbingConfig(enabled=True))
+    assert not _quick_says(scrubber, SPAN), "nothing is cached yet: the loop must look"
+    assert _python_loop(scrubber, SPAN, monkeypatch) == (None, [])
+    assert _quick_says(scrubber, SPAN)
+    # Another id in the path has the same digit shape: passed without the loop too.
+    assert _quick_says(scrubber, {**SPAN, "url.path": "/orders/9876"})
+    assert scrubber.attributes({**SPAN, "url.path": "/orders/9876"}, []) is None
+
+
+@built
+@pytest.mark.parametrize(
+    ("sensitive", "found"),
+    [
+        ({"user_agent.original": "ahmed@example.com"}, True),
+        ({"url.path": "/reset?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk"}, True),
+        ({"db.query.text": "SELECT id FROM users WHERE email = 'ahmed@example.com'"}, True),
+        ({"note": 4111111111111111}, True),  # a card number as an integer
+        ({"note": 2**70}, False),  # past int64: the loop judges it
+        ({"password": "hunter22"}, True),  # a sensitive key: marked, never passed
+        ({"url.path": ["/a", "/b"]}, False),  # a list: the loop looks at each item
+        ({"url.path": "/o/\udc80\udc81\udc82"}, False),  # not UTF-8: the loop decides
+    ],
+    ids=repr,
+)
+def test_what_needs_the_loop_is_never_passed(
+    sensitive: dict[str, Any], found: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scrubber = build_scrubber(ScrubbingConfig(enabled=True))
+    _python_loop(scrubber, SPAN, monkeypatch)  # warm every cache with the harmless span
+    attrs = {**SPAN, **sensitive}
+    assert not _quick_says(scrubber, attrs)
+    report: list[str] = []
+    out = scrubber.attributes(attrs, report)
+    if found:
+        assert report, "the loop still finds it"
+        assert out is not None
+
+
+@built
+def test_with_extra_patterns_the_prefilter_is_off_and_only_cleared_values_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scrubber = build_scrubber(ScrubbingConfig(enabled=True, extra_patterns={"order": r"ORD-\d{6}"}))
+    assert scrubber.text.families is None
+    _python_loop(scrubber, SPAN, monkeypatch)
+    assert _quick_says(scrubber, SPAN)
+    # Same shape, new value: without the prefilter only the value itself counts as cleared.
+    assert not _quick_says(scrubber, {**SPAN, "url.path": "/orders/ORD-123456"})
+    report: list[str] = []
+    out = scrubber.attributes({**SPAN, "url.path": "/orders/ORD-123456"}, report)
+    assert out is not None and "ORD-123456" not in str(out["url.path"])
+    assert report
+
+
+@built
+def test_input_of_another_shape_is_handed_to_the_loop() -> None:
+    assert quick is not None
+    assert quick({}, (), set(), set(), set()) is True
+    assert quick({"a": "x" * 10}, (("a", "text", ""),), set(), set(), set()) is False
+    assert quick({"a": 1}, (("missing", "text", ""),), set(), set(), set()) is False
+    assert quick({"a": 1}, (("a",),), set(), set(), set()) is False
+    assert quick({"a": 1}, [("a", "text", "")], set(), set(), set()) is False  # type: ignore[arg-type]
+    assert quick({"a": 1}, (("a", "text", ""),), set(), None, set()) is True
+    with pytest.raises(TypeError, match="5 arguments"):
+        quick({}, ())  # type: ignore[call-arg]
+
+
+values = (
+    st.text(max_size=40)
+    | st.sampled_from(
+        ["ahmed@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "10.0.0.7", "Bearer abc"]
+    )
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.booleans()
+    | st.none()
+    | st.lists(st.text(max_size=10), max_size=3)
+)
+keys = st.sampled_from(
+    ["url.path", "user_agent.original", "db.query.text", "password", "note", "client.address"]
+)
+
+
+@built
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(keys, values, min_size=1, max_size=6), min_size=1, max_size=4))
+def test_passed_only_when_the_loop_would_change_and_report_nothing(
+    mappings: list[dict[str, Any]],
+) -> None:
+    scrubber = build_scrubber(ScrubbingConfig(enabled=True, redact_client_ip=True))
+    for attrs in mappings:  # earlier mappings fill the caches the later ones are checked with
+        passed = _quick_says(scrubber, attrs)
+        original = scrubber_module._quick_clean
+        scrubber_module._quick_clean = None
+        try:
+            report: list[str] = []
+            out = scrubber.attributes(attrs, report)
+        finally:
+            scrubber_module._quick_clean = original
+        if passed:
+            assert out is None and report == [], attrs
