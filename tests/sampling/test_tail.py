@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
@@ -166,3 +167,69 @@ def test_a_forked_child_starts_with_an_empty_buffer_and_free_locks(pipeline: Mak
             os._exit(0 if ok and tail.buffered() == (0, 0) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_behind_a_stage_that_acts_on_start_the_tail_stage_opens_roots_itself(
+    pipeline: Make,
+) -> None:
+    """In ``configure()``'s pipeline the head sampler opens each unsampled root in the buffer
+    (no span calls the tail stage at start); a stage after it that needs ``on_start`` keeps
+    the stage's own ``on_start``, which buffers the same and forwards only sampled spans."""
+    from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from saler_tracing._internal.chain import GuardedRoot, Stage
+    from saler_tracing._internal.sampling.tail import TailStage
+
+    p = pipeline(sampler="always_off")
+    sampler = p.sampling.sampler
+    assert p.sampling.tail is not None and sampler.on_unsampled_root is not None
+
+    class Started(Stage):
+        def __init__(self, next_stage: SimpleSpanProcessor) -> None:
+            super().__init__(next_stage)
+            self.started: list[str] = []
+
+        def on_start(self, span: Span, parent_context: object = None) -> None:
+            self.started.append(span.name)
+
+        def on_end(self, span: ReadableSpan) -> None:
+            self.next.on_end(span)
+
+    memory = InMemorySpanExporter()
+    started = Started(SimpleSpanProcessor(memory))
+    tail = TailStage(started)
+    sampler.on_unsampled_root = None
+    tail.fed_by(sampler)
+    assert sampler.on_unsampled_root is None and tail.acts_on_start
+    root = GuardedRoot(tail)
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(root)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("failing") as failing:
+        with tracer.start_as_current_span("child"):
+            pass
+        failing.set_status(Status(StatusCode.ERROR))
+    with tracer.start_as_current_span("fine"):
+        pass
+    assert sorted(s.name for s in memory.get_finished_spans()) == ["child", "failing"]
+    assert started.started == []  # buffered spans: their on_start is not forwarded
+
+
+def test_a_failing_tail_buffer_does_not_fail_the_span(
+    pipeline: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from saler_tracing._internal import errors
+
+    monkeypatch.delenv(errors.RAISE_ENV, raising=False)
+    errors.reset_internal_errors()
+    p = pipeline(sampler="always_off")
+
+    def broken(trace_id: int, never: bool) -> None:
+        raise RuntimeError("bug in the tail buffer")
+
+    p.sampling.sampler.on_unsampled_root = broken
+    with p.tracer.start_as_current_span("request") as span:
+        span.set_attribute("ok", True)  # the application's span works as ever
+    assert errors.internal_error_counts()["tail stage open_root"] == 1

@@ -23,13 +23,20 @@ def start_target(processor: SpanProcessor) -> SpanProcessor | None:
         on_start = type(processor).on_start
         if on_start is SpanProcessor.on_start:  # the SDK's, which does nothing
             return None
-        if not (isinstance(processor, Stage) and on_start is Stage.on_start):
+        if not (
+            isinstance(processor, Stage)
+            and (on_start is Stage.on_start or not processor.acts_on_start)
+        ):
             return processor
         processor = processor.next
 
 
 class Stage(SpanProcessor):
     """One step of the pipeline; by default it forwards everything to ``next``."""
+
+    acts_on_start = True
+    """``False`` for a stage whose ``on_start`` has nothing to do in this pipeline (another
+    part does its work when the span starts): :func:`start_target` passes over it."""
 
     def __init__(self, next_stage: SpanProcessor) -> None:
         self.next = next_stage

@@ -47,6 +47,7 @@ class Sampling:
         """The tail stage in front of ``next_stage``. With the tail decision off it still
         runs: it drops the unsampled local roots recorded for the metrics stage."""
         self.tail = TailStage(next_stage, **(self.tail_options or {}))
+        self.tail.fed_by(self.sampler)
         return self.tail
 
     def snapshot(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ not recorded at all (cheaper), and the tail stage only drops the unsampled roots
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan
@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 
+from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.sampling import consistent as cp
 from saler_tracing._internal.sampling.adaptive import AdaptiveController
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
@@ -71,6 +72,10 @@ class HeadSampler(Sampler):
         self.unsampled_root = Decision.RECORD_ONLY if record_unsampled_roots else Decision.DROP
         self.record_children = record_unsampled_children
         self.telemetry = telemetry or SamplingTelemetry()
+        self.on_unsampled_root: Callable[[int, bool], None] | None = None
+        """Told of each local root this sampler records without sampling, as it decides it
+        (trace id, and whether a rule said never to keep it): the tail stage's buffer
+        (``TailStage.fed_by``)."""
         self._thresholds: dict[float, int] = {}
         # A root without incoming tracestate gets one of a few states: build each once.
         self._fresh_states: dict[int, TraceState] = {}
@@ -105,7 +110,13 @@ class HeadSampler(Sampler):
                 return SamplingResult(decision, attributes, pctx.trace_state)
             # None, or our instrumentation's, which it adds itself (``StartAttributes``).
             return self._child_result(decision, pctx.trace_state)
-        return self._local_root(pctx, trace_id, name, attributes)
+        result = self._local_root(pctx, trace_id, name, attributes)
+        if self.on_unsampled_root is not None and result.decision is Decision.RECORD_ONLY:
+            try:
+                self.on_unsampled_root(trace_id, bool(result.attributes.get(NEVER_ATTR)))
+            except Exception as exc:  # the tail stage's bookkeeping must not fail the span
+                handle_internal_error("tail stage open_root", exc)
+        return result
 
     def _child_result(self, decision: Decision, state: TraceState) -> SamplingResult:
         """Children without start attributes share one result per (decision, tracestate):

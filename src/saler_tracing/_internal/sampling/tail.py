@@ -7,7 +7,9 @@ in this process has ended; then the trace is kept when a span failed, the local 
 than the threshold, its route is critical or one of its spans is marked critical
 (``critical.py``: webhook deliveries, sign-in events), and dropped otherwise. Only kept spans
 reach the next stage; ``on_start`` of a buffered span is not forwarded (stages downstream work at
-``on_end``).
+``on_end``). Our head sampler opens each unsampled local root in the buffer as it decides it
+(:meth:`TailStage.fed_by`), so in ``configure()``'s pipeline no span calls this stage at start;
+behind another sampler its ``on_start`` does the same.
 
 With ``buffer=False`` (tail decision off) nothing is buffered: unsampled spans, recorded
 only so the metrics stage before this one counts every request, are dropped here.
@@ -37,7 +39,7 @@ from opentelemetry.trace import StatusCode
 from saler_tracing._internal.chain import Stage, start_target
 from saler_tracing._internal.critical import CRITICAL_ATTR
 from saler_tracing._internal.sampling.forksafe import reset_after_fork
-from saler_tracing._internal.sampling.head import NEVER_ATTR
+from saler_tracing._internal.sampling.head import NEVER_ATTR, HeadSampler
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, RouteSet
 from saler_tracing._internal.sampling.snapshot import as_sampled
@@ -97,6 +99,33 @@ class TailStage(Stage):
         self._decided = OrderedDict()
         self._spans = 0
 
+    def fed_by(self, sampler: HeadSampler) -> None:
+        """Let ``sampler`` open each unsampled local root as it decides it (it knows the trace
+        and the start attributes then), so no span needs this stage's ``on_start``: a Python
+        call and a flags read a span less, on every span. Only while no stage after this one
+        acts on ``on_start`` (a buffered span's ``on_start`` is never forwarded)."""
+        if self.buffer and self._start_next is None:
+            sampler.on_unsampled_root = self.open_root
+            self.acts_on_start = False
+
+    def open_root(self, trace_id: int, never: bool) -> None:
+        """A local root of ``trace_id`` the head did not sample has started (``never``: a
+        rule said never to keep its trace); its spans are buffered until every such root
+        has ended."""
+        forward: list[ReadableSpan] = []
+        with self._lock:
+            entry = self._traces.get(trace_id)
+            if entry is None:
+                self._decided.pop(trace_id, None)
+                entry = self._traces[trace_id] = _Trace()
+                while len(self._traces) > self.max_traces:
+                    forward += self._decide_oldest()
+            entry.open_roots += 1
+            if never:
+                entry.never = True
+        if forward:
+            self._forward(forward)
+
     # -- the SpanProcessor interface -------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         flags = span_flags(span)
@@ -107,19 +136,7 @@ class TailStage(Stage):
         if not self.buffer or not flags & LOCAL_ROOT:
             return
         ctx = span.context
-        forward: list[ReadableSpan] = []
-        with self._lock:
-            entry = self._traces.get(ctx.trace_id)
-            if entry is None:
-                self._decided.pop(ctx.trace_id, None)
-                entry = self._traces[ctx.trace_id] = _Trace()
-                while len(self._traces) > self.max_traces:
-                    forward += self._decide_oldest()
-            entry.open_roots += 1
-            if attributes_of(span).get(NEVER_ATTR):
-                entry.never = True
-        if forward:
-            self._forward(forward)
+        self.open_root(ctx.trace_id, bool(attributes_of(span).get(NEVER_ATTR)))
 
     def on_end(self, span: ReadableSpan) -> None:
         flags = span_flags(span)
