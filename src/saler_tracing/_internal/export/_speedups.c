@@ -129,23 +129,45 @@ put_ld(Buf *b, unsigned char tag, const char *data, Py_ssize_t n)
 /* Ok, not handled here (the Python path encodes the span), or an error is set. */
 enum { OK = 0, DECLINE = 1, FAIL = -1 };
 
-/* 0 < v < 2**64 as an unsigned 64-bit integer; DECLINE for anything else. */
+static PyObject *two_to_64;  /* the int 2**64, the bound of a 64-bit id */
+static PyObject *sixty_four; /* the int 64, for splitting trace ids */
+
+/* 0 <= v < 2**64 as an unsigned 64-bit integer; DECLINE for anything else.
+ *
+ * Not PyLong_AsUnsignedLongLong: for any int of more than one 30-bit digit (every id and
+ * time) it goes through the generic byte-array conversion, and raises (an exception object)
+ * on overflow; that was a third of this module's instructions a span. The signed conversion
+ * is a plain loop over the digits; ids of 2**63 and more (half of all random span ids) take
+ * the masked conversion, another plain loop, after one comparison with 2**64. */
 static int
 as_u64(PyObject *v, uint64_t *out)
 {
     if (!PyLong_CheckExact(v)) {
         return DECLINE;
     }
-    unsigned long long x = PyLong_AsUnsignedLongLong(v);
-    if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow == 0) {
+        if (x < 0) {
+            if (x == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+            }
+            return DECLINE;
+        }
+        *out = (uint64_t)x;
+        return OK;
+    }
+    if (overflow < 0) {
+        return DECLINE;
+    }
+    int below = PyObject_RichCompareBool(v, two_to_64, Py_LT);
+    if (below <= 0) {
         PyErr_Clear();
         return DECLINE;
     }
-    *out = (uint64_t)x;
+    *out = (uint64_t)PyLong_AsUnsignedLongLongMask(v);
     return OK;
 }
-
-static PyObject *sixty_four; /* the int 64, for splitting trace ids */
 
 /* A 128-bit trace id as two halves (what int.to_bytes(16, "big") accepts). */
 static int
@@ -154,13 +176,7 @@ as_u128(PyObject *v, uint64_t *hi, uint64_t *lo)
     if (!PyLong_CheckExact(v)) {
         return DECLINE;
     }
-    unsigned long long x = PyLong_AsUnsignedLongLong(v);
-    if (!(x == (unsigned long long)-1 && PyErr_Occurred())) {
-        *hi = 0;
-        *lo = (uint64_t)x;
-        return OK;
-    }
-    PyErr_Clear();
+    /* The high half is in range (0 <= it < 2**64) exactly when v is (0 <= v < 2**128). */
     PyObject *high = PyNumber_Rshift(v, sixty_four);
     if (high == NULL) {
         PyErr_Clear();
@@ -631,6 +647,17 @@ PyInit__speedups(void)
     if (sixty_four == NULL) {
         sixty_four = PyLong_FromLong(64);
         if (sixty_four == NULL) {
+            return NULL;
+        }
+    }
+    if (two_to_64 == NULL) {
+        PyObject *one = PyLong_FromLong(1);
+        if (one == NULL) {
+            return NULL;
+        }
+        two_to_64 = PyNumber_Lshift(one, sixty_four);
+        Py_DECREF(one);
+        if (two_to_64 == NULL) {
             return NULL;
         }
     }
