@@ -8,12 +8,13 @@
  * (docs/privacy.md, "Cost"). Optional: when this module was not built, the Python loop
  * alone decides.
  *
- * Contract with scrubber.py: ``clean`` returns True only when the Python loop, given the
- * same arguments, would leave every value as it is without calling a detector, a callback
- * or a marker, and report nothing. For anything else — a value it cannot judge with those
- * checks, a type it does not know, input of another shape — it returns False and the Python
- * loop runs as before (it repeats the cheap checks, and caches what it clears, so the next
- * such value is cleared here). It never raises (only MemoryError) and runs no Python code.
+ * Contract with scrubber.py: ``clean`` returns how many of the leading entries of
+ * ``to_check`` the Python loop, given the same arguments, would pass over without calling a
+ * detector, a callback or a marker, and without reporting anything: all of them for a clean
+ * mapping, and the loop then does not run. It stops at the first value it cannot judge with
+ * those checks (or a type it does not know, or input of another shape: 0), and the Python
+ * loop takes over from that entry (it caches what it clears, so the next such value is
+ * cleared here). It never raises (only MemoryError) and runs no Python code.
  * tests/privacy/test_quick.py checks the contract against the Python loop.
  */
 #define PY_SSIZE_T_CLEAN
@@ -82,12 +83,13 @@ text_cleared(PyObject *value, PyObject *clean, PyObject *harmless)
 }
 
 PyDoc_STRVAR(clean_doc,
-"clean(attrs, to_check, clean, harmless, statements) -> bool\n\n"
-"True when every value of ``attrs`` under the keys of ``to_check`` ((key, plan, rule)\n"
-"triples) passes the scrubber's first checks: a ``text`` value shorter than six characters,\n"
-"whose digit shape is in ``harmless`` (None: the prefilter is off) or which is in ``clean``,\n"
-"or a float, bool or integer below 10**12; a ``statement`` value in ``statements``. False\n"
-"when the Python loop must look at any of them.");
+"clean(attrs, to_check, clean, harmless, statements) -> int\n\n"
+"How many of the leading entries of ``to_check`` ((key, plan, rule) triples) have values in\n"
+"``attrs`` that pass the scrubber's first checks: a ``text`` value shorter than six\n"
+"characters, whose digit shape is in ``harmless`` (None: the prefilter is off) or which is\n"
+"in ``clean``, or a float, bool or integer below 10**12; a ``statement`` value in\n"
+"``statements``. ``len(to_check)`` when all do; the Python loop takes over from the first\n"
+"that does not.");
 
 static PyObject *
 clean(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -102,17 +104,17 @@ clean(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!PyDict_CheckExact(attrs) || !PyTuple_CheckExact(to_check) ||
         !PyAnySet_CheckExact(clean_texts) || !PyAnySet_CheckExact(statements) ||
         (harmless != Py_None && !PyAnySet_CheckExact(harmless))) {
-        Py_RETURN_FALSE;
+        return PyLong_FromLong(0);
     }
     Py_ssize_t n = PyTuple_GET_SIZE(to_check);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *entry = PyTuple_GET_ITEM(to_check, i);
         if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) < 2) {
-            Py_RETURN_FALSE;
+            return PyLong_FromSsize_t(i);
         }
         PyObject *key = PyTuple_GET_ITEM(entry, 0), *plan = PyTuple_GET_ITEM(entry, 1);
         if (!PyUnicode_CheckExact(key) || !PyUnicode_CheckExact(plan)) {
-            Py_RETURN_FALSE;
+            return PyLong_FromSsize_t(i);
         }
         /* A str key: its hash is cached and its comparison runs no Python code. */
         PyObject *value = PyDict_GetItemWithError(attrs, key);
@@ -120,7 +122,7 @@ clean(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (PyErr_Occurred()) {
                 return NULL;
             }
-            Py_RETURN_FALSE;
+            return PyLong_FromSsize_t(i);
         }
         int cleared;
         if (PyUnicode_CompareWithASCIIString(plan, "text") == 0) {
@@ -136,10 +138,10 @@ clean(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         if (!cleared) {
-            Py_RETURN_FALSE;
+            return PyLong_FromSsize_t(i);
         }
     }
-    Py_RETURN_TRUE;
+    return PyLong_FromSsize_t(n);
 }
 
 static PyMethodDef methods[] = {

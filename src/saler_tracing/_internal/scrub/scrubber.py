@@ -20,7 +20,7 @@ from saler_tracing._internal.scrub.prefilter import DIGITS_TO_ZERO as _DIGITS
 from saler_tracing._internal.scrub.pseudonym import Pseudonymizer
 from saler_tracing._internal.scrub.values import SHAPED, TextScrubber, marker, number_rule
 
-_quick_clean: Callable[..., bool] | None
+_quick_clean: Callable[..., int] | None
 try:
     from saler_tracing._internal.scrub._quick import clean as _quick_clean
 except ImportError:  # built without a compiler: the loop below decides alone
@@ -133,12 +133,17 @@ class Scrubber:
             return None
         clean, harmless, redact_ip, mark, no_callback, clean_statements = self._hot
         families = self.text.families
-        # The loop's first checks for every value at once, in C: nearly every mapping passes
-        # them all (``_quick.c``); the loop repeats them only when one value needs more.
-        if _quick_clean is not None and _quick_clean(
-            attrs, to_check, clean, None if families is None else harmless, clean_statements
-        ):
-            return None
+        # The loop's first checks for every value at once, in C (``_quick.c``): nearly every
+        # mapping passes them all; otherwise the loop takes over from the first value that
+        # needs more (the ones before it would only be passed over).
+        if _quick_clean is not None:
+            cleared = _quick_clean(
+                attrs, to_check, clean, None if families is None else harmless, clean_statements
+            )
+            if cleared == len(to_check):
+                return None
+            if cleared:
+                to_check = to_check[cleared:]
         for key, kind, rule in to_check:
             value = attrs[key]
             # The hot path, inlined: a string that is short, already seen clean or whose
