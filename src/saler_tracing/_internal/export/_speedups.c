@@ -136,9 +136,11 @@ static PyObject *sixty_four; /* the int 64, for splitting trace ids */
  *
  * Not PyLong_AsUnsignedLongLong: for any int of more than one 30-bit digit (every id and
  * time) it goes through the generic byte-array conversion, and raises (an exception object)
- * on overflow; that was a third of this module's instructions a span. The signed conversion
- * is a plain loop over the digits; ids of 2**63 and more (half of all random span ids) take
- * the masked conversion, another plain loop, after one comparison with 2**64. */
+ * on overflow, which every 128-bit trace id did; under callgrind that was a large share of
+ * this module's instructions (docs/export.md, "Compiled where the dispatch was the cost").
+ * The signed conversion is a plain loop over the digits; ids of 2**63 and more (half of all
+ * random span ids) take the masked conversion, another plain loop, after one comparison
+ * with 2**64. */
 static int
 as_u64(PyObject *v, uint64_t *out)
 {
