@@ -23,6 +23,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -541,15 +542,10 @@ PyDoc_STRVAR(fields_field_doc,
 "value) pairs, by identity; a row's last item is the tail without a status). None for\n"
 "anything else: encode.py's path then encodes the span.");
 
+/* ``fields_field`` without its argument count: shared with ``Offer``. */
 static PyObject *
-fields_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+field_from(PyObject *fields, PyObject *states, PyObject *kinds, PyObject *tails)
 {
-    (void)module;
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "fields_field takes 4 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *fields = args[0], *states = args[1], *kinds = args[2], *tails = args[3];
     if (!PyTuple_CheckExact(fields) || PyTuple_GET_SIZE(fields) != 12 ||
         !PyDict_CheckExact(states) || !PyTuple_CheckExact(kinds) ||
         !PyTuple_CheckExact(tails) || PyTuple_GET_SIZE(tails) != 2) {
@@ -625,6 +621,292 @@ fields_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return field_of(call);
 }
 
+static PyObject *
+fields_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "fields_field takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return field_from(args[0], args[1], args[2], args[3]);
+}
+
+/* ---- Offer: the export end's ``on_end`` for the common span, in one call -------------------
+ *
+ * Why: in Python, the export end's on_end (the flags, the queue checks, ``prepare`` with its
+ * timing, ``encode`` and the fields' cache) was four frames a span around the one C call that
+ * writes the bytes, and these frames cost the thread that ends the span more than the
+ * encoding itself (docs/export.md, "The export end in one call"). An ``Offer`` is installed
+ * as the processor's ``on_end`` (processor.py) and does what the Python path does for a
+ * sampled SDK span whose fields the scrub stage just read and ``field_from`` encodes:
+ * encode, time, queue, and call ``after(depth)`` once the queue reaches ``threshold``. Every
+ * other span, and any error on the way, goes to ``slow`` (the Python ``on_end``), which
+ * starts over and counts what it drops; so this path never drops or counts anything itself.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *items;       /* the span queue (a deque: always the same object) */
+    PyObject *append;      /* items.append */
+    Py_ssize_t capacity;   /* the queue's bound: at it, ``slow`` refuses and counts */
+    Py_ssize_t threshold;  /* from this depth on, ``after(depth)`` runs */
+    Py_ssize_t max_bytes;  /* a larger span is ``slow``'s to drop and count */
+    PyObject *after;
+    PyObject *slow;
+    PyObject *cache;       /* sdk.private's globals, holding ``_last_fields`` */
+    PyObject *read_fields; /* sdk.private.span_fields, when the cache holds another span */
+    PyObject *clock;       /* time.perf_counter, as ``prepare`` times encoding */
+    PyObject *states;
+    PyObject *kinds;
+    PyObject *tails;
+} Offer;
+
+static PyObject *last_fields_key; /* "_last_fields" */
+
+/* The fields of ``span`` (new reference), from the cache when it holds this span; NULL with
+ * no error set when they cannot be had here. */
+static PyObject *
+offer_fields(Offer *self, PyObject *span)
+{
+    PyObject *last = PyDict_GetItemWithError(self->cache, last_fields_key);
+    if (last != NULL && PyTuple_CheckExact(last) && PyTuple_GET_SIZE(last) == 2 &&
+        PyTuple_GET_ITEM(last, 0) == span) {
+        PyObject *fields = PyTuple_GET_ITEM(last, 1);
+        Py_INCREF(fields);
+        return fields;
+    }
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *fields = PyObject_CallOneArg(self->read_fields, span);
+    if (fields == NULL) {
+        PyErr_Clear();
+    }
+    return fields;
+}
+
+static int
+offer_clock(Offer *self, double *out)
+{
+    PyObject *now = PyObject_CallNoArgs(self->clock);
+    if (now == NULL) {
+        return -1;
+    }
+    *out = PyFloat_AsDouble(now);
+    Py_DECREF(now);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* The queued item of a sampled span (new reference), or NULL with no error set when
+ * ``slow`` must take the span; ``*skip`` is set for a span that is not sampled. */
+static PyObject *
+offer_item(Offer *self, PyObject *span, int *skip)
+{
+    PyObject *fields = offer_fields(self, span);
+    if (fields == NULL) {
+        return NULL;
+    }
+    PyObject *item = NULL, *field = NULL, *encoded = NULL, *took = NULL;
+    if (!PyTuple_CheckExact(fields) || PyTuple_GET_SIZE(fields) != 12) {
+        goto done;
+    }
+    /* ``SpanContext`` is a tuple: (trace id, span id, is_remote, flags, state, is_valid). */
+    PyObject *ctx = PyTuple_GET_ITEM(fields, 0), *parent = PyTuple_GET_ITEM(fields, 1);
+    if (!PyTuple_Check(ctx) || PyTuple_GET_SIZE(ctx) < 4 ||
+        !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
+        goto done;
+    }
+    long flags = PyLong_AsLong(PyTuple_GET_ITEM(ctx, 3));
+    if (flags == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (!(flags & 1)) {
+        *skip = 1; /* not sampled: the Python path ignores it too */
+        goto done;
+    }
+    PyObject *root = Py_True; /* no parent, or a remote one: a local root */
+    if (parent != Py_None) {
+        if (!PyTuple_Check(parent) || PyTuple_GET_SIZE(parent) < 3) {
+            goto done;
+        }
+        PyObject *is_remote = PyTuple_GET_ITEM(parent, 2);
+        if (is_remote == Py_False) {
+            root = Py_False;
+        }
+        else if (is_remote != Py_True) {
+            goto done;
+        }
+    }
+    Py_ssize_t depth = PyObject_Length(self->items);
+    if (depth < 0 || depth >= self->capacity) {
+        goto done; /* full: ``slow`` refuses the span and counts it */
+    }
+    double started, ended;
+    if (offer_clock(self, &started) < 0) {
+        goto done;
+    }
+    field = field_from(fields, self->states, self->kinds, self->tails);
+    if (field == NULL || !PyBytes_CheckExact(field) ||
+        PyBytes_GET_SIZE(field) > self->max_bytes || offer_clock(self, &ended) < 0) {
+        goto done; /* declined, too large or failed: ``slow`` encodes, drops or counts */
+    }
+    encoded = PyTuple_Pack(3, PyTuple_GET_ITEM(fields, 10), PyTuple_GET_ITEM(fields, 11), field);
+    took = encoded == NULL ? NULL : PyFloat_FromDouble(ended - started);
+    if (took != NULL) {
+        item = PyTuple_Pack(3, encoded, root, took);
+    }
+done:
+    if (item == NULL && PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(took);
+    Py_XDECREF(encoded);
+    Py_XDECREF(field);
+    Py_DECREF(fields);
+    return item;
+}
+
+static PyObject *
+offer_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Offer *self = (Offer *)op;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "on_end takes one span");
+        return NULL;
+    }
+    int skip = 0;
+    PyObject *item = offer_item(self, args[0], &skip);
+    if (item == NULL) {
+        if (skip) {
+            Py_RETURN_NONE;
+        }
+        return PyObject_CallOneArg(self->slow, args[0]);
+    }
+    PyObject *done = PyObject_CallOneArg(self->append, item);
+    Py_DECREF(item);
+    if (done == NULL) {
+        return NULL;
+    }
+    Py_DECREF(done);
+    Py_ssize_t depth = PyObject_Length(self->items);
+    if (depth < 0) {
+        return NULL;
+    }
+    if (depth < self->threshold) {
+        Py_RETURN_NONE;
+    }
+    PyObject *n = PyLong_FromSsize_t(depth);
+    if (n == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyObject_CallOneArg(self->after, n);
+    Py_DECREF(n);
+    return out;
+}
+
+static int
+offer_traverse(Offer *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->items);
+    Py_VISIT(self->append);
+    Py_VISIT(self->after);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->cache);
+    Py_VISIT(self->read_fields);
+    Py_VISIT(self->clock);
+    Py_VISIT(self->states);
+    Py_VISIT(self->kinds);
+    Py_VISIT(self->tails);
+    return 0;
+}
+
+static int
+offer_clear(Offer *self)
+{
+    Py_CLEAR(self->items);
+    Py_CLEAR(self->append);
+    Py_CLEAR(self->after);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->read_fields);
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->states);
+    Py_CLEAR(self->kinds);
+    Py_CLEAR(self->tails);
+    return 0;
+}
+
+static void
+offer_dealloc(Offer *self)
+{
+    PyObject_GC_UnTrack(self);
+    offer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+offer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"items", "capacity", "threshold", "max_bytes", "after", "slow",
+                            "cache", "read_fields", "clock", "states", "kinds", "tails", NULL};
+    PyObject *items, *after, *slow, *cache, *read_fields, *clock, *states, *kinds, *tails;
+    Py_ssize_t capacity, threshold, max_bytes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnnnOOO!OOO!O!O!:Offer", names, &items,
+                                     &capacity, &threshold, &max_bytes, &after, &slow,
+                                     &PyDict_Type, &cache, &read_fields, &clock, &PyDict_Type,
+                                     &states, &PyTuple_Type, &kinds, &PyTuple_Type, &tails)) {
+        return NULL;
+    }
+    PyObject *append = PyObject_GetAttrString(items, "append");
+    if (append == NULL) {
+        return NULL;
+    }
+    Offer *self = (Offer *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(append);
+        return NULL;
+    }
+    self->vectorcall = offer_call;
+    self->append = append;
+    self->capacity = capacity;
+    self->threshold = threshold;
+    self->max_bytes = max_bytes;
+    self->items = Py_NewRef(items);
+    self->after = Py_NewRef(after);
+    self->slow = Py_NewRef(slow);
+    self->cache = Py_NewRef(cache);
+    self->read_fields = Py_NewRef(read_fields);
+    self->clock = Py_NewRef(clock);
+    self->states = Py_NewRef(states);
+    self->kinds = Py_NewRef(kinds);
+    self->tails = Py_NewRef(tails);
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(offer_doc,
+"Offer(items, capacity, threshold, max_bytes, after, slow, cache, read_fields, clock,\n"
+"      states, kinds, tails)\n\n"
+"The export end's on_end for the common span (see processor.py): called with a span, it\n"
+"queues the span's encoded item on ``items`` as ``OtlpSink.prepare`` makes it and calls\n"
+"``after(depth)`` once the queue is ``threshold`` long; any other span goes to ``slow``.");
+
+static PyTypeObject OfferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "saler_tracing._internal.export._speedups.Offer",
+    .tp_basicsize = sizeof(Offer),
+    .tp_dealloc = (destructor)offer_dealloc,
+    .tp_vectorcall_offset = offsetof(Offer, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = offer_doc,
+    .tp_traverse = (traverseproc)offer_traverse,
+    .tp_clear = (inquiry)offer_clear,
+    .tp_new = offer_new,
+};
+
 static PyMethodDef methods[] = {
     {"span_field", (PyCFunction)(void (*)(void))span_field, METH_FASTCALL, span_field_doc},
     {"fields_field", (PyCFunction)(void (*)(void))fields_field, METH_FASTCALL, fields_field_doc},
@@ -669,5 +951,22 @@ PyInit__speedups(void)
             return NULL;
         }
     }
-    return PyModule_Create(&module);
+    if (last_fields_key == NULL) {
+        last_fields_key = PyUnicode_InternFromString("_last_fields");
+        if (last_fields_key == NULL) {
+            return NULL;
+        }
+    }
+    if (PyType_Ready(&OfferType) < 0) {
+        return NULL;
+    }
+    PyObject *mod = PyModule_Create(&module);
+    if (mod == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(mod, "Offer", (PyObject *)&OfferType) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
 }

@@ -1,5 +1,6 @@
 """Types of the compiled module ``_speedups.c`` (see encode.py)."""
 
+from collections.abc import Callable
 from typing import Any
 
 def span_field(
@@ -23,3 +24,24 @@ def fields_field(
     tails: tuple[tuple[Any, ...], tuple[Any, ...]],
     /,
 ) -> bytes | None: ...
+
+class Offer:
+    """The export end's ``on_end`` for the common span (see processor.py)."""
+
+    def __new__(
+        cls,
+        items: Any,
+        capacity: int,
+        threshold: int,
+        max_bytes: int,
+        after: Callable[[int], None],
+        slow: Callable[[Any], None],
+        cache: dict[str, Any],
+        read_fields: Callable[[Any], Any],
+        clock: Callable[[], float],
+        states: dict[int, tuple[object, bytes]],
+        kinds: tuple[Any, ...],
+        tails: tuple[tuple[Any, ...], tuple[Any, ...]],
+        /,
+    ) -> Offer: ...
+    def __call__(self, span: Any, /) -> None: ...

@@ -24,10 +24,11 @@ hands anything else back to the Python path below, which stays the reference
 (``tests/export/test_encode.py`` checks that both give the same bytes). Its entry
 ``_speedups.fields_field`` takes a span's fields as they were read (a span without events,
 links, dropped counts or status description, whose trace state is cached), so the common
-span is one Python frame and one C call here. Most of the Python
-path's cost is the interpreter's dispatch, not the bytes: with the compiled case, the export
-end of a one-span request went from 59,756 to 28,758 instructions (``bench_http
---instructions``; docs/export.md, "A compiled encoder").
+span is one Python frame and one C call here; and ``_speedups.Offer`` (see
+:func:`compiled_offer`) does the processor's whole ``on_end`` for that span in one call.
+Most of the Python path's cost is the interpreter's dispatch, not the bytes: with the
+compiled case, the export end of a one-span request went from 59,756 to 28,758 instructions
+(``bench_http --instructions``; docs/export.md, "A compiled encoder").
 
 Quirks of the official encoder that we keep on purpose, so receivers see the same thing:
 ``status`` is always present (empty when unset); ``flags`` carries only the
@@ -38,6 +39,7 @@ attribute value becomes an empty ``AnyValue``.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -56,15 +58,18 @@ from saler_tracing._internal.export.wire import (
     text,
     varint,
 )
+from saler_tracing._internal.sdk import private
 from saler_tracing._internal.sdk.private import span_fields as private_span_fields
 
 _compiled: Callable[..., bytes | None] | None
 _compiled_fields: Callable[..., bytes | None] | None
+_Offer: Callable[..., Callable[[ReadableSpan], None]] | None
 try:
+    from saler_tracing._internal.export._speedups import Offer as _Offer
     from saler_tracing._internal.export._speedups import fields_field as _compiled_fields
     from saler_tracing._internal.export._speedups import span_field as _compiled
 except ImportError:  # built without a compiler: the Python path encodes every span
-    _compiled = _compiled_fields = None
+    _compiled = _compiled_fields = _Offer = None
 
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
@@ -145,6 +150,36 @@ def encode(span: ReadableSpan) -> EncodedSpan:
         trace_id, span_id, state_field, parent, name, kind, start, end, attributes, rare, tail
     )
     return resource, scope, field
+
+
+def compiled_offer(
+    items: Any,
+    capacity: int,
+    threshold: int,
+    max_bytes: int,
+    after: Callable[[int], None],
+    slow: Callable[[ReadableSpan], None],
+) -> Callable[[ReadableSpan], None] | None:
+    """The export end's ``on_end`` in one C call (``_speedups.Offer``, see processor.py), or
+    ``None`` without the compiled module: for each span it queues on ``items`` what
+    ``OtlpSink.prepare`` would, from the fields the scrub stage just read, and hands every
+    span it does not handle to ``slow``."""
+    if _Offer is None or _compiled_fields is None:
+        return None
+    return _Offer(
+        items,
+        capacity,
+        threshold,
+        max_bytes,
+        after,
+        slow,
+        vars(private),  # its ``_last_fields``: the fields ``span_fields`` read last
+        private_span_fields,
+        time.perf_counter,  # as ``OtlpSink.prepare`` times the encoding
+        _trace_states,
+        _KIND_VALUES,
+        _TAIL_ROWS,
+    )
 
 
 def _python_field(

@@ -22,6 +22,7 @@ from typing import Any
 
 from saler_tracing._internal.errors import record_internal_error
 from saler_tracing._internal.export import retry
+from saler_tracing._internal.export.encode import compiled_offer as encode_offer
 from saler_tracing._internal.export.encode import encode
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.queue import Backlog, Batch, SpanQueue
@@ -103,6 +104,19 @@ class OtlpSink:
             self.monitor.drop_traces("too_large", root)
             return None
         return item, root, time.perf_counter() - started
+
+    def fast_path(
+        self,
+        queue: SpanQueue,
+        threshold: int,
+        after: Callable[[int], None],
+        slow: Callable[[Any], None],
+    ) -> Callable[[Any], None] | None:
+        """``prepare`` and the processor's queueing in one C call (``encode.compiled_offer``),
+        when the compiled module is there."""
+        return encode_offer(
+            queue.items, queue.capacity, threshold, self.max_request_bytes, after, slow
+        )
 
     is_root = staticmethod(_root)
 

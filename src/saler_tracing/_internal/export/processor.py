@@ -2,7 +2,8 @@
 ``BatchSpanProcessor``.
 
 The request thread hands the span to the sink's ``prepare`` (for OTLP: encoded while it is
-still in the CPU's cache), appends the result to :class:`SpanQueue` (no lock, no I/O) and,
+still in the CPU's cache; for the common span all of ``on_end`` is one compiled call, see
+``Sink.fast_path``), appends the result to :class:`SpanQueue` (no lock, no I/O) and,
 once a batch is ready, lets the sink ``cut`` it into its backlog on the spot (never waiting
 for a lock) or wakes the export thread. Past the queue's high-water mark, with a healthy
 receiver, it waits for the export thread to take a batch instead of letting the queue
@@ -94,6 +95,18 @@ class ExportProcessor(SpanProcessor):
         self._stopping = False
         self._stop_deadline: float | None = None
         self._done = False
+        # Below this depth a queued span needs nothing more (``_after_append``).
+        self._threshold = min(self.max_batch, self.backpressure.high_water)
+        fast = self.sink.fast_path(
+            self.queue,
+            self._threshold,
+            self._after_append,
+            type(self).on_end.__get__(self),  # the Python path, not this shadow
+        )
+        if fast is None:
+            self.__dict__.pop("on_end", None)
+        else:
+            self.__dict__["on_end"] = fast  # found before the class's method
         self._thread = threading.Thread(target=self._run, name="saler-tracing-export", daemon=True)
         self._thread.start()
 
@@ -109,6 +122,9 @@ class ExportProcessor(SpanProcessor):
     # export end needs no call when a span starts.
 
     def on_end(self, span: ReadableSpan) -> None:
+        """The reference path. ``_start`` shadows it on the instance with the sink's compiled
+        ``on_end`` when there is one (``Sink.fast_path``): that does the same for the common
+        span in one call and hands every other span here."""
         flags = span_flags(span)
         if flags <= 0 or not flags & SAMPLED:  # no context (-1), or not sampled
             return
@@ -130,12 +146,17 @@ class ExportProcessor(SpanProcessor):
             return
         items.append(item)
         depth = len(items)
-        if depth >= self.max_batch and self.sink.cut(queue):
+        if depth >= self._threshold:
+            self._after_append(depth)
+
+    def _after_append(self, depth: int) -> None:
+        """A span made the queue ``depth`` long, at least a batch or the high-water mark."""
+        if depth >= self.max_batch and self.sink.cut(self.queue):
             # This thread moved a full batch into the sink: the export thread only sends it.
             self._wake.set()
             return
         if depth >= self.backpressure.high_water:
-            self.backpressure.pay(queue.__len__, self._wake.set, self.sink.healthy)
+            self.backpressure.pay(self.queue.__len__, self._wake.set, self.sink.healthy)
         # Wake the export thread once a batch is ready, not on every span after that (while
         # it cannot take more, that would wake it on every span). Past the high-water mark
         # too: with the receiver down (no back-pressure) it moves the queue into the
@@ -265,6 +286,7 @@ class ExportProcessor(SpanProcessor):
         if self._stopping:
             return
         self._stop_deadline = time.monotonic() + self.shutdown_timeout_s
+        self.__dict__.pop("on_end", None)  # the Python path counts what ends from here on
         self._stopping = True
         self._wake.set()
         self._thread.join(self.shutdown_timeout_s)

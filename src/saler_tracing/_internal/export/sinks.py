@@ -9,9 +9,10 @@ backoff, splits on 413, and overflows to the :class:`Spool` when the receiver st
 Ordering: while the spool holds anything, new batches are appended to it rather than sent
 directly, so batches reach the receiver in the order they were made.
 
-A request thread calls only ``prepare`` (what the queue holds for a span), ``is_root`` and
-``cut`` (a full batch moved into the sink on the spot, when the sink can do that without
-waiting); the rest is the export thread's. :class:`GenericSink` queues the spans themselves
+A request thread calls only ``prepare`` (what the queue holds for a span; or the compiled
+``on_end`` that ``fast_path`` gives, which does the same), ``is_root`` and ``cut`` (a full
+batch moved into the sink on the spot, when the sink can do that without waiting); the rest
+is the export thread's. :class:`GenericSink` queues the spans themselves
 and cuts nothing (its exporter is user code, run on the export thread); :class:`OtlpSink`
 lives in ``otlp_sink.py``.
 """
@@ -30,6 +31,17 @@ from saler_tracing._internal.export.queue import SpanQueue, is_local_root
 
 class Sink(Protocol):
     def prepare(self, span: ReadableSpan, root: bool) -> Any: ...
+
+    def fast_path(
+        self,
+        queue: SpanQueue,
+        threshold: int,
+        after: Callable[[int], None],
+        slow: Callable[[ReadableSpan], None],
+    ) -> Callable[[ReadableSpan], None] | None:
+        """A compiled ``on_end`` that queues what ``prepare`` would and calls ``after`` from
+        ``threshold`` spans queued on, handing what it does not handle to ``slow``; or
+        ``None`` (the processor's Python ``on_end`` runs)."""
 
     def is_root(self, item: Any) -> bool: ...
 
@@ -65,6 +77,15 @@ class GenericSink:
 
     def prepare(self, span: ReadableSpan, root: bool) -> ReadableSpan:
         return span
+
+    def fast_path(
+        self,
+        queue: SpanQueue,
+        threshold: int,
+        after: Callable[[int], None],
+        slow: Callable[[ReadableSpan], None],
+    ) -> None:
+        return None  # the span itself is queued: nothing to gain
 
     is_root = staticmethod(is_local_root)
 
