@@ -8,18 +8,11 @@ from __future__ import annotations
 import gc
 import weakref
 from collections import deque
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-from opentelemetry.trace.span import TraceState
-from opentelemetry.util.types import Attributes
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 
 from saler_tracing._internal import setup
 from saler_tracing._internal.export import encode as encode_module
@@ -28,6 +21,7 @@ from saler_tracing._internal.export.processor import ExportProcessor
 from saler_tracing._internal.sdk import private
 from saler_tracing._internal.sdk.private import span_fields
 from tests.helpers.receiver import OtlpHttpReceiver, free_port
+from tests.helpers.spans import RecordOnly, ended_spans
 
 from .conftest import configure_to, drops, make_spans, wait_until
 
@@ -36,63 +30,6 @@ pytestmark = pytest.mark.skipif(
     reason="saler_tracing._internal.export._speedups is not built (no C compiler at install): "
     "the processor runs its Python on_end alone",
 )
-
-
-class _RecordOnly(Sampler):
-    """Records every span without sampling it: the SDK ends it, the export end must not."""
-
-    def should_sample(
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Any] | None = None,
-        trace_state: TraceState | None = None,
-    ) -> SamplingResult:
-        return SamplingResult(Decision.RECORD_ONLY)
-
-    def get_description(self) -> str:
-        return "record only"
-
-
-def _spans(sampler: Sampler | None = None) -> list[ReadableSpan]:
-    """Ended SDK spans as the export end sees them: a server span under a remote parent with a
-    trace state, children of every kind and status, one with a description, one with an
-    event, and a root of its own."""
-    ended: list[ReadableSpan] = []
-
-    class Keep(SpanProcessor):  # every ended span, sampled or not
-        def on_end(self, span: ReadableSpan) -> None:
-            ended.append(span)
-
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": "offer"}),
-        **({"sampler": sampler} if sampler is not None else {}),
-    )
-    provider.add_span_processor(Keep())
-    tracer = provider.get_tracer("offer", "1.0")
-    remote = SpanContext(
-        0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, True,
-        TraceFlags(1), TraceState([("vendor", "x1")]),
-    )  # fmt: skip
-    parent = trace.set_span_in_context(trace.NonRecordingSpan(remote))
-    with tracer.start_as_current_span("GET /a", context=parent, kind=SpanKind.SERVER) as server:
-        server.set_attributes({"http.route": "/a", "http.response.status_code": 200})
-        for kind in SpanKind:
-            with tracer.start_as_current_span(f"child {kind.name}", kind=kind) as child:
-                child.set_attribute("n", kind.value)
-        with tracer.start_as_current_span("error") as error:
-            error.set_status(Status(StatusCode.ERROR))
-        with tracer.start_as_current_span("described") as described:
-            described.set_status(Status(StatusCode.ERROR, "boom"))
-        with tracer.start_as_current_span("with an event") as evented:
-            evented.add_event("cache.miss")
-    with tracer.start_as_current_span("a root of its own", attributes={"ok": True}):
-        pass
-    provider.shutdown()
-    return ended
 
 
 def _is_local_root(span: ReadableSpan) -> bool:
@@ -129,7 +66,7 @@ class _Harness:
 def test_every_span_it_takes_is_queued_as_the_python_path_queues_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    spans = _spans()
+    spans = ended_spans()
     for span in spans:  # trace states are cached by the first encoding of a trace
         encode_module.encode(span)
     harness = _Harness()
@@ -149,7 +86,7 @@ def test_every_span_it_takes_is_queued_as_the_python_path_queues_it(
     # Only the span with a status description and the one with an event go the Python way.
     assert [span.name for span in harness.slow] == ["described", "with an event"]
     assert sorted(taken) == sorted(
-        ["GET /a", "error", "a root of its own"] + [f"child {kind.name}" for kind in SpanKind]
+        ["GET /a", "ok", "error", "a root of its own"] + [f"child {kind.name}" for kind in SpanKind]
     )
 
 
@@ -157,9 +94,9 @@ def test_a_span_whose_fields_were_not_read_just_before_is_still_taken(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # No scrub stage in front (scrubbing off): the fields are read here instead of cached.
-    span = next(s for s in _spans() if s.name == "a root of its own")
+    span = next(s for s in ended_spans() if s.name == "a root of its own")
     encode_module.encode(span)
-    other = next(s for s in _spans() if s.name == "error")
+    other = next(s for s in ended_spans() if s.name == "error")
     span_fields(other)  # the cache holds another span
     harness = _Harness()
     harness.end(span, scrubbed=False)
@@ -168,7 +105,7 @@ def test_a_span_whose_fields_were_not_read_just_before_is_still_taken(
 
 
 def test_a_span_it_cannot_read_goes_to_the_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    span = next(s for s in _spans() if s.name == "a root of its own")
+    span = next(s for s in ended_spans() if s.name == "a root of its own")
 
     class Subclass(ReadableSpan):
         """A subclass may override any property: its fields are not read privately."""
@@ -202,7 +139,7 @@ def test_a_span_it_cannot_read_goes_to_the_python_path(monkeypatch: pytest.Monke
 
 
 def test_an_unsampled_span_is_neither_queued_nor_handed_on() -> None:
-    spans = _spans(_RecordOnly())
+    spans = ended_spans(RecordOnly())
     assert spans and not any(s.context.trace_flags.sampled for s in spans)
     harness = _Harness()
     for span in spans:
@@ -211,7 +148,7 @@ def test_an_unsampled_span_is_neither_queued_nor_handed_on() -> None:
 
 
 def test_a_full_queue_and_a_span_too_large_go_to_the_python_path_to_be_counted() -> None:
-    span = next(s for s in _spans() if s.name == "a root of its own")
+    span = next(s for s in ended_spans() if s.name == "a root of its own")
     encode_module.encode(span)
     full = _Harness(capacity=1)
     full.end(span)
@@ -223,7 +160,7 @@ def test_a_full_queue_and_a_span_too_large_go_to_the_python_path_to_be_counted()
 
 
 def test_after_runs_from_the_threshold_on_with_the_depth() -> None:
-    span = next(s for s in _spans() if s.name == "a root of its own")
+    span = next(s for s in ended_spans() if s.name == "a root of its own")
     encode_module.encode(span)
     harness = _Harness(threshold=3)
     for _ in range(5):

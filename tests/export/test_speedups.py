@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind
 
 from saler_tracing._internal.export import encode as encode_module
+from tests.helpers.spans import SERVER_ATTRIBUTES, ended_spans
 
 compiled = encode_module._compiled
 pytestmark = pytest.mark.skipif(
@@ -48,19 +49,7 @@ def both(
     return ours, reference
 
 
-SERVER_SPAN = {
-    "url.path": "/items/299",
-    "url.scheme": "http",
-    "network.protocol.version": "1.1",
-    "http.request.method": "GET",
-    "http.route": "/items/{item_id}",
-    "client.address": "127.0.0.1",
-    "client.port": 50000,
-    "user_agent.original": "bench/1",
-    "server.address": "127.0.0.1",
-    "server.port": 8000,
-    "http.response.status_code": 200,
-}
+SERVER_SPAN = SERVER_ATTRIBUTES
 
 
 def test_a_server_span_takes_the_compiled_path_with_the_same_bytes() -> None:
@@ -252,42 +241,6 @@ def _has_surrogate(s: str) -> bool:
 # --- fields_field: the same field straight from a span's fields --------------------------------
 
 
-def _ended_spans() -> list[Any]:
-    """SDK spans as the export end sees them: a server span with a remote parent and a trace
-    state, its children (unset, ok and error status; every kind), one with an event."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
-    from opentelemetry.trace.span import TraceState
-
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "t"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("t", "1.0")
-    remote = SpanContext(
-        0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, True,
-        TraceFlags(1), TraceState([("vendor", "x1")]),
-    )  # fmt: skip
-    parent = trace.set_span_in_context(trace.NonRecordingSpan(remote))
-    with tracer.start_as_current_span("GET /a", context=parent, kind=SpanKind.SERVER) as server:
-        server.set_attributes(SERVER_SPAN)
-        for kind in SpanKind:
-            with tracer.start_as_current_span(f"child {kind.name}", kind=kind) as child:
-                child.set_attribute("n", kind.value)
-        with tracer.start_as_current_span("ok") as ok:
-            ok.set_status(Status(StatusCode.OK))
-        with tracer.start_as_current_span("error") as error:
-            error.set_status(Status(StatusCode.ERROR))
-        with tracer.start_as_current_span("described") as described:
-            described.set_status(Status(StatusCode.ERROR, "boom"))
-        with tracer.start_as_current_span("with an event") as evented:
-            evented.add_event("cache.miss")
-    return list(memory.get_finished_spans())
-
-
 def _python_encoding(span: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
     with monkeypatch.context() as patch:
         patch.setattr(encode_module, "_compiled", None)
@@ -303,7 +256,7 @@ def test_sdk_spans_take_the_fields_path_with_the_python_paths_bytes(
     fields_field = encode_module._compiled_fields
     assert fields_field is not None
     taken = []
-    for span in _ended_spans():
+    for span in ended_spans():
         encode_module.encode(span)  # the trace state is cached on the first span of a trace
         fields = span_fields(span)
         assert fields is not None
@@ -320,7 +273,7 @@ def test_sdk_spans_take_the_fields_path_with_the_python_paths_bytes(
             taken.append(span.name)
     # Every kind, status code and parent shape; only the description and the event are not.
     assert sorted(taken) == sorted(
-        ["GET /a", "ok", "error"] + [f"child {kind.name}" for kind in SpanKind]
+        ["GET /a", "ok", "error", "a root of its own"] + [f"child {kind.name}" for kind in SpanKind]
     )
 
 
@@ -352,7 +305,7 @@ def test_a_trace_state_not_cached_yet_is_handed_back_then_taken(
     fields_field = encode_module._compiled_fields
     assert fields_field is not None
     monkeypatch.setattr(encode_module, "_trace_states", {})
-    server = next(s for s in _ended_spans() if s.name == "GET /a")
+    server = next(s for s in ended_spans() if s.name == "GET /a")
     fields = span_fields(server)
     args = (
         fields,

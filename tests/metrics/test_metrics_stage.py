@@ -4,15 +4,12 @@ change the counts (the stage never looks at the sampled flag)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 import pytest
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import (
-    Link,
     NonRecordingSpan,
     SpanContext,
     SpanKind,
@@ -21,7 +18,6 @@ from opentelemetry.trace import (
     TraceFlags,
     set_span_in_context,
 )
-from opentelemetry.util.types import Attributes
 from prometheus_client import REGISTRY
 
 from saler_tracing._internal.config.resolved import MetricsConfig
@@ -29,25 +25,7 @@ from saler_tracing._internal.errors import internal_error_counts
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.metrics.stage import MetricsStage
 from saler_tracing._internal.sdk import private
-
-
-class RecordOnly(Sampler):
-    """What head sampling does to a trace it does not keep: record, do not sample."""
-
-    def should_sample(
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: object = None,
-    ) -> SamplingResult:
-        return SamplingResult(Decision.RECORD_ONLY, attributes)
-
-    def get_description(self) -> str:
-        return "RecordOnly"
+from tests.helpers.spans import RecordOnly
 
 
 class Sink(SpanProcessor):
