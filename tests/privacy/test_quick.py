@@ -1,7 +1,8 @@
 """The scrubber's first checks in C (``_quick.clean``) against the Python loop they stand in
 for: the values it passes are only ever those the loop would pass over, whatever was cached
 before, so a scrubber with it scrubs and reports exactly as one without it; everything else
-goes to the loop, which still finds what the privacy corpus finds."""
+goes to the loop, which still finds what the privacy corpus finds. And the scrub stage's own
+pass for the common span, built on it: it passes on exactly what ``scrub`` would."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from saler_tracing._internal.config.resolved import ScrubbingConfig
 from saler_tracing._internal.scrub import scrubber as scrubber_module
 from saler_tracing._internal.scrub.build import build_scrubber
 from saler_tracing._internal.scrub.scrubber import Scrubber
+from saler_tracing._internal.scrub.stage import ScrubStage
 
 quick = scrubber_module._quick_clean
 built = pytest.mark.skipif(
@@ -183,3 +189,92 @@ def test_a_scrubber_with_it_scrubs_and_reports_as_one_without_it(
         assert (out, report) == (expected, reference), attrs
         if passed:
             assert out is None and report == [], attrs
+
+
+# --- the stage's own pass: what ``ScrubStage.on_end`` passes on without ``scrub`` ----------------
+
+
+class _Collect(SpanProcessor):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.spans.append(span)
+
+
+def _ended(name: str, attributes: dict[str, Any], description: str | None = None) -> ReadableSpan:
+    """An ended span as the SDK hands it to the pipeline (its containers are the SDK's)."""
+    return ReadableSpan(
+        name,
+        SpanContext(1, 2, is_remote=False),
+        attributes=BoundedAttributes(attributes=attributes),
+        events=BoundedList(None),
+        links=BoundedList(None),
+        status=Status(StatusCode.ERROR, description) if description else Status(),
+    )
+
+
+def _stages(config: ScrubbingConfig) -> tuple[ScrubStage, _Collect, ScrubStage, _Collect]:
+    passed, reference = _Collect(), _Collect()
+    with_pass = ScrubStage(passed, build_scrubber(config))
+    without = ScrubStage(reference, build_scrubber(config))
+    without._quick = None  # every span through ``scrub``
+    return with_pass, passed, without, reference
+
+
+@built
+def test_the_stage_passes_a_clean_span_on_itself_and_a_sensitive_one_scrubbed() -> None:
+    stage, out, _, _ = _stages(ScrubbingConfig(enabled=True))
+    assert stage._quick is not None
+    clean = {"url.path": "/items/299", "http.request.method": "GET", "user_agent.original": "b/1"}
+    first = _ended("GET /items/{id}", clean)
+    scrubbed: list[ReadableSpan] = []
+    scrub = stage.scrub
+    stage.scrub = lambda span: scrubbed.append(span) or scrub(span)  # type: ignore[method-assign]
+    stage.on_end(first)  # the first time through ``scrub``: its name and shapes are learnt
+    again = _ended("GET /items/{id}", dict(clean, **{"url.path": "/items/300"}))
+    stage.on_end(again)
+    assert out.spans[1] is again
+    assert scrubbed == [first], "a span like one seen clean is passed on without ``scrub``"
+    secret = _ended("GET /items/{id}", dict(clean, **{"url.path": "/items/ahmed@example.com"}))
+    stage.on_end(secret)
+    assert scrubbed[-1] is secret and out.spans[2] is not secret
+    assert out.spans[2].attributes["url.path"] == "/items/[REDACTED:email]"
+    described = _ended("GET /items/{id}", clean, description="card 4111 1111 1111 1111")
+    stage.on_end(described)
+    assert out.spans[3].status.description == "card [REDACTED:card_number]"
+
+
+@built
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET /a", "SELECT orders", "mail ahmed@example.com"]),
+            st.dictionaries(keys, values, max_size=6),
+            st.sampled_from([None, "timeout", "card 4111 1111 1111 1111"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_the_stage_passes_on_exactly_what_scrub_would(
+    spans: list[tuple[str, dict[str, Any], str | None]], extra: bool
+) -> None:
+    config = ScrubbingConfig(
+        enabled=True,
+        redact_client_ip=True,
+        extra_patterns={"order": r"ORD-\d{4}"} if extra else {},
+    )
+    stage, out, reference_stage, reference = _stages(config)
+    for name, attributes, description in spans:  # earlier spans fill the caches
+        span = _ended(name, attributes, description)
+        stage.on_end(span)
+        reference_stage.on_end(span)
+        got, expected = out.spans[-1], reference.spans[-1]
+        assert (got is span) == (expected is span), (name, attributes)
+        assert got.name == expected.name
+        assert dict(got.attributes or {}) == dict(expected.attributes or {})
+        assert got.status.description == expected.status.description
+    assert stage.figures() == reference_stage.figures()

@@ -47,6 +47,10 @@ _IP_KEYS = frozenset(
 # These rules cannot describe a number, so ``email_count=3`` stays a number.
 _TEXT_ONLY = frozenset({"email", "name", "address"})
 Plan = tuple[str, str]
+ToCheck = tuple[tuple[str, str, str], ...]
+QuickView = tuple[
+    dict[tuple[str, ...], ToCheck], Callable[..., int], set[str], "set[bytes] | None", set[str]
+]
 _MAX_CLEAN = 4096  # per kind; with _MAX_CACHED_LEN, a few MB at worst
 _MAX_CACHED_LEN = 512
 _CARD_MIN = 10**12  # ``number_rule``: smaller integers are never card numbers
@@ -92,6 +96,18 @@ class Scrubber:
             callback is None,
             self._clean["statement"],
         )
+
+    def quick_view(self) -> QuickView | None:
+        """What :meth:`attributes` reads to find that a mapping needs nothing, for a caller that
+        checks the common case in its own frame (``ScrubStage.on_end``): the entries to check
+        by key tuple, the compiled check, and its three sets (every one cleared in place, never
+        replaced). A mapping whose key tuple is known and whose entries the check clears is
+        one :meth:`attributes` returns ``None`` for with nothing reported. ``None`` without
+        the compiled check."""
+        if _quick_clean is None:
+            return None
+        harmless = None if self.text.families is None else self._harmless
+        return self._to_check, _quick_clean, self.clean_text, harmless, self._clean["statement"]
 
     def plan(self, key: str) -> Plan:
         try:
