@@ -15,6 +15,7 @@ same proxy under a type they trace with.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
@@ -29,11 +30,21 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
         self._lock = threading.Lock()
         self.generation = 0
         self.delegate: TracerProvider = trace.NoOpTracerProvider()
+        self._tracers: weakref.WeakSet[_ProxyTracer] = weakref.WeakSet()
 
     def set_delegate(self, provider: TracerProvider) -> None:
         with self._lock:
             self.delegate = provider
             self.generation += 1
+            for tracer in list(self._tracers):
+                tracer.unbind()
+
+    def bind(self, proxy_tracer: _ProxyTracer, generation: int, tracer: Tracer) -> None:
+        """Bind ``tracer``'s methods onto ``proxy_tracer``, unless a ``set_delegate`` came after
+        ``generation`` (the tracer then belongs to a provider no longer current)."""
+        with self._lock:
+            if self.generation == generation:
+                proxy_tracer.__dict__.update({name: getattr(tracer, name) for name in _BOUND})
 
     def get_tracer(
         self,
@@ -42,13 +53,31 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
         schema_url: str | None = None,
         attributes: Attributes | None = None,
     ) -> Tracer:
-        return _ProxyTracer(
+        tracer = _ProxyTracer(
             self, instrumenting_module_name, instrumenting_library_version, schema_url, attributes
         )
+        with self._lock:
+            self._tracers.add(tracer)
+        return tracer
+
+
+_BOUND = ("start_span", "start_as_current_span")
+"""What a ``_ProxyTracer`` takes from its delegate's tracer (``ProxyTracerProvider.bind``)."""
 
 
 class _ProxyTracer(Tracer):
-    __slots__ = ("_args", "_generation", "_owner", "_tracer")
+    """A tracer that follows the proxy's current provider.
+
+    Its first span after each ``set_delegate`` binds the delegate tracer's own
+    ``start_span``/``start_as_current_span`` onto this instance, so every later span calls the
+    SDK's methods directly instead of through two Python frames of ours (a small saving, below
+    what ``bench_floor.py --instructions`` tells apart between runs). ``set_delegate`` removes
+    the bindings under the provider's lock, and a binding is made only if no ``set_delegate``
+    came between resolving the tracer and binding it, so no tracer keeps an old provider's
+    methods (the generation check before this missed that case: a re-configure during the
+    lookup left the tracer on the old provider for good). A method read off the tracer before a
+    re-configure (``m = tracer.start_span``) keeps the provider it was read under.
+    """
 
     def __init__(
         self,
@@ -60,17 +89,21 @@ class _ProxyTracer(Tracer):
     ) -> None:
         self._owner = owner
         self._args = (name, version, schema_url, attributes)
-        self._generation = -1
-        self._tracer: Tracer = trace.NoOpTracer()
 
     def _current(self) -> Tracer:
+        """The delegate's tracer, bound onto this instance while the delegate stays."""
         owner = self._owner
-        if self._generation != owner.generation:
-            name, version, schema_url, attributes = self._args
-            self._tracer = owner.delegate.get_tracer(name, version, schema_url, attributes)
-            self._generation = owner.generation
-        return self._tracer
+        generation = owner.generation
+        name, version, schema_url, attributes = self._args
+        tracer = owner.delegate.get_tracer(name, version, schema_url, attributes)
+        owner.bind(self, generation, tracer)
+        return tracer
 
+    def unbind(self) -> None:
+        for name in _BOUND:
+            self.__dict__.pop(name, None)
+
+    # Reached only while no binding is in place: the first span after a ``set_delegate``.
     def start_span(
         self,
         name: str,
