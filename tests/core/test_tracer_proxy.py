@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from typing import Any
 
 from opentelemetry import trace
@@ -95,3 +99,44 @@ def test_configure_shutdown_and_configure_again_reach_a_tracer_taken_once() -> N
     (span,) = second.get_finished_spans()
     assert span.name == "with the second pipeline"
     assert span.resource.attributes["service.name"] == "second"
+
+
+def test_a_child_forked_while_another_thread_held_the_proxy_lock_still_traces() -> None:
+    """A pre-fork server forks while some thread is inside ``configure()`` or a tracer's
+    first span: the child must not inherit the lock held for good."""
+    from saler_tracing._internal.sdk.provider import proxy
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with proxy()._lock:  # the lock the child must not inherit held
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh tracer's first span takes the proxy's lock
+            code = 1
+            try:
+                tracer = proxy().get_tracer("child")
+                tracer.start_span("in the child").end()
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        release.set()
+        holder.join(10)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung on the proxy's lock")
+        time.sleep(0.01)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -14,6 +14,7 @@ same proxy under a type they trace with.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Sequence
@@ -38,6 +39,11 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
             self.generation += 1
             for tracer in list(self._tracers):
                 tracer.unbind()
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock another thread of the parent held at ``fork()`` would
+        stay held there, and the child's first span (``bind``) or ``configure()`` would hang."""
+        self._lock = threading.Lock()
 
     def bind(self, proxy_tracer: _ProxyTracer, generation: int, tracer: Tracer) -> None:
         """Bind ``tracer``'s methods onto ``proxy_tracer``, unless a ``set_delegate`` came after
@@ -154,6 +160,8 @@ class _ProxyTracer(Tracer):
 
 
 _PROXY = ProxyTracerProvider()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PROXY.after_fork)
 _installed = False
 _install_lock = threading.Lock()
 
