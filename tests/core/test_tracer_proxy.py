@@ -140,3 +140,27 @@ def test_a_child_forked_while_another_thread_held_the_proxy_lock_still_traces() 
             raise AssertionError("the forked child hung on the proxy's lock")
         time.sleep(0.01)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_asking_again_for_a_tracer_gives_the_one_already_bound() -> None:
+    """``saler_tracing.span`` and the job and auth spans ask for their tracer on every span:
+    they get the same tracer, already calling the SDK's, and it still follows re-configures."""
+    proxy = ProxyTracerProvider()
+    first, first_spans = _provider("first")
+    proxy.set_delegate(first)
+    tracer = proxy.get_tracer("saler_tracing", "1.0")
+    assert proxy.get_tracer("saler_tracing", "1.0") is tracer
+    assert proxy.get_tracer("saler_tracing", "2.0") is not tracer
+    with_attributes = proxy.get_tracer("saler_tracing", "1.0", None, {"team": "shop"})
+    assert with_attributes is not tracer
+    proxy.get_tracer("saler_tracing", "1.0").start_span("one").end()
+    assert isinstance(getattr(tracer.start_span, "__self__", None), SdkTracer)
+    second, second_spans = _provider("second")
+    proxy.set_delegate(second)
+    proxy.get_tracer("saler_tracing", "1.0").start_span("two").end()
+    with_attributes.start_span("three").end()
+    assert _names(first_spans) == ["one"]
+    assert _names(second_spans) == ["two", "three"]
+    (three,) = [s for s in second_spans.get_finished_spans() if s.name == "three"]
+    assert three.instrumentation_scope is not None
+    assert three.instrumentation_scope.attributes == {"team": "shop"}

@@ -32,6 +32,7 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
         self.generation = 0
         self.delegate: TracerProvider = trace.NoOpTracerProvider()
         self._tracers: weakref.WeakSet[_ProxyTracer] = weakref.WeakSet()
+        self._by_args: dict[tuple[str, str | None, str | None], _ProxyTracer] = {}
 
     def set_delegate(self, provider: TracerProvider) -> None:
         with self._lock:
@@ -59,13 +60,28 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
         schema_url: str | None = None,
         attributes: Attributes | None = None,
     ) -> Tracer:
+        # One tracer per name, version and schema: code that asks for its tracer on every span
+        # (``saler_tracing.span``, job and auth spans, some instrumentations) gets the one
+        # already bound to the SDK's, not a new one to look up, register and bind each time.
+        # Tracers with attributes (a dict, unhashable) are made anew, as the SDK makes them.
+        key = (instrumenting_module_name, instrumenting_library_version, schema_url)
+        if attributes is None:
+            found = self._by_args.get(key)
+            if found is not None:
+                return found
         tracer = _ProxyTracer(
             self, instrumenting_module_name, instrumenting_library_version, schema_url, attributes
         )
         with self._lock:
             self._tracers.add(tracer)
+            if attributes is None and len(self._by_args) < _MAX_KEPT:
+                tracer = self._by_args.setdefault(key, tracer)
         return tracer
 
+
+_MAX_KEPT = 1024
+"""Tracers kept by their arguments; past this many distinct ones (names made per call), new
+ones are made each time rather than held forever."""
 
 _BOUND = ("start_span", "start_as_current_span")
 """What a ``_ProxyTracer`` takes from its delegate's tracer (``ProxyTracerProvider.bind``)."""
