@@ -218,14 +218,14 @@ def _stages(config: ScrubbingConfig) -> tuple[ScrubStage, _Collect, ScrubStage, 
     passed, reference = _Collect(), _Collect()
     with_pass = ScrubStage(passed, build_scrubber(config))
     without = ScrubStage(reference, build_scrubber(config))
-    without._quick = None  # every span through ``scrub``
+    without.quick = None  # every span through ``scrub``
     return with_pass, passed, without, reference
 
 
 @built
 def test_the_stage_passes_a_clean_span_on_itself_and_a_sensitive_one_scrubbed() -> None:
     stage, out, _, _ = _stages(ScrubbingConfig(enabled=True))
-    assert stage._quick is not None
+    assert stage.quick is not None
     clean = {"url.path": "/items/299", "http.request.method": "GET", "user_agent.original": "b/1"}
     first = _ended("GET /items/{id}", clean)
     scrubbed: list[ReadableSpan] = []

@@ -59,6 +59,9 @@ class GuardedRoot(Stage):
 
     Runs twice a span, so it catches inline; ``with guard()`` would cost a generator a call.
     ``on_start`` goes straight to the first stage that acts on it (:func:`start_target`).
+    ``setup`` may shadow ``on_end`` on the instance with the compiled pass of ``fused.py``,
+    which hands every span it does not take (and every span once ``next`` changes) to this
+    class's ``on_end``.
     """
 
     @property  # type: ignore[override]

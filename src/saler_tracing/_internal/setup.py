@@ -30,6 +30,7 @@ from saler_tracing._internal.config.options import (
 from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.monitor import ExportMonitor
 from saler_tracing._internal.export.processor import ABORT_GRACE_S, ExportProcessor
+from saler_tracing._internal.fused import fuse
 from saler_tracing._internal.logs import LogExporter, build_log_export, ids
 from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
@@ -145,6 +146,7 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
         return Active(config=cfg, provider=None, monitor=monitor, root=None)
     parts = Parts(config=cfg, monitor=monitor, sampling=build_sampling(cfg))
     root = GuardedRoot(build_chain(parts))
+    fuse(root)  # before the provider binds the root's on_end
     provider = TracerProvider(
         sampler=parts.sampling.sampler,
         active_span_processor=DirectMultiSpanProcessor(),

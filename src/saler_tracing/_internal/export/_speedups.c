@@ -907,6 +907,305 @@ static PyTypeObject OfferType = {
     .tp_new = offer_new,
 };
 
+/* ---- Pass: the whole chain's on_end for the common child span, in one call --------------
+ *
+ * Why: a sampled span whose parent is in this process (four of every five spans of a request
+ * in bench_floor.py) meets stages that all pass it on unchanged: the metrics stage counts
+ * local roots only, the tail stage forwards what the head sampled, the scrub stage's compiled
+ * check clears its attributes. In Python that is six frames a span (the guarded root, each
+ * stage, ``root_fields`` and ``span_flags``) that decide nothing before ``Offer`` encodes it
+ * (docs/export.md, "The chain in one call"). A ``Pass`` is installed as the guarded root's
+ * ``on_end`` (fused.py) and makes the same checks here: while the chain is the one it was
+ * built for (``guards``: each ``(dict, key, expected)`` is looked up on every call; ``None``
+ * expects the key absent), for the SDK's own ``ReadableSpan`` (``span_type``), sampled,
+ * not a local root, and passed by the scrub stage's check (``quick``, its ``quick_view``; or
+ * ``None`` with no scrub stage), it calls the export end's ``Offer`` (from ``end_dict``)
+ * itself. Every other span, and any error on the way, goes to ``slow`` (the guarded root's own
+ * ``on_end``), which runs every stage as before; an exception from ``Offer`` (an ``after``
+ * that failed) goes to ``on_error``, as the guarded root's ``except`` hands it on.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *slow;
+    PyObject *on_error;
+    PyObject *span_type;
+    PyObject *read_fields; /* sdk.private.span_fields: fills the cache ``Offer`` reads */
+    PyObject *guards;
+    PyObject *quick;
+    PyObject *end_dict;
+} Pass;
+
+static PyObject *on_end_key; /* "on_end" */
+
+/* 1 when the chain is as built, 0 when it is not, -1 on an error. */
+static int
+pass_chain_holds(Pass *self)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(self->guards);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *guard = PyTuple_GET_ITEM(self->guards, i);
+        PyObject *found = PyDict_GetItemWithError(PyTuple_GET_ITEM(guard, 0),
+                                                  PyTuple_GET_ITEM(guard, 1));
+        if (found == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        PyObject *expected = PyTuple_GET_ITEM(guard, 2);
+        if (expected == Py_None ? found != NULL : found != expected) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* 1 when the scrub stage's compiled check clears the span (``ScrubStage.on_end``'s quick
+ * path, line for line), 0 when it does not, -1 on an error. */
+static int
+pass_scrub_clears(Pass *self, PyObject *fields)
+{
+    if (PyTuple_GET_ITEM(fields, 7) != Py_None) {
+        return 0; /* events, links or dropped counts */
+    }
+    int described = PyObject_IsTrue(PyTuple_GET_ITEM(fields, 9));
+    if (described != 0) {
+        return described < 0 ? -1 : 0;
+    }
+    /* (to_check_by_keys, check, clean, harmless, statements) */
+    PyObject *to_check_by_keys = PyTuple_GET_ITEM(self->quick, 0);
+    PyObject *check = PyTuple_GET_ITEM(self->quick, 1);
+    PyObject *clean = PyTuple_GET_ITEM(self->quick, 2);
+    int seen = PySequence_Contains(clean, PyTuple_GET_ITEM(fields, 2));
+    if (seen != 1) {
+        return seen;
+    }
+    PyObject *attributes = PyTuple_GET_ITEM(fields, 6);
+    PyObject *keys = PySequence_Tuple(attributes);
+    if (keys == NULL) {
+        return -1;
+    }
+    PyObject *to_check = PyDict_GetItemWithError(to_check_by_keys, keys);
+    Py_DECREF(keys);
+    if (to_check == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(to_check);
+    int cleared = 0;
+    Py_ssize_t wanted = PyObject_Length(to_check);
+    if (wanted < 0) {
+        cleared = -1;
+    }
+    else if (wanted == 0) {
+        cleared = 1;
+    }
+    else {
+        PyObject *argv[5] = {attributes, to_check, clean, PyTuple_GET_ITEM(self->quick, 3),
+                             PyTuple_GET_ITEM(self->quick, 4)};
+        PyObject *passed = PyObject_Vectorcall(check, argv, 5, NULL);
+        if (passed == NULL) {
+            cleared = -1;
+        }
+        else {
+            Py_ssize_t count = PyLong_Check(passed) ? PyLong_AsSsize_t(passed) : -1;
+            Py_DECREF(passed);
+            if (count == -1 && PyErr_Occurred()) {
+                cleared = -1;
+            }
+            else {
+                cleared = count == wanted;
+            }
+        }
+    }
+    Py_DECREF(to_check);
+    return cleared;
+}
+
+/* 1 when this call may hand ``span`` to the export end itself, 0 when ``slow`` must take it,
+ * -1 on an error. */
+static int
+pass_takes(Pass *self, PyObject *span)
+{
+    if ((PyObject *)Py_TYPE(span) != self->span_type) {
+        return 0; /* a subclass may override any property: the stages read it publicly */
+    }
+    int holds = pass_chain_holds(self);
+    if (holds != 1) {
+        return holds;
+    }
+    PyObject *fields = PyObject_CallOneArg(self->read_fields, span);
+    if (fields == NULL) {
+        return -1;
+    }
+    int takes = 0;
+    if (!PyTuple_CheckExact(fields) || PyTuple_GET_SIZE(fields) != 12) {
+        goto done; /* ``None``: its fields are not where this SDK keeps them */
+    }
+    /* ``SpanContext`` is a tuple: (trace id, span id, is_remote, flags, state, is_valid). */
+    PyObject *ctx = PyTuple_GET_ITEM(fields, 0), *parent = PyTuple_GET_ITEM(fields, 1);
+    if (!PyTuple_Check(ctx) || PyTuple_GET_SIZE(ctx) < 4 ||
+        !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
+        goto done;
+    }
+    long flags = PyLong_AsLong(PyTuple_GET_ITEM(ctx, 3));
+    if (flags == -1 && PyErr_Occurred()) {
+        takes = -1;
+        goto done;
+    }
+    /* Sampled, with a parent in this process: no stage acts on it but the scrub check. A
+     * local root is the metrics and tail stages' to count; an unsampled span the tail's. */
+    if (!(flags & 1) || !PyTuple_Check(parent) || PyTuple_GET_SIZE(parent) < 3 ||
+        PyTuple_GET_ITEM(parent, 2) != Py_False) {
+        goto done;
+    }
+    takes = self->quick == Py_None ? 1 : pass_scrub_clears(self, fields);
+done:
+    Py_DECREF(fields);
+    return takes;
+}
+
+static PyObject *
+pass_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Pass *self = (Pass *)op;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "on_end takes one span");
+        return NULL;
+    }
+    PyObject *span = args[0];
+    /* The export end first: after its shutdown (or without the compiled module) it has no
+     * ``Offer``, and nothing else here is worth reading. */
+    PyObject *offer = PyDict_GetItemWithError(self->end_dict, on_end_key);
+    if (offer == NULL || Py_TYPE(offer) != &OfferType) {
+        PyErr_Clear();
+        return PyObject_CallOneArg(self->slow, span);
+    }
+    Py_INCREF(offer);
+    int takes = pass_takes(self, span);
+    if (takes != 1) {
+        Py_DECREF(offer);
+        if (takes < 0) {
+            PyErr_Clear(); /* the stages will meet it again in Python, and count it there */
+        }
+        return PyObject_CallOneArg(self->slow, span);
+    }
+    PyObject *out = offer_call(offer, args, 1, NULL);
+    Py_DECREF(offer);
+    if (out != NULL || !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return out; /* as the guarded root: only an ``Exception`` is caught */
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb != NULL && exc != NULL) {
+        PyException_SetTraceback(exc, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+#endif
+    /* ``on_error`` raises only where ``handle_internal_error`` does (under the test suite),
+     * as the guarded root's ``except`` would. */
+    out = PyObject_CallOneArg(self->on_error, exc != NULL ? exc : Py_None);
+    Py_XDECREF(exc);
+    return out;
+}
+
+static int
+pass_traverse(Pass *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->slow);
+    Py_VISIT(self->on_error);
+    Py_VISIT(self->span_type);
+    Py_VISIT(self->read_fields);
+    Py_VISIT(self->guards);
+    Py_VISIT(self->quick);
+    Py_VISIT(self->end_dict);
+    return 0;
+}
+
+static int
+pass_clear(Pass *self)
+{
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->on_error);
+    Py_CLEAR(self->span_type);
+    Py_CLEAR(self->read_fields);
+    Py_CLEAR(self->guards);
+    Py_CLEAR(self->quick);
+    Py_CLEAR(self->end_dict);
+    return 0;
+}
+
+static void
+pass_dealloc(Pass *self)
+{
+    PyObject_GC_UnTrack(self);
+    pass_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+pass_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"slow", "on_error", "span_type", "read_fields", "guards", "quick",
+                            "end_dict", NULL};
+    PyObject *slow, *on_error, *span_type, *read_fields, *guards, *quick, *end_dict;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OO!OO!:Pass", names, &slow, &on_error,
+                                     &PyType_Type, &span_type, &read_fields, &PyTuple_Type,
+                                     &guards, &quick, &PyDict_Type, &end_dict)) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(guards); i++) {
+        PyObject *guard = PyTuple_GET_ITEM(guards, i);
+        if (!PyTuple_CheckExact(guard) || PyTuple_GET_SIZE(guard) != 3 ||
+            !PyDict_Check(PyTuple_GET_ITEM(guard, 0))) {
+            PyErr_SetString(PyExc_TypeError, "each guard is a (dict, key, expected) tuple");
+            return NULL;
+        }
+    }
+    if (quick != Py_None && (!PyTuple_CheckExact(quick) || PyTuple_GET_SIZE(quick) != 5 ||
+                             !PyDict_Check(PyTuple_GET_ITEM(quick, 0)))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "quick is None or (to_check_by_keys, check, clean, harmless, statements)");
+        return NULL;
+    }
+    Pass *self = (Pass *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = pass_call;
+    self->slow = Py_NewRef(slow);
+    self->on_error = Py_NewRef(on_error);
+    self->span_type = Py_NewRef(span_type);
+    self->read_fields = Py_NewRef(read_fields);
+    self->guards = Py_NewRef(guards);
+    self->quick = Py_NewRef(quick);
+    self->end_dict = Py_NewRef(end_dict);
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(pass_doc,
+"Pass(slow, on_error, span_type, read_fields, guards, quick, end_dict)\n\n"
+"The guarded root's on_end for the common child span (see fused.py): called with a span, it\n"
+"hands it to the export end's Offer in end_dict when the chain is as built and no stage\n"
+"would act on it; any other span goes to ``slow``.");
+
+static PyTypeObject PassType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "saler_tracing._internal.export._speedups.Pass",
+    .tp_basicsize = sizeof(Pass),
+    .tp_dealloc = (destructor)pass_dealloc,
+    .tp_vectorcall_offset = offsetof(Pass, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = pass_doc,
+    .tp_traverse = (traverseproc)pass_traverse,
+    .tp_clear = (inquiry)pass_clear,
+    .tp_new = pass_new,
+};
+
 static PyMethodDef methods[] = {
     {"span_field", (PyCFunction)(void (*)(void))span_field, METH_FASTCALL, span_field_doc},
     {"fields_field", (PyCFunction)(void (*)(void))fields_field, METH_FASTCALL, fields_field_doc},
@@ -957,14 +1256,21 @@ PyInit__speedups(void)
             return NULL;
         }
     }
-    if (PyType_Ready(&OfferType) < 0) {
+    if (on_end_key == NULL) {
+        on_end_key = PyUnicode_InternFromString("on_end");
+        if (on_end_key == NULL) {
+            return NULL;
+        }
+    }
+    if (PyType_Ready(&OfferType) < 0 || PyType_Ready(&PassType) < 0) {
         return NULL;
     }
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(mod, "Offer", (PyObject *)&OfferType) < 0) {
+    if (PyModule_AddObjectRef(mod, "Offer", (PyObject *)&OfferType) < 0 ||
+        PyModule_AddObjectRef(mod, "Pass", (PyObject *)&PassType) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -45,3 +45,19 @@ class Offer:
         /,
     ) -> Offer: ...
     def __call__(self, span: Any, /) -> None: ...
+
+class Pass:
+    """The guarded root's ``on_end`` for the common child span (see fused.py)."""
+
+    def __new__(
+        cls,
+        slow: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        span_type: type,
+        read_fields: Callable[[Any], Any],
+        guards: tuple[tuple[dict[str, Any], str, object], ...],
+        quick: tuple[Any, ...] | None,
+        end_dict: dict[str, Any],
+        /,
+    ) -> Pass: ...
+    def __call__(self, span: Any, /) -> None: ...

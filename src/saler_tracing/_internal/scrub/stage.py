@@ -60,7 +60,8 @@ class ScrubStage(Stage):
         self.by_rule: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._pending: deque[list[str]] = deque()  # reports of scrubbed spans not yet counted
-        self._quick = scrubber.quick_view()
+        # Read by this stage's on_end and by the compiled chain (fused.py).
+        self.quick = scrubber.quick_view()
 
     def figures(self) -> dict[str, object]:
         """For ``/api/v1/tracing/stats``: how much was redacted, by rule (never values)."""
@@ -89,7 +90,7 @@ class ScrubStage(Stage):
         # unchanged with nothing reported, without its two frames and the report it builds
         # (docs/privacy.md, "Cost"). Anything else, and every span when the compiled check
         # was not built: ``scrub``.
-        quick = self._quick
+        quick = self.quick
         if quick is not None:
             fields = span_fields(span)
             if fields is not None and fields[7] is None and not fields[9]:
