@@ -36,6 +36,12 @@ branch simulation (L1 misses and mispredicted branches a span): where the wall-c
 below the instruction ratio, these say whether the added instructions run slower than the
 SDK's own.
 
+``--instructions --chain``: only what the pipeline's ``on_end`` does on the thread that ends a
+span (the stages and the export end's per-span work, callgrind collecting inside a C
+trampoline around it alone, so the export thread's clock-driven share stays out), with the
+compiled pass for the common child span (``fused.py``) and with every span through the stages
+in Python, same run.
+
 ``--keep DIR`` keeps callgrind's output files (``DIR/<variant>-<requests>.out``) for
 ``callgrind_annotate``.
 
@@ -48,7 +54,9 @@ batch for up to a minute, so the loop would measure its back-off, not its memory
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import os
 import statistics
 import subprocess
@@ -222,14 +230,60 @@ def run_variant(variant: str, endpoint: str, requests: int, paced: int) -> dict[
 
 def count_variant(variant: str, endpoint: str, requests: int) -> None:
     """The child of ``--instructions``: set up, warm up, ``requests`` requests, flush (the
-    parent runs it with ``requests`` and with 0 and takes the difference)."""
-    tracer, flush, _ = _setup(variant, endpoint)
+    parent runs it with ``requests`` and with 0 and takes the difference).
+
+    ``ours-chain`` and ``ours-stages`` (``--chain``): ours, its provider's ``on_end`` called
+    through ``operator.call``, a C function that callgrind collects in alone
+    (``--toggle-collect``): what the pipeline does on the thread that ends a span, the
+    compiled pass for the common child span on (``fused.py``) or off (every span through the
+    stages in Python)."""
+    if variant in CHAIN_VARIANTS:
+        tracer, flush, _ = _setup("ours", endpoint)
+        from saler_tracing._internal import chain, setup
+
+        active = setup.active()
+        assert active is not None and active.provider is not None
+        processors = active.provider._active_span_processor
+        on_end = processors.on_end
+        if variant == "ours-stages":
+            on_end = chain.GuardedRoot.on_end.__get__(active.root)
+        processors.on_end = functools.partial(operator.call, on_end)  # type: ignore[method-assign]
+    else:
+        tracer, flush, _ = _setup(variant, endpoint)
     for _ in range(200):
         request(tracer)
     flush()
     for _ in range(requests):
         request(tracer)
     flush()
+
+
+CHAIN_VARIANTS = ("ours-chain", "ours-stages")
+
+
+def chain_report(endpoint: str, requests: int) -> None:
+    """``--instructions --chain``: instructions a span in the pipeline's ``on_end`` alone."""
+    from bench_http import callgrind_totals  # type: ignore[import-not-found]
+
+    per_span: dict[str, float] = {}
+    for variant in CHAIN_VARIANTS:
+        child = [sys.executable, __file__, "--count-variant", variant, "--endpoint", endpoint]
+        runs = [
+            callgrind_totals(
+                [*child, "--requests", str(n)],
+                variant,
+                env={"VALGRIND_OPTS": "--toggle-collect=_operator_call"},
+            )["Ir"]
+            for n in (0, requests)
+        ]
+        per_span[variant] = (runs[1] - runs[0]) / (requests * SPANS_PER_REQUEST)
+    print(
+        f"the pipeline's on_end on the thread that ends the span, a span of {requests} "
+        f"requests x {SPANS_PER_REQUEST} spans (callgrind, instructions)"
+    )
+    print(f"  every span through the stages in Python  {per_span['ours-stages']:>10,.0f}")
+    print(f"  the common child span in one call        {per_span['ours-chain']:>10,.0f}")
+    print(f"  compiled ÷ stages: {per_span['ours-chain'] / per_span['ours-stages']:.2f}")
 
 
 def instruction_report(endpoint: str, requests: int, simulate: bool, keep: str | None) -> None:
@@ -530,6 +584,11 @@ def main() -> None:
     parser.add_argument(
         "--keep", metavar="DIR", help="with --instructions: keep callgrind's output files here"
     )
+    parser.add_argument(
+        "--chain",
+        action="store_true",
+        help="with --instructions: only the pipeline's on_end, compiled pass on and off",
+    )
     parser.add_argument("--count-variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count_variant:
@@ -552,6 +611,9 @@ def main() -> None:
     try:
         if args.profile:
             profile_variant(args.profile, rx.endpoint, args.requests, args.top)
+            return
+        if args.instructions and args.chain:
+            chain_report(rx.endpoint, args.requests)
             return
         if args.instructions:
             instruction_report(rx.endpoint, args.requests, args.simulate, args.keep)

@@ -6,6 +6,8 @@ changed after set-up, an error) still goes through every stage."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -307,3 +309,18 @@ def test_with_scrubbing_off_child_spans_still_take_one_call_and_arrive_as_ended(
     # Nothing scrubbed (as asked), and only the local roots met the stages in Python.
     assert sum(_EMAIL in str(span.attributes) for span in received) == 2
     assert sorted(set(calls)) == ["off GET /orders/{id}"] and len(calls) == 10
+
+
+def test_a_pipeline_replaced_by_configure_is_collected() -> None:
+    # The root holds its compiled on_end, which holds the root's own on_end and the chain's
+    # dicts: a cycle the garbage collector must break once the pipeline is let go.
+    with OtlpHttpReceiver() as receiver:
+        configure_to(receiver.endpoint)
+        active = setup.active()
+        assert active is not None and type(vars(active.root).get("on_end")) is fused._Pass
+        ref = weakref.ref(active.root)
+        del active
+        configure_to(receiver.endpoint)
+        setup.shutdown()
+    gc.collect()
+    assert ref() is None
