@@ -17,19 +17,19 @@ ALL_STAMP := $(ALL)/.installed
 
 .PHONY: demo test lint bench clean monitoring deploy-check dashboards
 
-$(STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c
+$(STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c src/saler_tracing/_internal/sampling/_child.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(COMPAT_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c
+$(COMPAT_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c src/saler_tracing/_internal/sampling/_child.c
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
 	$(COMPAT)/bin/python -m pip install --quiet -e . 'fastapi==0.140.0' uvicorn httpx
 	touch $(COMPAT_STAMP)
 
-$(CELERY_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c
+$(CELERY_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c src/saler_tracing/_internal/sampling/_child.c
 	test -x $(CELERY)/bin/python || $(PYTHON) -m venv $(CELERY)
 	$(CELERY)/bin/python -m pip install --quiet --upgrade pip
 	$(CELERY)/bin/python -m pip install --quiet -e '.[celery,fastapi]' 'redis>=6.1' \
@@ -37,7 +37,7 @@ $(CELERY_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_spe
 		'pytest>=8' 'pytest-timeout>=2.3' 'pytest-asyncio>=0.24'
 	touch $(CELERY_STAMP)
 
-$(ALL_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c
+$(ALL_STAMP): pyproject.toml setup.py src/saler_tracing/_internal/export/_speedups.c src/saler_tracing/_internal/scrub/_quick.c src/saler_tracing/_internal/sampling/_child.c
 	rm -rf $(ALL)
 	$(PYTHON) -m venv $(ALL)
 	$(ALL)/bin/python -m pip install --quiet --upgrade pip

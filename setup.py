@@ -1,7 +1,7 @@
-"""The compiled modules: the OTLP encoder's common case (``encode.py`` says why) and the
-scrubber's first checks (``scrubber.py``).
+"""The compiled modules: the OTLP encoder's common case (``encode.py`` says why), the
+scrubber's first checks (``scrubber.py``) and the head sampler's common child (``head.py``).
 
-``optional=True``: without a C compiler the install still succeeds, and both run in Python
+``optional=True``: without a C compiler the install still succeeds, and each runs in Python
 alone (same results, more instructions a span).
 """
 
@@ -17,6 +17,11 @@ setup(
         Extension(
             "saler_tracing._internal.scrub._quick",
             ["src/saler_tracing/_internal/scrub/_quick.c"],
+            optional=True,
+        ),
+        Extension(
+            "saler_tracing._internal.sampling._child",
+            ["src/saler_tracing/_internal/sampling/_child.c"],
             optional=True,
         ),
     ]

@@ -5,7 +5,8 @@
 
 Two figures:
 
-1. ``should_sample`` alone, for local roots and for local children, per call;
+1. ``should_sample`` alone, for local roots and for local children of a sampled and of an
+   unsampled parent, per call (children start with two attributes, as an HTTP client span);
 2. a whole span (start + end through the provider and its processors into a no-op exporter),
    traces of one root and three children at 10 %: the SDK sampler with a batch processor,
    ours with the tail on (head drops are RECORD_ONLY: every span is recorded so the metrics
@@ -28,7 +29,13 @@ from collections.abc import Callable, Sequence
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    StaticSampler,
+    TraceIdRatioBased,
+)
 
 from saler_tracing import ExportOptions, SamplingOptions, SamplingRule
 from saler_tracing._internal import setup
@@ -56,12 +63,16 @@ def interleaved(candidates: dict[str, Callable[[], float]]) -> dict[str, float]:
     return best
 
 
-def sampler_round(sampler: Sampler, child: bool) -> Callable[[], float]:
+def sampler_round(sampler: Sampler, parent_decision: Decision | None) -> Callable[[], float]:
+    """``should_sample`` for a local root (``parent_decision`` ``None``) or for a child of a
+    live SDK span recorded with that decision (sampled or not: each sampler takes a
+    different way for each)."""
     rng = random.Random(1)
     ids = [rng.getrandbits(128) for _ in range(CALLS)]
     parent = None
-    if child:
-        span = TracerProvider(sampler=sampler).get_tracer("bench").start_span("parent")
+    if parent_decision is not None:
+        provider = TracerProvider(sampler=StaticSampler(parent_decision))
+        span = provider.get_tracer("bench").start_span("parent")
         parent = trace.set_span_in_context(span)
 
     def run() -> float:
@@ -140,12 +151,16 @@ def main() -> None:
     )
     sdk = ParentBased(TraceIdRatioBased(0.1))
     rounds = f"best of {ROUNDS} interleaved rounds"
-    for kind, child in (("local root", False), ("local child", True)):
+    for kind, parent in (
+        ("local root", None),
+        ("local child of a sampled parent", Decision.RECORD_AND_SAMPLE),
+        ("local child of an unsampled parent", Decision.RECORD_ONLY),
+    ):
         results = interleaved(
             {
-                "SDK ParentBased(TraceIdRatioBased(0.1))": sampler_round(sdk, child),
-                "ours, p=0.1": sampler_round(plain, child),
-                "ours, 3 critical routes + 3 rules + adaptive": sampler_round(loaded, child),
+                "SDK ParentBased(TraceIdRatioBased(0.1))": sampler_round(sdk, parent),
+                "ours, p=0.1": sampler_round(plain, parent),
+                "ours, 3 critical routes + 3 rules + adaptive": sampler_round(loaded, parent),
             }
         )
         report(f"should_sample, {kind}, ns per call ({rounds})", results, next(iter(results)))

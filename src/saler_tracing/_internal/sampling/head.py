@@ -35,8 +35,19 @@ from saler_tracing._internal.sampling.adaptive import AdaptiveController
 from saler_tracing._internal.sampling.ratelimit import TokenBucket
 from saler_tracing._internal.sampling.rules import ROUTE_ATTR, CompiledRule, RouteSet
 from saler_tracing._internal.sampling.telemetry import SamplingTelemetry
-from saler_tracing._internal.sdk.private import current_span
+from saler_tracing._internal.sdk.private import (
+    LIVE_SPAN,
+    SPAN_KEY,
+    current_context_var,
+    current_span,
+)
 from saler_tracing._internal.sdk.start_attributes import StartAttributes
+
+_Child: Callable[..., Callable[..., SamplingResult]] | None
+try:
+    from saler_tracing._internal.sampling._child import Child as _Child
+except ImportError:  # built without a compiler: every span asks the Python method
+    _Child = None
 
 NEVER_ATTR = "saler.sampling.never"
 _EMPTY = TraceState()
@@ -84,6 +95,19 @@ class HeadSampler(Sampler):
             None,
             SamplingResult(Decision.DROP),
         )
+        # The common child span answered in C (``_child.c`` says why); every other call,
+        # keywords included, reaches the method below unchanged.
+        context_var = current_context_var()
+        if _Child is not None and context_var is not None:
+            self.should_sample = _Child(  # type: ignore[method-assign]
+                type(self).should_sample.__get__(self),
+                context_var,
+                SPAN_KEY,
+                LIVE_SPAN,
+                StartAttributes,
+                SamplingResult,
+                Decision.RECORD_AND_SAMPLE,
+            )
 
     def should_sample(
         self,

@@ -40,11 +40,13 @@ private reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -68,9 +70,23 @@ current_context: Callable[[], otel_context.Context] = (
 )
 """The current context, one call instead of ``context.get_current()``'s two."""
 
+
+def current_context_var() -> ContextVar[otel_context.Context] | None:
+    """The ``ContextVar`` the runtime context keeps the current context in, for a compiled
+    reader (``sampling/_child.c``); ``None`` when the runtime context is another
+    implementation (``OTEL_PYTHON_CONTEXT``) or keeps it elsewhere."""
+    runtime = otel_context._RUNTIME_CONTEXT  # private
+    if type(runtime) is not ContextVarsRuntimeContext:
+        return None
+    var = getattr(runtime, "_current_context", None)  # private
+    return var if isinstance(var, ContextVar) else None
+
+
 # The class of the SDK's live spans (``on_start`` is handed one): a private subclass of
 # ``Span`` in the releases we support.
 _LIVE_SPAN: type = getattr(sdk_trace, "_Span", sdk_trace.Span)  # private
+LIVE_SPAN: type = _LIVE_SPAN
+"""The class of the SDK's live spans, for a compiled reader that checks it by identity."""
 
 
 def current_span(context: otel_context.Context | None = None) -> Span:
