@@ -212,21 +212,25 @@ def production_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     errors.reset_internal_errors()
 
 
+def _break_the_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, cutting a full batch fails: ``Offer`` raises out of its ``after`` call."""
+    active = setup.active()
+    assert active is not None
+
+    def broken(queue: object) -> bool:
+        raise RuntimeError("cut failed")
+
+    monkeypatch.setattr(active.stages["export"].sink, "cut", broken)  # type: ignore[attr-defined]
+
+
 @pytest.mark.usefixtures("production_mode")
 def test_an_error_in_the_export_end_is_counted_and_not_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with OtlpHttpReceiver() as receiver:
         configure_to(receiver.endpoint, max_export_batch_size=8)
-        active = setup.active()
-        assert active is not None
-        processor = active.stages["export"]
-
-        def broken(queue: object) -> bool:
-            raise RuntimeError("cut failed")
-
         _requests(2, "warm")  # shapes learnt: the children take the compiled path
-        monkeypatch.setattr(processor.sink, "cut", broken)  # type: ignore[attr-defined]
+        _break_the_cut(monkeypatch)
         _requests(4, "broken")  # 20 spans: the queue reaches a batch and the cut fails
     assert errors.internal_error_counts()["span processor on_end"] >= 1
 
@@ -236,16 +240,9 @@ def test_under_the_test_suite_an_error_in_the_export_end_raises(
 ) -> None:
     with OtlpHttpReceiver() as receiver:
         configure_to(receiver.endpoint, max_export_batch_size=4)
-        active = setup.active()
-        assert active is not None
         _requests(2, "warm")
         assert setup.force_flush(10)
-        processor = active.stages["export"]
-
-        def broken(queue: object) -> bool:
-            raise RuntimeError("cut failed")
-
-        monkeypatch.setattr(processor.sink, "cut", broken)  # type: ignore[attr-defined]
+        _break_the_cut(monkeypatch)
         tracer = trace.get_tracer("tests.fused")
 
         def four_children() -> None:  # the compiled path queues them; the fourth cuts
