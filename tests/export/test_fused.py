@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -223,36 +224,49 @@ def _break_the_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(active.stages["export"].sink, "cut", broken)  # type: ignore[attr-defined]
 
 
+def _four_children_after_a_broken_cut(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Callable[[], int], list[int]]:
+    """Set up a pipeline whose batch is four spans and whose cut then fails, and return a
+    function that ends four child spans (the compiled path queues them; the fourth reaches
+    the batch, and ``after`` raises) and gives the internal errors counted before their
+    root ends (which goes through the stages in Python), with the list of children ended
+    without an error."""
+    # No schedule to speak of: nothing takes the queue between the children.
+    configure_to(endpoint, max_export_batch_size=4, schedule_delay_ms=60_000)
+    _requests(2, "warm")  # shapes learnt: the children take the compiled path
+    assert setup.force_flush(10)
+    _break_the_cut(monkeypatch)
+    tracer = trace.get_tracer("tests.fused")
+
+    def four_children() -> int:
+        with tracer.start_as_current_span("warm GET /orders/{id}", kind=SpanKind.SERVER):
+            for _ in range(4):
+                with tracer.start_as_current_span("warm SELECT orders", kind=SpanKind.CLIENT):
+                    pass
+                ended.append(1)
+            return errors.internal_error_counts()["span processor on_end"]
+
+    ended: list[int] = []
+    return four_children, ended
+
+
 @pytest.mark.usefixtures("production_mode")
 def test_an_error_in_the_export_end_is_counted_and_not_raised(
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: OtlpHttpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with OtlpHttpReceiver() as receiver:
-        configure_to(receiver.endpoint, max_export_batch_size=8)
-        _requests(2, "warm")  # shapes learnt: the children take the compiled path
-        _break_the_cut(monkeypatch)
-        _requests(4, "broken")  # 20 spans: the queue reaches a batch and the cut fails
-    assert errors.internal_error_counts()["span processor on_end"] >= 1
+    four_children, _ = _four_children_after_a_broken_cut(receiver.endpoint, monkeypatch)
+    assert four_children() == 1  # the fourth child's, counted by the compiled path
 
 
 def test_under_the_test_suite_an_error_in_the_export_end_raises(
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: OtlpHttpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with OtlpHttpReceiver() as receiver:
-        configure_to(receiver.endpoint, max_export_batch_size=4)
-        _requests(2, "warm")
-        assert setup.force_flush(10)
-        _break_the_cut(monkeypatch)
-        tracer = trace.get_tracer("tests.fused")
-
-        def four_children() -> None:  # the compiled path queues them; the fourth cuts
-            with tracer.start_as_current_span("warm GET /orders/{id}", kind=SpanKind.SERVER):
-                for _ in range(4):
-                    with tracer.start_as_current_span("warm SELECT orders", kind=SpanKind.CLIENT):
-                        pass
-
-        with pytest.raises(RuntimeError, match="cut failed"):
-            four_children()
+    four_children, ended = _four_children_after_a_broken_cut(receiver.endpoint, monkeypatch)
+    with pytest.raises(RuntimeError, match="cut failed"):
+        four_children()
+    # Raised out of the fourth child's end (the compiled path), not its root's.
+    assert len(ended) == 3
 
 
 def test_spans_ended_after_shutdown_are_counted_as_late() -> None:

@@ -89,7 +89,8 @@ class ScrubStage(Stage):
         # scrubber's compiled check (``Scrubber.quick_view``): what ``scrub`` would pass on
         # unchanged with nothing reported, without its two frames and the report it builds
         # (docs/privacy.md, "Cost"). Anything else, and every span when the compiled check
-        # was not built: ``scrub``.
+        # was not built: ``scrub``. A sampled child span the check clears does not reach
+        # this method at all when the chain's compiled pass is installed (fused.py).
         quick = self.quick
         if quick is not None:
             fields = span_fields(span)
