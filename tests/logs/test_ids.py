@@ -152,6 +152,25 @@ def test_no_handler_is_replaced_and_the_previous_factory_is_chained(logger: tupl
         logging.setLogRecordFactory(previous)
 
 
+@pytest.mark.parametrize("switch", ["argument", "OTEL_SDK_DISABLED"])
+def test_the_kill_switch_keeps_a_format_naming_the_ids_working(
+    logger: tuple,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    switch: str,
+) -> None:
+    log, text, _ = logger
+    ids.uninstall()  # as in a fresh process: nothing has chained the wrapper yet
+    if switch == "argument":
+        saler_tracing.configure(service_name="ids-svc", disabled=True)
+    else:
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+        saler_tracing.configure(service_name="ids-svc")
+    log.warning("tracing off")
+    assert "[trace_id= span_id= service=] tracing off" in text.getvalue()
+    assert "Logging error" not in capsys.readouterr().err
+
+
 def test_logs_off_adds_nothing(logger: tuple) -> None:  # type: ignore[type-arg]
     log, _, doc = logger
     saler_tracing.configure(

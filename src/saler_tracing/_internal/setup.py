@@ -194,6 +194,10 @@ def _activate_logs(pipeline: Active | None) -> None:
         ids.disable()
         return
     if cfg is None or cfg.disabled:
+        if cfg is not None:
+            # The kill switch must not cost the application a log line: a format string
+            # naming the fields (``LOG_FORMAT``) fails on a record without them.
+            ids.install()
         ids.activate("", None, None)  # the wrapper, if chained, stays: fields empty
         return
     ids.install()
