@@ -10,7 +10,8 @@ from __future__ import annotations
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from saler_tracing._internal.errors import guard, handle_internal_error
+from saler_tracing._internal.errors import guard, handle_internal_error, record_internal_error
+from saler_tracing._internal.sdk import private
 
 
 def start_target(processor: SpanProcessor) -> SpanProcessor | None:
@@ -97,3 +98,67 @@ class GuardedRoot(Stage):
         with guard("span processor force_flush"):
             return self.next.force_flush(timeout_millis)
         return False
+
+
+class AddedProcessor(SpanProcessor):
+    """A span processor the application added (``add_span_processor`` on the global provider),
+    registered with the SDK provider after the guarded root.
+
+    Its exceptions are logged once and counted under its own class name, never raised into
+    the span's ``end()`` (nor re-raised under the test suite: they are not ours). It outlives
+    the provider it is registered with: a re-configure registers it with the new one and the
+    old one's ``shutdown`` only flushes it; ``final`` (set by ``saler_tracing.shutdown()``)
+    lets the next ``shutdown`` reach it.
+    """
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self.processor = processor
+        self.final = False
+        self._where = f"span processor {type(processor).__qualname__}"
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            self.processor.on_start(span, parent_context=parent_context)
+        except Exception as exc:
+            record_internal_error(self._where + " on_start", exc)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            self.processor.on_end(span)
+        except Exception as exc:
+            record_internal_error(self._where + " on_end", exc)
+
+    def shutdown(self) -> None:
+        try:
+            if self.final:
+                self.processor.shutdown()
+            else:
+                self.processor.force_flush()
+        except Exception as exc:
+            record_internal_error(self._where + " shutdown", exc)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        try:
+            return bool(self.processor.force_flush(timeout_millis))
+        except Exception as exc:
+            record_internal_error(self._where + " force_flush", exc)
+            return False
+
+
+class _AddedWithEnding(AddedProcessor):
+    """For a processor with the SDK's ``_on_ending`` hook of its own (the span still
+    writable after its end time is set): the plain wrapper leaves it out, so the provider can
+    keep skipping the hook for processors that have none."""
+
+    def _on_ending(self, span: Span) -> None:
+        try:
+            private.on_ending(self.processor, span)
+        except Exception as exc:
+            record_internal_error(self._where + " _on_ending", exc)
+
+
+def added_processor(processor: SpanProcessor) -> AddedProcessor:
+    """``processor`` wrapped for the provider (with the ``_on_ending`` hook when it has one)."""
+    default = getattr(SpanProcessor, "_on_ending", None)
+    own = getattr(type(processor), "_on_ending", None)
+    return _AddedWithEnding(processor) if own is not default else AddedProcessor(processor)

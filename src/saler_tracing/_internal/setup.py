@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from saler_tracing._internal import process
-from saler_tracing._internal.chain import GuardedRoot
+from saler_tracing._internal.chain import AddedProcessor, GuardedRoot, added_processor
 from saler_tracing._internal.config import resolve as config_mod
 from saler_tracing._internal.config.options import (
     ApiOptions,
@@ -36,9 +36,11 @@ from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
 from saler_tracing._internal.propagation import TraceContextPropagator
 from saler_tracing._internal.sampling import build_sampling
+from saler_tracing._internal.sampling.head import HeadSampler
 from saler_tracing._internal.sdk.private import DirectMultiSpanProcessor
 from saler_tracing._internal.sdk.provider import install_global_proxy, proxy
 from saler_tracing._internal.sdk.resource import build_resource
+from saler_tracing._internal.sdk.start_attributes import Mode
 from saler_tracing._internal.stages import Parts, build_chain
 
 logger = logging.getLogger("saler_tracing")
@@ -61,6 +63,9 @@ class Active:
 _lock = threading.RLock()
 _active: Active | None = None
 _atexit_registered = False
+_added: list[AddedProcessor] = []
+"""The application's own span processors (``add_span_processor`` on the global provider):
+registered with every provider built until ``shutdown()``, after the pipeline's root."""
 
 
 def active() -> Active | None:
@@ -155,6 +160,8 @@ def _build(cfg: Config, id_generator: IdGenerator | None) -> Active:
         shutdown_on_exit=False,
     )
     provider.add_span_processor(root)
+    for added in _added:
+        provider.add_span_processor(added)
     log_export = build_log_export(cfg, provider.resource)
     if log_export is not None:
         monitor.log_figures = log_export.counts  # scraped beside the spans' figures
@@ -250,6 +257,24 @@ def _shutdown_pipeline(pipeline: Active, timeout_s: float) -> bool:
     return bool(flushed) and all(flushed)  # in time, and nothing left unsent
 
 
+def add_span_processor(processor: SpanProcessor) -> None:
+    """``trace.get_tracer_provider().add_span_processor(processor)``: beside the pipeline in
+    place and every one built after it, until ``shutdown()``, which shuts it down."""
+    with _lock:
+        added = added_processor(processor)
+        _added.append(added)
+        # Its on_start must see start attributes: the SDK sets them from now on.
+        Mode.handed_to_sdk = True
+        provider = _active.provider if _active is not None else None
+        if provider is not None:
+            if isinstance(provider.sampler, HeadSampler):
+                provider.sampler.hand_start_attributes()
+            provider.add_span_processor(added)
+
+
+proxy().on_add = add_span_processor
+
+
 def shutdown(timeout_s: float | None = None) -> bool:
     """Flush what is queued and stop tracing; returns within ``timeout_s`` (default: the
     configured shutdown timeout) and says whether everything was flushed in time."""
@@ -258,6 +283,14 @@ def shutdown(timeout_s: float | None = None) -> bool:
         pipeline = _active
         _swap_in(None)
         proxy().set_delegate(_noop_provider())
+        added = list(_added)
+        _added.clear()
+        Mode.handed_to_sdk = False
+        for processor in added:
+            processor.final = True  # the provider's shutdown below reaches it
+    if pipeline is None or pipeline.provider is None:
+        for processor in added:  # registered with no provider: shut down here
+            processor.shutdown()
     if pipeline is None:
         return True
     deadline = pipeline.config.export.shutdown_timeout_s if timeout_s is None else timeout_s

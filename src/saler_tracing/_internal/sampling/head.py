@@ -41,7 +41,7 @@ from saler_tracing._internal.sdk.private import (
     current_context_var,
     current_span,
 )
-from saler_tracing._internal.sdk.start_attributes import StartAttributes
+from saler_tracing._internal.sdk.start_attributes import Mode, StartAttributes
 
 _Child: Callable[..., Callable[..., SamplingResult]] | None
 try:
@@ -97,8 +97,9 @@ class HeadSampler(Sampler):
         )
         # The common child span answered in C (``_child.c`` says why); every other call,
         # keywords included, reaches the method below unchanged.
+        # Not once start attributes go to the SDK: it leaves them out (``hand_start_attributes``).
         context_var = current_context_var()
-        if _Child is not None and context_var is not None:
+        if _Child is not None and context_var is not None and not Mode.handed_to_sdk:
             self.should_sample = _Child(  # type: ignore[method-assign]
                 type(self).should_sample.__get__(self),
                 context_var,
@@ -130,7 +131,7 @@ class HeadSampler(Sampler):
                 decision = Decision.RECORD_ONLY
             else:
                 decision = Decision.DROP
-            if attributes and type(attributes) is not StartAttributes:
+            if attributes and (type(attributes) is not StartAttributes or Mode.handed_to_sdk):
                 return SamplingResult(decision, attributes, pctx.trace_state)
             # None, or our instrumentation's, which it adds itself (``StartAttributes``).
             return self._child_result(decision, pctx.trace_state)
@@ -253,7 +254,7 @@ class HeadSampler(Sampler):
             state = cp.with_threshold(state, ot, 0)  # kept for sure: adjusted count 1
         # Not our instrumentation's start attributes: it adds them to the started span
         # itself, already clean (``sdk/start_attributes.py``); the SDK would clean each.
-        if type(attributes) is StartAttributes:
+        if type(attributes) is StartAttributes and not Mode.handed_to_sdk:
             attributes = None
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
 
@@ -264,9 +265,15 @@ class HeadSampler(Sampler):
         state = cp.with_threshold(state, ot, None)
         if self.unsampled_root is Decision.DROP:
             return SamplingResult(Decision.DROP, None, state)
-        if type(attributes) is StartAttributes:  # added by the instrumentation (``_keep``)
-            attributes = None
+        if type(attributes) is StartAttributes and not Mode.handed_to_sdk:
+            attributes = None  # added by the instrumentation (``_keep``)
         return SamplingResult(Decision.RECORD_ONLY, attributes, state)
+
+    def hand_start_attributes(self) -> None:
+        """From now on every span's start attributes go to the SDK with the decision
+        (``Mode.handed_to_sdk``, set first): the compiled child answer leaves them out, so
+        every call takes the method above."""
+        self.__dict__.pop("should_sample", None)
 
     def get_description(self) -> str:
         mode = "adaptive" if self.adaptive else f"p={self.base_probability}"

@@ -56,6 +56,8 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanContext, SpanKind, Statu
 from opentelemetry.trace import propagation as trace_propagation
 from opentelemetry.util.types import AttributeValue
 
+from saler_tracing._internal.sdk.start_attributes import Mode, StartAttributes
+
 if TYPE_CHECKING:
     import httpx
 
@@ -503,6 +505,12 @@ class DirectMultiSpanProcessor(sdk_trace.SynchronousMultiSpanProcessor):
             self._on_ending = id  # type: ignore[assignment,method-assign]
 
 
+def on_ending(processor: sdk_trace.SpanProcessor, span: Span) -> None:
+    """``processor``'s ``_on_ending`` hook: the SDK calls it with the span's end time set,
+    while the span can still be changed."""
+    processor._on_ending(span)  # type: ignore[arg-type]  # private
+
+
 _PLAIN = frozenset((str, int, float, bool))
 
 
@@ -511,7 +519,11 @@ def add_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None
     straight into the live span's attribute dict when nothing calls for the SDK's cleaning:
     every value a ``str``, ``int``, ``float`` or ``bool`` (keys are ours: non-empty strings),
     no value length limit, room under the attribute count limit, the span not ended. Any
-    other case takes the public path, which cleans, truncates and counts as always."""
+    other case takes the public path, which cleans, truncates and counts as always.
+    Start attributes the sampler handed to the SDK (``Mode.handed_to_sdk``) are already
+    there: adding them again would evict and count twice under an attribute count limit."""
+    if type(attributes) is StartAttributes and Mode.handed_to_sdk:
+        return
     if type(span) is _LIVE_SPAN:
         try:
             bounded = span._attributes  # type: ignore[attr-defined]  # private

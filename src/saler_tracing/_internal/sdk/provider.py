@@ -10,6 +10,11 @@ stay off, so a FastAPI app the user never instrumented costs what it cost before
 ``configure()`` (FastAPI's own path is four spans a request). Apps that ask for FastAPI's
 spans (``instrument_fastapi(app, operation_spans=True)``) get ``recording_provider()``, the
 same proxy under a type they trace with.
+
+``trace.get_tracer_provider().add_span_processor(p)``, the way vendors' and OpenTelemetry's
+own guides add a processor, works on it as on the SDK's provider: the processor goes to
+``on_add`` (``setup`` adds it to the pipeline in place and to every one ``configure()``
+builds until ``shutdown()``).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Link, Span, SpanKind, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
 
@@ -33,6 +39,17 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
         self.delegate: TracerProvider = trace.NoOpTracerProvider()
         self._tracers: weakref.WeakSet[_ProxyTracer] = weakref.WeakSet()
         self._by_args: dict[tuple[str, str | None, str | None], _ProxyTracer] = {}
+        self.on_add: Callable[[SpanProcessor], None] | None = None
+        """Where ``add_span_processor`` hands a processor (set by ``setup``)."""
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        """Add ``span_processor`` beside the pipeline, as the SDK's provider would."""
+        on_add = self.on_add
+        if on_add is None:
+            raise RuntimeError(
+                "saler_tracing: add_span_processor before configure(): call configure() first"
+            )
+        on_add(span_processor)
 
     def set_delegate(self, provider: TracerProvider) -> None:
         with self._lock:

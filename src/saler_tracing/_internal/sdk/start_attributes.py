@@ -10,6 +10,11 @@ attributes to clean), and the instrumentation then adds them to the started span
 with :func:`~saler_tracing._internal.sdk.private.add_attributes`, which falls back to the
 SDK's own cleaning whenever a span limit or a value calls for it. Under another sampler the
 SDK cleans them as always, and adding them again changes nothing.
+
+Once the application adds a span processor of its own (``add_span_processor`` on the global
+provider), its ``on_start`` must see a span's start attributes as with any SDK pipeline:
+:attr:`Mode.handed_to_sdk` then makes our sampler hand them to the SDK, which cleans and sets
+them before any ``on_start``, and the instrumentation no longer adds them a second time.
 """
 
 from __future__ import annotations
@@ -21,3 +26,12 @@ class StartAttributes(dict[str, AttributeValue]):
     """A span's start attributes, built by our instrumentation, added after the start."""
 
     __slots__ = ()
+
+
+class Mode:
+    """Who writes :class:`StartAttributes` into a span (process-wide, like the global
+    provider the processors are added to)."""
+
+    handed_to_sdk = False
+    """``True`` once the application added a span processor: the sampler returns the start
+    attributes and the SDK sets them before the processors' ``on_start``."""
