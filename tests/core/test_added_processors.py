@@ -1,5 +1,7 @@
-"""Span processors the application adds itself, the way OpenTelemetry's and vendors' guides
-say: ``trace.get_tracer_provider().add_span_processor(p)``. Over real HTTP on loopback, a real
+"""The SDK provider's methods on the global provider: span processors the application adds
+itself, the way OpenTelemetry's and vendors' guides say
+(``trace.get_tracer_provider().add_span_processor(p)``), ``force_flush``, ``shutdown`` and
+``resource``. Over real HTTP on loopback, a real
 SQLite database and, for a second backend, the SDK's own batch processor and OTLP exporter
 sending to a real receiver."""
 
@@ -192,3 +194,25 @@ def test_added_while_tracing_is_off_it_is_shut_down_with_it() -> None:
     assert recorder.ended == []
     saler_tracing.shutdown()
     assert recorder.shutdowns == 1
+
+
+def test_flush_shutdown_and_resource_of_the_global_provider() -> None:
+    """What a serverless handler or a script's last line calls on the global provider."""
+    with OtlpHttpReceiver() as receiver:
+        saler_tracing.configure(
+            service_name="handler",
+            export=ExportOptions(
+                endpoint=f"http://127.0.0.1:{receiver.port}", schedule_delay_ms=60_000
+            ),
+        )
+        provider: Any = trace.get_tracer_provider()
+        assert provider.resource.attributes["service.name"] == "handler"
+        with saler_tracing.span("invocation"):
+            pass
+        assert provider.force_flush(10_000) is True  # not the minute of the batch timer
+        assert [s.name for s in receiver.store.spans] == ["invocation"]
+        provider.shutdown()
+        with saler_tracing.span("after") as after:
+            assert not after.is_recording()
+        assert provider.force_flush(1_000) is True  # nothing left, nothing to fail
+    assert provider.resource.attributes == {}

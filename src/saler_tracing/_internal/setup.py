@@ -38,7 +38,7 @@ from saler_tracing._internal.propagation import TraceContextPropagator
 from saler_tracing._internal.sampling import build_sampling
 from saler_tracing._internal.sampling.head import HeadSampler
 from saler_tracing._internal.sdk.private import DirectMultiSpanProcessor
-from saler_tracing._internal.sdk.provider import install_global_proxy, proxy
+from saler_tracing._internal.sdk.provider import Controls, install_global_proxy, proxy
 from saler_tracing._internal.sdk.resource import build_resource
 from saler_tracing._internal.sdk.start_attributes import Mode
 from saler_tracing._internal.stages import Parts, build_chain
@@ -270,9 +270,13 @@ def add_span_processor(processor: SpanProcessor) -> None:
             if isinstance(provider.sampler, HeadSampler):
                 provider.sampler.hand_start_attributes()
             provider.add_span_processor(added)
-
-
-proxy().on_add = add_span_processor
+    # Said once a processor: FastAPI's FASTAPI_OTEL_AUTO_CONFIGURE adds an OTLP exporter of
+    # its own this way, which then sends every span a second time, unscrubbed.
+    logger.info(
+        "saler_tracing: span processor %s added after the pipeline; it sees spans as the SDK "
+        "ends them, before scrubbing",
+        type(processor).__qualname__,
+    )
 
 
 def shutdown(timeout_s: float | None = None) -> bool:
@@ -304,6 +308,9 @@ def force_flush(timeout_s: float = 5.0) -> bool:
     spans = pipeline.provider.force_flush(int(timeout_s * 1000))
     logs = pipeline.logs is None or pipeline.logs.force_flush(timeout_s)
     return spans and logs
+
+
+proxy().controls = Controls(add_span_processor, force_flush, shutdown)
 
 
 def _shutdown_at_exit() -> None:

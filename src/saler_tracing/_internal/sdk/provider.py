@@ -11,10 +11,11 @@ stay off, so a FastAPI app the user never instrumented costs what it cost before
 spans (``instrument_fastapi(app, operation_spans=True)``) get ``recording_provider()``, the
 same proxy under a type they trace with.
 
-``trace.get_tracer_provider().add_span_processor(p)``, the way vendors' and OpenTelemetry's
-own guides add a processor, works on it as on the SDK's provider: the processor goes to
-``on_add`` (``setup`` adds it to the pipeline in place and to every one ``configure()``
-builds until ``shutdown()``).
+The SDK provider's own methods that guides call on the global provider work on it too:
+``add_span_processor(p)`` (the way vendors and OpenTelemetry's docs add a processor),
+``force_flush()`` (serverless handlers, scripts, task ends) and ``shutdown()``, each handed to
+``setup`` through :class:`Controls`, and ``resource``. They are not on the
+``NoOpTracerProvider`` API, so a caller that reached for them got ``AttributeError``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,24 @@ from contextlib import AbstractContextManager
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Link, Span, SpanKind, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
+
+
+class Controls:
+    """What the SDK provider's methods do on the proxy (``setup`` provides them)."""
+
+    def __init__(
+        self,
+        add_span_processor: Callable[[SpanProcessor], None],
+        force_flush: Callable[[float], bool],
+        shutdown: Callable[[], bool],
+    ) -> None:
+        self.add_span_processor = add_span_processor
+        self.force_flush = force_flush
+        self.shutdown = shutdown
 
 
 class ProxyTracerProvider(trace.NoOpTracerProvider):
@@ -39,17 +55,33 @@ class ProxyTracerProvider(trace.NoOpTracerProvider):
         self.delegate: TracerProvider = trace.NoOpTracerProvider()
         self._tracers: weakref.WeakSet[_ProxyTracer] = weakref.WeakSet()
         self._by_args: dict[tuple[str, str | None, str | None], _ProxyTracer] = {}
-        self.on_add: Callable[[SpanProcessor], None] | None = None
-        """Where ``add_span_processor`` hands a processor (set by ``setup``)."""
+        self.controls: Controls | None = None
+        """Set by ``setup`` on import; the proxy is global only after ``configure()``."""
+
+    def _controls(self) -> Controls:
+        controls = self.controls
+        if controls is None:  # only a caller holding the proxy before configure() gets here
+            raise RuntimeError("saler_tracing: call configure() first")
+        return controls
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
-        """Add ``span_processor`` beside the pipeline, as the SDK's provider would."""
-        on_add = self.on_add
-        if on_add is None:
-            raise RuntimeError(
-                "saler_tracing: add_span_processor before configure(): call configure() first"
-            )
-        on_add(span_processor)
+        """Add ``span_processor`` after the pipeline, as the SDK's provider would."""
+        self._controls().add_span_processor(span_processor)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export what the pipeline (and any added processor) holds; ``True`` when all of it
+        went within ``timeout_millis``."""
+        return self._controls().force_flush(timeout_millis / 1000)
+
+    def shutdown(self) -> None:
+        """``saler_tracing.shutdown()``: flush within the configured deadline, stop tracing."""
+        self._controls().shutdown()
+
+    @property
+    def resource(self) -> Resource:
+        """The current pipeline's resource (an empty one while none is configured)."""
+        found = getattr(self.delegate, "resource", None)
+        return found if isinstance(found, Resource) else Resource.get_empty()
 
     def set_delegate(self, provider: TracerProvider) -> None:
         with self._lock:
