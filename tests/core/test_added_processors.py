@@ -118,6 +118,23 @@ def test_it_sees_every_span_with_its_start_attributes(
     ]
 
 
+def test_the_provider_given_to_fastapis_own_telemetry_takes_one_too(
+    span_capture: SpanCapture,
+) -> None:
+    """``instrument_fastapi(app, operation_spans=True)`` hands FastAPI the pipeline under a
+    provider type it traces with; FastAPI registers its exporters on the provider it holds."""
+    from saler_tracing._internal.sdk.provider import recording_provider
+
+    recorder = Recorder()
+    provider: Any = recording_provider()
+    provider.add_span_processor(recorder)
+    with saler_tracing.span("through the view"):
+        pass
+    assert [s.name for s in recorder.ended] == ["through the view"]
+    assert provider.resource.attributes["service.name"] == "test-service"
+    assert provider.force_flush(5_000) is True
+
+
 def test_span_limits_count_a_start_attribute_once(
     monkeypatch: pytest.MonkeyPatch, engine: sa.Engine
 ) -> None:

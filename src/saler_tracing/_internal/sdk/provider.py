@@ -246,7 +246,21 @@ def proxy() -> ProxyTracerProvider:
 
 
 class _RecordingView(TracerProvider):
-    """The proxy, for a built-in telemetry told to trace through our pipeline."""
+    """The proxy, for a built-in telemetry told to trace through our pipeline (with the
+    proxy's SDK-provider methods: FastAPI registers its exporters on the provider it is given)."""
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        _PROXY.add_span_processor(span_processor)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return _PROXY.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        _PROXY.shutdown()
+
+    @property
+    def resource(self) -> Resource:
+        return _PROXY.resource
 
     def get_tracer(
         self,
