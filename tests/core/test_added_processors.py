@@ -135,6 +135,25 @@ def test_the_provider_given_to_fastapis_own_telemetry_takes_one_too(
     assert provider.force_flush(5_000) is True
 
 
+def test_its_on_ending_hook_is_called(span_capture: SpanCapture) -> None:
+    """The SDK's ``_on_ending`` (the span's end time set, before any ``on_end``) reaches a
+    processor that has one, while the provider skips it for the others."""
+
+    class Ending(SpanProcessor):
+        def __init__(self) -> None:
+            self.ending: list[tuple[str, bool]] = []
+
+        def _on_ending(self, span: Span) -> None:
+            self.ending.append((span.name, span.end_time is not None))
+
+    ending = Ending()
+    _add(ending)
+    with saler_tracing.span("outer"), saler_tracing.span("inner"):
+        pass
+    assert ending.ending == [("inner", True), ("outer", True)]
+    assert len(span_capture.spans()) == 2
+
+
 def test_span_limits_count_a_start_attribute_once(
     monkeypatch: pytest.MonkeyPatch, engine: sa.Engine
 ) -> None:
