@@ -20,6 +20,7 @@ The SDK provider's own methods that guides call on the global provider work on i
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -224,6 +225,8 @@ class _ProxyTracer(Tracer):
         )
 
 
+logger = logging.getLogger("saler_tracing")
+
 _PROXY = ProxyTracerProvider()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_PROXY.after_fork)
@@ -232,12 +235,26 @@ _install_lock = threading.Lock()
 
 
 def install_global_proxy() -> ProxyTracerProvider:
-    """Make our proxy the global provider, once per process."""
+    """Make our proxy the global provider, once per process. OpenTelemetry sets it once: when
+    something set another before ``configure()``, every ``trace.get_tracer()`` (ours too) goes
+    there, and only a warning that names it can tell the application why nothing is traced."""
     global _installed
     with _install_lock:
         if not _installed:
             trace.set_tracer_provider(_PROXY)
             _installed = True
+            current = trace.get_tracer_provider()
+            if current is not _PROXY:
+                kind = type(current)
+                logger.warning(
+                    "saler_tracing: a global tracer provider (%s.%s) was set before "
+                    "configure(), and OpenTelemetry lets it be set only once: spans go to it, "
+                    "not through saler_tracing. Call saler_tracing.configure() before whatever "
+                    "sets it (or add that library's span processor after configure(): "
+                    "trace.get_tracer_provider().add_span_processor(...)).",
+                    kind.__module__,
+                    kind.__qualname__,
+                )
     return _PROXY
 
 
