@@ -98,6 +98,8 @@ def _example(setting: Setting[Any]) -> str:
         return "an-example-value-of-16-bytes+"
     if setting.name == "sampling.rules":
         return "route=/health*=>never; name=cron *=>rate:2"
+    if setting.name == "propagators":
+        return "tracecontext, B3multi"
     accepted = re.findall(r"`([^`]*)`", setting.kind)  # a choice
     return next(value for value in accepted if value != setting.default)
 

@@ -7,12 +7,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry import propagate, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
@@ -34,7 +32,7 @@ from saler_tracing._internal.fused import fuse
 from saler_tracing._internal.logs import LogExporter, build_log_export, ids
 from saler_tracing._internal.metrics import current as metrics_current
 from saler_tracing._internal.metrics.stage import MetricsStage
-from saler_tracing._internal.propagation import TraceContextPropagator
+from saler_tracing._internal.propagation import choice as propagation
 from saler_tracing._internal.sampling import build_sampling
 from saler_tracing._internal.sampling.head import HeadSampler
 from saler_tracing._internal.sdk.private import DirectMultiSpanProcessor
@@ -79,6 +77,7 @@ def configure(
     environment: str | None = None,
     resource_attributes: Mapping[str, str] | None = None,
     disabled: bool | None = None,
+    propagators: Sequence[str] | str | None = None,
     export: ExportOptions | None = None,
     sampling: SamplingOptions | None = None,
     scrubbing: ScrubbingOptions | None = None,
@@ -96,6 +95,7 @@ def configure(
         environment=environment,
         resource_attributes=resource_attributes,
         disabled=disabled,
+        propagators=propagators,
         export=export,
         sampling=sampling,
         scrubbing=scrubbing,
@@ -109,9 +109,7 @@ def configure(
         new = _build(cfg, id_generator)
         install_global_proxy()
         proxy().set_delegate(new.provider if new.provider is not None else _noop_provider())
-        propagate.set_global_textmap(
-            CompositePropagator([TraceContextPropagator(), W3CBaggagePropagator()])
-        )
+        propagate.set_global_textmap(propagation.build(cfg.propagators))
         _swap_in(new)
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)

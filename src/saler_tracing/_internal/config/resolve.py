@@ -9,7 +9,7 @@ scrubbing callback and patterns).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +51,7 @@ def resolve(
     environment: str | None,
     resource_attributes: Mapping[str, str] | None,
     disabled: bool | None,
+    propagators: Sequence[str] | str | None = None,
     export: ExportOptions | None,
     sampling: SamplingOptions | None,
     scrubbing: ScrubbingOptions | None,
@@ -71,6 +72,7 @@ def resolve(
         environment=st.ENVIRONMENT.resolve(environment, environ),
         resource_attributes=attrs,
         disabled=st.DISABLED.resolve(disabled, environ),
+        propagators=st.PROPAGATORS.resolve(propagators, environ),
         export=_export(export, environ),
         sampling=_sampling(sampling or SamplingOptions(), environ),
         scrubbing=_scrubbing(scrubbing or ScrubbingOptions(), environ),

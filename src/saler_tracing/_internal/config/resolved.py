@@ -101,3 +101,5 @@ class Config:
     api: ApiConfig
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
+    propagators: tuple[str, ...] = ("tracecontext", "baggage")
+    """``OTEL_PROPAGATORS``, checked (``propagation/choice.py``)."""

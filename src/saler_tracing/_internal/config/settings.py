@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from saler_tracing._internal.config import parse as p
 from saler_tracing._internal.config.options import SamplingRule
+from saler_tracing._internal.propagation.choice import DEFAULT as DEFAULT_PROPAGATORS
+from saler_tracing._internal.propagation.choice import check as check_propagators
 from saler_tracing._internal.sampling.rules import parse_rules
 
 T = TypeVar("T")
@@ -66,6 +68,13 @@ SAMPLERS = (
     "parentbased_always_off",
     "parentbased_traceidratio",
 )
+
+
+@p.kind("comma-separated list")
+def _propagators(source: str, value: object) -> tuple[str, ...]:
+    return check_propagators(source, p.string_list(source, value))
+
+
 _RULES = p.kind("rules: `route=/x*,method=GET=>never; name=cron *=>rate:2`")(parse_rules)
 
 # --- the service ---------------------------------------------------------------------------
@@ -90,6 +99,15 @@ ENVIRONMENT = _s(
     "",
     p.as_str,
     "`deployment.environment.name` (production, staging…)",
+)
+PROPAGATORS: Setting[tuple[str, ...]] = _s(
+    "propagators",
+    "OTEL_PROPAGATORS",
+    DEFAULT_PROPAGATORS,
+    _propagators,
+    "how trace context travels in headers: `tracecontext`, `baggage`, `none`, or a name an "
+    "installed package registers (`b3`, `b3multi`: opentelemetry-propagator-b3)",
+    default_text="`tracecontext,baggage`",
 )
 RESOURCE_ATTRIBUTES: Setting[dict[str, str]] = _s(
     "resource_attributes",

@@ -23,6 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from saler_tracing._internal import clock
 from saler_tracing._internal.errors import handle_internal_error
 from saler_tracing._internal.instrument.routes import RouteResolver
+from saler_tracing._internal.propagation.choice import carrier_fields
 from saler_tracing._internal.sdk.private import (
     SUPPRESS_KEY,
     add_attributes,
@@ -51,7 +52,6 @@ DEFAULT_EXCLUDED = (
     "/api/v1/tracing/browser/saler-tracing.min.js",
     "/api/v1/tracing/browser/traces",
 )
-_PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 # A valid traceparent is 55 bytes; the spec bounds tracestate (32 members) and baggage
 # (8192 bytes). Longer values are not parsed at all, and captured values are cut here. A valid
 # tracestate of 32 full members is about 16 KiB: its lines are read up to 32 KiB, and the
@@ -85,7 +85,13 @@ _Request = tuple[
 ]
 
 
-def _read_headers(headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]) -> _Request:
+def _read_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+    wanted: frozenset[bytes],
+    propagated: frozenset[bytes],
+) -> _Request:
+    """Host, user agent, the lines the installed propagators read (``propagated``), and the
+    lines captured as attributes (``wanted``)."""
     host: str | None = None
     user_agent: str | None = None
     carrier: dict[str, list[str]] | None = None
@@ -96,7 +102,7 @@ def _read_headers(headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[byte
             host = value.decode("latin-1")
         elif low == b"user-agent":
             user_agent = value[:_MAX_HEADER_VALUE].decode("latin-1")
-        elif low in _PROPAGATION_HEADERS and (
+        elif low in propagated and (
             len(value) <= _MAX_HEADER_VALUE
             or (low == b"tracestate" and len(value) <= _MAX_TRACESTATE_LINE)
         ):
@@ -241,7 +247,7 @@ class TracingMiddleware:
 
     def _start(self, scope: Scope) -> tuple[Span, object, bool]:
         """The span, the context token, and whether the route was known at the start."""
-        request = _read_headers(scope.get("headers") or (), self.request_headers)
+        request = _read_headers(scope.get("headers") or (), self.request_headers, carrier_fields())
         carrier = request[2]
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
         route = self.resolver.template(scope) if self.resolver else None
