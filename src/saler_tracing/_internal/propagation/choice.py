@@ -30,10 +30,14 @@ _W3C_FIELDS = frozenset((b"traceparent", b"tracestate", b"baggage"))
 _fields = _W3C_FIELDS
 
 
+_BUILT_IN = frozenset((*DEFAULT, "none"))
+
+
 def available() -> tuple[str, ...]:
-    """Every name ``OTEL_PROPAGATORS`` may hold here: ours and the installed packages'."""
+    """Every name ``OTEL_PROPAGATORS`` may hold here: ours and the installed packages'
+    (reading every installed package's metadata: only when a name is not ours)."""
     registered = {ep.name for ep in entry_points(group=GROUP)}
-    return tuple(sorted({*DEFAULT, "none", *registered}))
+    return tuple(sorted({*_BUILT_IN, *registered}))
 
 
 def check(source: str, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -44,6 +48,8 @@ def check(source: str, names: tuple[str, ...]) -> tuple[str, ...]:
         raise ConfigurationError(f"{source}: no propagator named; use `none` for none")
     if "none" in wanted and len(wanted) > 1:
         raise ConfigurationError(f"{source}: `none` cannot be combined with {wanted}")
+    if _BUILT_IN.issuperset(wanted):
+        return wanted
     known = available()
     missing = [name for name in wanted if name not in known]
     if missing:
@@ -59,7 +65,9 @@ def build(names: tuple[str, ...]) -> TextMapPropagator:
     lines the server middleware hands it."""
     global _fields
     parts: list[TextMapPropagator] = []
-    registered = {ep.name: ep for ep in entry_points(group=GROUP)}
+    registered = (
+        {} if _BUILT_IN.issuperset(names) else {ep.name: ep for ep in entry_points(group=GROUP)}
+    )
     for name in names:
         if name == "none":
             continue
