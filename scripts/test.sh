@@ -15,6 +15,10 @@ if ! .venv/bin/python -c "import saler_tracing._internal.export._speedups" 2>/de
   }
   .venv/bin/python -m pip install --quiet --no-deps -e .
 fi
+# The TLS export tests make their certificates with openssl.
+command -v openssl >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+}
 # The monitoring tests run Debian's Prometheus and Alertmanager.
 bash scripts/monitoring_tools.sh
 export SALER_TRACING_RAISE_INTERNAL_ERRORS=1

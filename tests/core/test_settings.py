@@ -18,6 +18,7 @@ from saler_tracing._internal.config import parse, table
 from saler_tracing._internal.config.resolve import resolve
 from saler_tracing._internal.config.settings import SETTINGS, Setting, group
 from saler_tracing._internal.instrument.kit import option
+from tests.helpers.pki import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = {
@@ -77,8 +78,27 @@ def test_every_setting_has_a_real_doc_and_its_own_variables(setting: Setting[Any
     assert not others & set(setting.env), "a variable declared twice"
 
 
-def _example(setting: Setting[Any]) -> str:
+_TLS_FILES = {
+    "export.certificate": "ca",
+    "export.client_certificate": "client_cert",
+    "export.client_key": "client_key",
+}
+# Mutual TLS takes both files or neither: each variable is set with the other's partner.
+_PARTNERS = {
+    "export.client_certificate": ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "client_key"),
+    "export.client_key": ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "client_cert"),
+}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def _example(setting: Setting[Any], pki: Pki) -> str:
     """A valid value, different from the default, as the environment would write it."""
+    if setting.name in _TLS_FILES:
+        return str(getattr(pki, _TLS_FILES[setting.name]))
     coerce = setting.coerce
     if coerce is parse.as_bool:
         return "false" if setting.default else "true"
@@ -117,13 +137,16 @@ def _resolved(setting: Setting[Any], config: Any) -> Any:
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=IDS)
 def test_each_variable_reaches_the_resolved_config(
-    setting: Setting[Any], monkeypatch: pytest.MonkeyPatch
+    setting: Setting[Any], monkeypatch: pytest.MonkeyPatch, pki: Pki
 ) -> None:
     for var in setting.env:  # every variable of the setting, each on its own
-        raw = _example(setting)
+        raw = _example(setting, pki)
         expected = setting.coerce(var, raw)
         assert expected != setting.default
         environ = {var: raw}
+        if setting.name in _PARTNERS:
+            partner, field = _PARTNERS[setting.name]
+            environ[partner] = str(getattr(pki, field))
         if setting.name.startswith("scrubbing.pseudonymize"):  # they need the key
             environ["SALER_TRACING_SCRUB_HMAC_KEY"] = "a-secret-of-16-bytes-or-more"
         if setting.owner != "configure":

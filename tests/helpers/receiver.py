@@ -6,6 +6,7 @@ Used by the tests as the collector: they assert what actually arrived on the wir
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -95,8 +96,10 @@ class OtlpHttpReceiver:
         headers: dict[str, str] | None = None,
         script: list[int] | None = None,
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.mode = mode
+        self.tls = tls
         self.store = Store()
         self.released = threading.Event()
         self.arrived = threading.Event()
@@ -145,8 +148,7 @@ class OtlpHttpReceiver:
                 self.wfile.write(out)
 
         self._handler = Handler
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = self._server(port)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -155,16 +157,23 @@ class OtlpHttpReceiver:
         self.server.shutdown()
         self.server.server_close()
 
+    def _server(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        server.daemon_threads = True
+        if self.tls is not None:  # HTTPS: a failed handshake drops that connection only
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        return server
+
     def start(self) -> None:
         """Listen again on the same port."""
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
-        self.server.daemon_threads = True
+        self.server = self._server(self.port)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/traces"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/v1/traces"
 
     def release(self) -> None:
         self.released.set()
@@ -182,9 +191,11 @@ class OtlpHttpReceiver:
 @contextmanager
 def grpc_receiver(
     refuse: Callable[[Any], bool] | None = None,
+    credentials: Any = None,
 ) -> Iterator[tuple[str, Store]]:
     """A real OTLP/gRPC receiver. ``refuse(context)`` may answer a request with an error
-    status (set on ``context``) and return True; the request is then not stored."""
+    status (set on ``context``) and return True; the request is then not stored. With
+    ``credentials`` (``grpc.ssl_server_credentials``) it speaks TLS at an ``https://`` URL."""
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
@@ -198,10 +209,13 @@ def grpc_receiver(
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if credentials is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", credentials)
     server.start()
     try:
-        yield f"http://127.0.0.1:{port}", store
+        yield f"{'http' if credentials is None else 'https'}://127.0.0.1:{port}", store
     finally:
         server.stop(grace=None)
 

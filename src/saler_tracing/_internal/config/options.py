@@ -47,6 +47,14 @@ class ExportOptions:
     """``none`` (default) or ``gzip``. Env: OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION."""
     retry_max_backoff_s: float | None = None
     """Longest wait between two retries. Env: SALER_TRACING_RETRY_MAX_BACKOFF."""
+    certificate: str | None = None
+    """CA certificates (PEM file) for the collector's TLS. Env:
+    OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE."""
+    client_certificate: str | None = None
+    """Certificate chain (PEM file) for mutual TLS. Env:
+    OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE."""
+    client_key: str | None = None
+    """Private key (PEM file) for mutual TLS. Env: OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -128,6 +128,19 @@ def url(source: str, value: object) -> str:
     return text
 
 
+@kind("file path")
+def readable_file(source: str, value: object) -> str:
+    """A path to a file this process can read (a certificate or key, read when exporting
+    starts: a typo must fail ``configure()``, not every export)."""
+    text = as_str(source, value)
+    try:
+        with open(text, "rb"):
+            pass
+    except OSError as exc:
+        raise _fail(source, value, f"a readable file ({exc.strerror or exc})") from exc
+    return text
+
+
 @kind("`k=v,…` (percent-encoded)")
 def key_values(source: str, value: object) -> dict[str, str]:
     """``k1=v1,k2=v2`` with percent-encoding, as OTEL_EXPORTER_OTLP_HEADERS and

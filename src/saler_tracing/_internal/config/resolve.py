@@ -9,6 +9,7 @@ scrubbing callback and patterns).
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,7 +92,38 @@ def _export(opts: ExportOptions, environ: Mapping[str, str]) -> ExportConfig:
         endpoint = base or "http://localhost:4317"
     else:  # the spec: a signal path is appended to the base endpoint for OTLP/HTTP only
         endpoint = (base or "http://localhost:4318").rstrip("/") + "/v1/traces"
+    if (values["client_certificate"] is None) != (values["client_key"] is None):
+        raise ConfigurationError(
+            "export.client_certificate and export.client_key go together (mutual TLS): "
+            "set both or neither (OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE / _CLIENT_KEY)"
+        )
+    _check_tls(values)
     return ExportConfig(**values, endpoint=endpoint, span_exporter=opts.span_exporter)
+
+
+def _check_tls(values: Mapping[str, Any]) -> None:
+    """Load the TLS files now: one that is not PEM fails ``configure()`` by its name, where
+    the export thread would only fail every connection."""
+    if values["certificate"] is not None:
+        try:
+            ssl.create_default_context(cafile=values["certificate"])
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"export.certificate (OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE): "
+                f"{values['certificate']} holds no usable PEM certificate ({exc})"
+            ) from exc
+    if values["client_certificate"] is not None:
+        try:
+            ssl.create_default_context().load_cert_chain(
+                values["client_certificate"], values["client_key"]
+            )
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigurationError(
+                "export.client_certificate / export.client_key "
+                "(OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE / _CLIENT_KEY): "
+                f"{values['client_certificate']} and {values['client_key']} are no matching "
+                f"PEM certificate and key ({exc})"
+            ) from exc
 
 
 def _logs(opts: LogsOptions, export: ExportOptions, environ: Mapping[str, str]) -> LogsConfig:

@@ -30,6 +30,9 @@ class ExportConfig:
     spool_max_bytes: int = 256 * 1024 * 1024
     compression: str = "none"
     retry_max_backoff_s: float = 30.0
+    certificate: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -230,6 +230,28 @@ COMPRESSION = _s(
     p.choice("none", "gzip"),
     "compression of export requests",
 )
+CERTIFICATE: Setting[str | None] = _s(
+    "export.certificate",
+    ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    None,
+    p.readable_file,
+    "CA certificates (PEM) that verify the collector's TLS certificate, for an `https://` "
+    "endpoint (default: the system's)",
+)
+CLIENT_CERTIFICATE: Setting[str | None] = _s(
+    "export.client_certificate",
+    ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+    None,
+    p.readable_file,
+    "this service's certificate chain (PEM) for mutual TLS, with `export.client_key`",
+)
+CLIENT_KEY: Setting[str | None] = _s(
+    "export.client_key",
+    ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+    None,
+    p.readable_file,
+    "the private key (PEM) of `export.client_certificate`",
+)
 RETRY_MAX_BACKOFF_S = _s(
     "export.retry_max_backoff_s",
     "SALER_TRACING_RETRY_MAX_BACKOFF",

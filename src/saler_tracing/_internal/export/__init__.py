@@ -18,7 +18,7 @@ from saler_tracing._internal.export.processor import ExportProcessor
 from saler_tracing._internal.export.retry import Backoff
 from saler_tracing._internal.export.sinks import GenericSink, Sink
 from saler_tracing._internal.export.spool import Spool
-from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
+from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Tls, Transport
 
 __all__ = ["ExportProcessor", "build_export_stage"]
 
@@ -41,10 +41,11 @@ def build_export_stage(
             spool = Spool(cfg.spool_dir, cfg.spool_max_bytes, monitor)
             monitor.spool_bytes = lambda: spool.bytes if spool is not None else None
         transport: Transport
+        tls = Tls(cfg.certificate, cfg.client_certificate, cfg.client_key)
         if cfg.protocol == "grpc":
-            transport = GrpcTransport(cfg.endpoint, cfg.headers, cfg.compression)
+            transport = GrpcTransport(cfg.endpoint, cfg.headers, cfg.compression, tls=tls)
         else:
-            transport = HttpTransport(cfg.endpoint, cfg.headers, cfg.compression)
+            transport = HttpTransport(cfg.endpoint, cfg.headers, cfg.compression, tls)
         return OtlpSink(
             transport,
             monitor,

@@ -12,6 +12,7 @@ import gzip
 import http.client
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -28,10 +29,46 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Tls:
+    """What an ``https://`` endpoint is trusted by (``certificate``: CA certificates, PEM;
+    else the system's) and who this service is to it (mutual TLS: ``client_certificate``
+    with ``client_key``). Paths are checked when the configuration is read."""
+
+    certificate: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.certificate)
+        if self.client_certificate is not None:
+            context.load_cert_chain(self.client_certificate, self.client_key)
+        return context
+
+    def grpc_credentials(self, grpc: Any) -> Any:
+        def read(path: str | None) -> bytes | None:
+            if path is None:
+                return None
+            with open(path, "rb") as file:
+                return file.read()
+
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.certificate),
+            private_key=read(self.client_key),
+            certificate_chain=read(self.client_certificate),
+        )
+
+
 class HttpTransport:
     """OTLP/HTTP protobuf on one keep-alive connection, re-opened after any error."""
 
-    def __init__(self, endpoint: str, headers: dict[str, str], compression: str = "none") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        headers: dict[str, str],
+        compression: str = "none",
+        tls: Tls | None = None,
+    ) -> None:
         parts = urlsplit(endpoint)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
@@ -46,12 +83,14 @@ class HttpTransport:
         if self.gzip:
             self.headers["Content-Encoding"] = "gzip"
         self._conn: http.client.HTTPConnection | None = None
+        # Built once: loading CA files a connection would cost every reconnect.
+        self._context = (tls or Tls()).ssl_context() if self.https else None
 
     def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
         if self._conn is None:
             if self.https:
                 self._conn = http.client.HTTPSConnection(
-                    self.host, self.port, timeout=timeout_s, context=ssl.create_default_context()
+                    self.host, self.port, timeout=timeout_s, context=self._context
                 )
             else:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
@@ -102,6 +141,7 @@ class GrpcTransport:
         headers: dict[str, str],
         compression: str = "none",
         method: str = _EXPORT_METHOD,  # the logs service's for log records
+        tls: Tls | None = None,
     ) -> None:
         import grpc
 
@@ -109,7 +149,7 @@ class GrpcTransport:
         parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
         target = f"{parts.hostname}:{parts.port or 4317}"
         if parts.scheme == "https":
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+            self._channel = grpc.secure_channel(target, (tls or Tls()).grpc_credentials(grpc))
         else:
             self._channel = grpc.insecure_channel(target)
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())

@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from saler_tracing._internal import stats
 from saler_tracing._internal.config.resolved import Config
 from saler_tracing._internal.export.retry import Backoff
-from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Transport
+from saler_tracing._internal.export.transport import GrpcTransport, HttpTransport, Tls, Transport
 from saler_tracing._internal.logs.exporter import LogExporter
 from saler_tracing._internal.logs.shipper import Scrub
 
@@ -36,10 +36,12 @@ def build_log_export(cfg: Config, resource: Resource) -> LogExporter | None:
         return None
     endpoint = cfg.logs.endpoint
 
+    tls = Tls(export.certificate, export.client_certificate, export.client_key)
+
     def make_transport() -> Transport:
         if export.protocol == "grpc":
-            return GrpcTransport(endpoint, export.headers, export.compression, LOGS_METHOD)
-        return HttpTransport(endpoint, export.headers, export.compression)
+            return GrpcTransport(endpoint, export.headers, export.compression, LOGS_METHOD, tls)
+        return HttpTransport(endpoint, export.headers, export.compression, tls)
 
     exporter = LogExporter(
         make_transport,
