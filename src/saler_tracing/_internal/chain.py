@@ -146,9 +146,9 @@ class AddedProcessor(SpanProcessor):
 
 
 class _AddedWithEnding(AddedProcessor):
-    """For a processor with the SDK's ``_on_ending`` hook of its own (the span still
-    writable after its end time is set): the plain wrapper leaves it out, so the provider can
-    keep skipping the hook for processors that have none."""
+    """For a processor with the SDK's ``_on_ending`` hook of its own (called once the span's
+    end time is set, before any ``on_end``): the plain wrapper leaves it out, so the provider
+    can keep skipping the hook for processors that have none."""
 
     def _on_ending(self, span: Span) -> None:
         try:

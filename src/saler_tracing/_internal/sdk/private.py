@@ -506,8 +506,8 @@ class DirectMultiSpanProcessor(sdk_trace.SynchronousMultiSpanProcessor):
 
 
 def on_ending(processor: sdk_trace.SpanProcessor, span: Span) -> None:
-    """``processor``'s ``_on_ending`` hook: the SDK calls it with the span's end time set,
-    while the span can still be changed."""
+    """``processor``'s ``_on_ending`` hook: the SDK calls it once the span's end time is
+    set, before any processor's ``on_end``."""
     processor._on_ending(span)  # type: ignore[arg-type]  # private
 
 
